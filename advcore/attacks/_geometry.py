@@ -1,0 +1,207 @@
+"""Shared geometry and validation for every attack.
+
+One place for the things all attacks must agree on: what a valid call looks like, how the loss
+gradient with respect to the *input* is taken, and how a perturbation is projected back onto the
+ε-ball and into the valid input range. Attacks compose these; none re-implements them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Bounds = tuple[float, float] | None
+Norm = Literal["linf", "l2"]
+NORMS: tuple[str, ...] = ("linf", "l2")
+
+# Images are split into chunks of about this many input values before the forward/backward pass:
+# 64 MNIST digits. On a 2-core CPU the activations of such a chunk stay in cache, which measured
+# about 2x the throughput of one 1,000-digit batch (see benchmarks/attacks.py). 2-D points are tiny,
+# so thousands of them still make a single chunk.
+CHUNK_VALUES = 64 * 784
+
+
+def as_eps(eps: float | Tensor, x: Tensor) -> Tensor:
+    """ε as a tensor that broadcasts over `x`: a scalar, or one value per input (shape (N,))."""
+    if isinstance(eps, Tensor):
+        if eps.dim() == 0:
+            return eps.to(x.dtype)
+        return eps.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+    return torch.tensor(float(eps), dtype=x.dtype)
+
+
+def check_eps(eps: float | Tensor, name: str = "eps") -> None:
+    """Raise ValueError unless ε is a finite number >= 0 (or a tensor of such numbers)."""
+    if isinstance(eps, Tensor):
+        if not torch.isfinite(eps).all() or (eps < 0).any():
+            raise ValueError(f"{name} must be finite and >= 0, got {eps.tolist()}")
+        return
+    if isinstance(eps, bool) or not isinstance(eps, int | float):
+        raise ValueError(f"{name} must be a number, got {eps!r}")
+    if not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {eps}")
+
+
+def is_zero(eps: float | Tensor) -> bool:
+    """True when ε is zero everywhere: the attack then returns its input unchanged."""
+    return bool((eps == 0).all()) if isinstance(eps, Tensor) else eps == 0
+
+
+def check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+def check_steps(steps: int, name: str = "steps") -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {steps!r}")
+
+
+def check_inputs(model: nn.Module, x: Tensor, y: Tensor, bounds: Bounds) -> None:
+    """Validate an attack's model, inputs, labels and bounds, and warn on a model in train mode.
+
+    Raises ValueError with a message saying what was wrong; never changes the model.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise ValueError("x must be a floating-point torch.Tensor of shape (N, ...)")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must have shape (N, ...) with N >= 1, got {tuple(x.shape)}")
+    if not isinstance(y, Tensor) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise ValueError("y must be an integer torch.Tensor of class indices, shape (N,)")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    if bounds is not None:
+        lo, hi = bounds
+        if not lo < hi:
+            raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
+        if x.min() < lo or x.max() > hi:
+            raise ValueError(
+                f"x lies outside bounds {bounds} (min {x.min().item():.3g}, max "
+                f"{x.max().item():.3g}). Attack the raw [0, 1] input and normalise inside the "
+                "model; clipping a normalised input to [0, 1] is a classic bug. Pass bounds=None "
+                "for unbounded features."
+            )
+    if model.training:
+        warnings.warn(
+            "the model is in training mode (dropout and batch norm behave differently); "
+            "call model.eval() before attacking. The attack does not change the mode for you.",
+            stacklevel=3,
+        )
+
+
+def check_labels(y: Tensor, n_classes: int) -> None:
+    if (y < 0).any() or (y >= n_classes).any():
+        raise ValueError(
+            f"labels must lie in [0, {n_classes - 1}] for a model with {n_classes} classes, "
+            f"got values in [{int(y.min())}, {int(y.max())}]"
+        )
+
+
+def logits_of(model: nn.Module, x: Tensor) -> Tensor:
+    """The model's logits, checked to have shape (N, C)."""
+    out = model(x)
+    if out.dim() != 2 or out.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"the model must return logits of shape (N, C), got {tuple(out.shape)} "
+            f"for {x.shape[0]} inputs"
+        )
+    if out.shape[1] < 2:
+        raise ValueError(
+            "the model returns a single logit; return two logits (N, 2) for a binary classifier"
+        )
+    return out
+
+
+def loss_gradient(
+    model: nn.Module, x: Tensor, y: Tensor, *, targeted: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Gradient of the cross-entropy with respect to the *input* x, and the logits.
+
+    Summed (not averaged) over the batch, so each input's gradient is independent of the batch
+    size. For a targeted attack the gradient is negated, so that every attack simply *ascends*.
+    Uses torch.autograd.grad: parameter `.grad` fields are never touched.
+    """
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = logits_of(model, x)
+        check_labels(y, logits.shape[1])
+        loss = F.cross_entropy(logits, y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    return (-grad if targeted else grad), logits.detach()
+
+
+def clip_to_bounds(x: Tensor, bounds: Bounds) -> Tensor:
+    return x if bounds is None else x.clamp(bounds[0], bounds[1])
+
+
+def flat_norm(v: Tensor, norm: Norm) -> Tensor:
+    """Per-input norm of v (N, ...), shaped to broadcast back over v."""
+    flat = v.flatten(1)
+    n = flat.abs().amax(dim=1) if norm == "linf" else flat.norm(dim=1)
+    return n.reshape(-1, *([1] * (v.dim() - 1)))
+
+
+def normalized_step(grad: Tensor, norm: Norm) -> Tensor:
+    """The steepest-ascent direction of unit size under `norm`.
+
+    Under L∞ that is sign(grad) (the reason FGSM uses the sign); under L2 it is grad / ‖grad‖₂.
+    """
+    if norm == "linf":
+        return grad.sign()
+    return grad / flat_norm(grad, "l2").clamp_min(1e-12)
+
+
+def project(delta: Tensor, eps: Tensor, norm: Norm) -> Tensor:
+    """Project a perturbation onto the ε-ball of `norm` (per input)."""
+    if norm == "linf":
+        return torch.maximum(torch.minimum(delta, eps), -eps)
+    scale = (eps / flat_norm(delta, "l2").clamp_min(1e-12)).clamp(max=1.0)
+    return delta * scale
+
+
+def random_in_ball(
+    x: Tensor, eps: Tensor, norm: Norm, generator: torch.Generator | None
+) -> Tensor:
+    """A point drawn uniformly from the ε-ball around each input."""
+    if norm == "linf":
+        u = torch.rand(x.shape, generator=generator, dtype=x.dtype)
+        return (2 * u - 1) * eps
+    d = x[0].numel()
+    direction = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    direction = direction / flat_norm(direction, "l2").clamp_min(1e-12)
+    radius = torch.rand((x.shape[0],), generator=generator, dtype=x.dtype) ** (1.0 / d)
+    return direction * radius.reshape(-1, *([1] * (x.dim() - 1))) * eps
+
+
+def chunks(n: int, x: Tensor) -> Iterator[slice]:
+    """Slices that split n inputs into cache-sized chunks (see CHUNK_VALUES)."""
+    per = max(1, CHUNK_VALUES // max(1, x[0].numel()))
+    for start in range(0, n, per):
+        yield slice(start, min(n, start + per))
+
+
+def chunked(
+    fn: Callable[[Tensor, Tensor, Tensor], Tensor], x: Tensor, y: Tensor, eps: Tensor
+) -> Tensor:
+    """Run `fn(x, y, eps)` chunk by chunk and concatenate; a per-input ε is split alongside."""
+    if x.shape[0] * x[0].numel() <= CHUNK_VALUES:
+        return fn(x, y, eps)
+    per_input = eps.dim() > 0
+    parts = [fn(x[s], y[s], eps[s] if per_input else eps) for s in chunks(x.shape[0], x)]
+    return torch.cat(parts)
+
+
+def last(iterates: Iterator[Tensor]) -> Tensor:
+    """The final iterate of an iterative attack, without keeping the others alive."""
+    return deque(iterates, maxlen=1)[0]

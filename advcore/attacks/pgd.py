@@ -1,0 +1,124 @@
+"""Projected Gradient Descent in L∞ and L2 (Madry et al., "Towards Deep Learning Models Resistant
+to Adversarial Attacks", ICLR 2018), and BIM / I-FGSM (Kurakin, Goodfellow & Bengio 2017), which is
+PGD without the random start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from advcore.attacks._geometry import (
+    Bounds,
+    Norm,
+    as_eps,
+    check_eps,
+    check_inputs,
+    check_norm,
+    check_steps,
+    chunked,
+    clip_to_bounds,
+    is_zero,
+    last,
+    loss_gradient,
+    normalized_step,
+    project,
+    random_in_ball,
+)
+
+# Madry et al.'s lab uses 2.5·ε/steps: large enough to reach the boundary of the ball from anywhere
+# inside it within the step budget, small enough to walk along a curved boundary.
+STEP_FACTOR = 2.5
+
+
+def _check(eps: float | Tensor, steps: int, step_size: float | None, norm: str) -> None:
+    check_eps(eps)
+    check_steps(steps)
+    check_norm(norm)
+    if step_size is not None:
+        check_eps(step_size, "step_size")
+
+
+def pgd_iterates(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: Tensor,
+    steps: int,
+    step_size: float | Tensor | None,
+    norm: Norm,
+    random_start: bool,
+    bounds: Bounds,
+    targeted: bool,
+    generator: torch.Generator | None,
+) -> Iterator[Tensor]:
+    """Yield the start point and then each of the `steps` iterates of PGD (no validation)."""
+    alpha = STEP_FACTOR * eps / steps if step_size is None else step_size
+    delta = random_in_ball(x, eps, norm, generator) if random_start else torch.zeros_like(x)
+    x_adv = clip_to_bounds(x + delta, bounds)
+    yield x_adv
+    for _ in range(steps):
+        grad, _ = loss_gradient(model, x_adv, y, targeted=targeted)
+        x_adv = x_adv + alpha * normalized_step(grad, norm)
+        x_adv = clip_to_bounds(x + project(x_adv - x, eps, norm), bounds)
+        yield x_adv
+
+
+def pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float | Tensor,
+    steps: int = 10,
+    step_size: float | None = None,
+    norm: Norm = "linf",
+    random_start: bool = True,
+    bounds: Bounds = (0.0, 1.0),
+    targeted: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Iterated gradient steps, each projected back onto the ε-ball around x.
+
+    x: (N, ...) inputs inside `bounds`; y: (N,) labels, or targets when `targeted`.
+    eps: radius of the ball on the input scale (L∞: per pixel; L2: over the whole input).
+    step_size: per-step move; defaults to 2.5·ε/steps.
+    random_start: start from a uniform point in the ball (PGD); False gives BIM / I-FGSM.
+    generator: the source of the random start, for reproducible results.
+    Returns x' with ‖x' − x‖ ≤ ε in `norm`, clipped to `bounds`.
+    """
+    _check(eps, steps, step_size, norm)
+    check_inputs(model, x, y, bounds)
+    x = x.detach()
+    if is_zero(eps):
+        return x.clone()
+
+    def run(xc: Tensor, yc: Tensor, ec: Tensor) -> Tensor:
+        return last(pgd_iterates(
+            model, xc, yc, eps=ec, steps=steps, step_size=step_size, norm=norm,
+            random_start=random_start, bounds=bounds, targeted=targeted, generator=generator,
+        ))
+
+    with torch.no_grad():
+        return chunked(run, x, y, as_eps(eps, x))
+
+
+def bim(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float | Tensor,
+    steps: int = 10,
+    step_size: float | None = None,
+    norm: Norm = "linf",
+    bounds: Bounds = (0.0, 1.0),
+    targeted: bool = False,
+) -> Tensor:
+    """BIM / I-FGSM: PGD from the clean input, without a random start (deterministic)."""
+    return pgd(
+        model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm,
+        random_start=False, bounds=bounds, targeted=targeted,
+    )

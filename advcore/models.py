@@ -1,0 +1,162 @@
+"""Model definitions and the loader for the shipped, pretrained MNIST models.
+
+All models return logits of shape (N, C): C = 2 for the 2-D models (never a single logit, whose
+binary head is a classic source of wrong gradients) and C = 10 for MNIST.
+Weights ship as safetensors in assets/ (no pickle), each with a JSON card beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+REBUILD = "python -m advcore.train"
+
+
+class LinearClassifier(nn.Module):
+    """Logistic / softmax regression: logits = W·flatten(x) + b."""
+
+    def __init__(self, in_features: int = 2, n_classes: int = 2) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x.flatten(1))
+
+
+class MLP(nn.Module):
+    """A fully connected ReLU network: `depth` hidden layers of `width` units."""
+
+    def __init__(
+        self, in_features: int = 2, width: int = 32, depth: int = 2, n_classes: int = 2
+    ) -> None:
+        super().__init__()
+        if width < 1 or depth < 1:
+            raise ValueError(f"width and depth must be >= 1, got width={width}, depth={depth}")
+        layers: list[nn.Module] = []
+        size = in_features
+        for _ in range(depth):
+            layers += [nn.Linear(size, width), nn.ReLU()]
+            size = width
+        layers.append(nn.Linear(size, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1))
+
+
+class SmallCNN(nn.Module):
+    """Two 3×3 conv + max-pool blocks and a 128-unit hidden layer, for 28×28 digits in [0, 1].
+
+    Small enough that PGD adversarial training finishes in minutes on two CPU cores.
+    """
+
+    def __init__(self, channels: tuple[int, int] = (16, 32), hidden: int = 128) -> None:
+        super().__init__()
+        c1, c2 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(c2 * 7 * 7, hidden), nn.ReLU(), nn.Linear(hidden, 10)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+TOY_MODELS: dict[str, str] = {"linear": "Linear (logistic)", "mlp": "MLP"}
+
+
+def toy_model(name: str, *, width: int = 32, depth: int = 2, seed: int = 0) -> nn.Module:
+    """A freshly initialised 2-D model ("linear" or "mlp"), initialised from `seed`."""
+    if name not in TOY_MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(TOY_MODELS)}")
+    torch.manual_seed(seed)
+    return LinearClassifier(2, 2) if name == "linear" else MLP(2, width, depth, 2)
+
+
+# name -> (description, constructor)
+PRETRAINED: dict[str, tuple[str, type[nn.Module]]] = {
+    "mnist-linear": ("Softmax regression (Goodfellow et al. 2015's softmax row)", LinearClassifier),
+    "mnist-cnn": ("Small CNN, standard training", SmallCNN),
+    "mnist-cnn-robust": ("Small CNN, PGD adversarial training (Madry et al. 2018)", SmallCNN),
+}
+
+
+class AssetError(RuntimeError):
+    """A shipped weight file or card is missing or corrupt; the message names it and the fix."""
+
+
+def build(name: str) -> nn.Module:
+    """An untrained model with the architecture of the pretrained model `name`."""
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(PRETRAINED)}")
+    return LinearClassifier(784, 10) if name == "mnist-linear" else SmallCNN()
+
+
+def weights_path(name: str, assets: Path = ASSETS) -> Path:
+    return assets / f"{name}.safetensors"
+
+
+def card_path(name: str, assets: Path = ASSETS) -> Path:
+    return assets / f"{name}.json"
+
+
+def save_pretrained(model: nn.Module, name: str, card: dict[str, Any], assets: Path = ASSETS) -> None:
+    """Write the weights (safetensors) and the JSON card of a shipped model."""
+    assets.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(weights_path(name, assets)), metadata={"name": name})
+    card_path(name, assets).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+
+
+def load_card(name: str, assets: Path = ASSETS) -> dict[str, Any]:
+    """The JSON card of a shipped model: architecture, data, seed, command, time, accuracies."""
+    path = card_path(name, assets)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AssetError(f"model card {path} is missing; rebuild it with `{REBUILD}`") from None
+    except (OSError, ValueError) as exc:
+        raise AssetError(f"model card {path} is corrupt ({exc}); rebuild it with `{REBUILD}`") from exc
+
+
+def load_pretrained(name: str, assets: Path = ASSETS) -> nn.Module:
+    """Load `name` from assets/ into a fresh model in eval mode (uncached; see pretrained())."""
+    model = build(name)
+    path = weights_path(name, assets)
+    if not path.is_file():
+        raise AssetError(f"weight file {path} is missing; rebuild it with `{REBUILD}`")
+    try:
+        state = load_file(str(path))
+        model.load_state_dict(state)
+    except (SafetensorError, RuntimeError, OSError, ValueError) as exc:
+        raise AssetError(
+            f"weight file {path} is corrupt or does not fit {name} ({str(exc)[:200]}); "
+            f"rebuild it with `{REBUILD}`"
+        ) from exc
+    model.eval()
+    # Shared models never learn at serving time: attacks need input gradients only.
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+@lru_cache(maxsize=None)
+def pretrained(name: str) -> nn.Module:
+    """The shipped model `name` ("mnist-linear", "mnist-cnn", "mnist-cnn-robust"), in eval mode.
+
+    Cached once per process and shared: treat it as read-only (attacks never change it).
+    Raises AssetError naming the file and the rebuild command if the weights are missing or corrupt.
+    """
+    return load_pretrained(name)

@@ -1,0 +1,166 @@
+"""The user's choices as frozen, hashable dataclasses that round-trip through URL query parameters.
+
+A scene is a URL: every control of a page is a field of its scene, the field name is the query
+parameter, and the value is a registry's short name or a number. Parsing never raises: a bad value
+falls back to the default and produces a warning in words a visitor understands.
+Like the TensorFlow Playground, the seed is part of the state, so one URL gives one picture.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any, TypeVar
+
+from advcore.attacks import ATTACKS
+from advcore.data import TOY_DATASETS
+from advcore.models import PRETRAINED, TOY_MODELS
+
+S = TypeVar("S")
+
+# A URL value longer than this is refused before it is parsed (no giant numbers, no slow parsing).
+MAX_VALUE_CHARS = 64
+
+
+def choice(default: str, choices: Mapping[str, Any] | tuple[str, ...]) -> Any:
+    return field(default=default, metadata={"choices": tuple(choices)})
+
+
+def number(default: float | int, lo: float | int, hi: float | int) -> Any:
+    return field(default=default, metadata={"lo": lo, "hi": hi})
+
+
+def flag(default: bool = False) -> Any:
+    return field(default=default, metadata={"flag": True})
+
+
+def _parse_one(f: Any, raw: str) -> tuple[Any, str | None]:
+    """(value, None) if `raw` is valid for field f, else (default, reason)."""
+    meta = f.metadata
+    default = f.default
+    if len(raw) > MAX_VALUE_CHARS:
+        return default, "is too long"
+    if "choices" in meta:
+        if raw in meta["choices"]:
+            return raw, None
+        return default, f"is not one of {', '.join(meta['choices'])}"
+    if "flag" in meta:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True, None
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False, None
+        return default, "must be 0 or 1"
+    lo, hi = meta["lo"], meta["hi"]
+    is_int = isinstance(default, int)
+    try:
+        value = int(raw) if is_int else float(raw)
+    except ValueError:
+        return default, f"is not {'a whole number' if is_int else 'a number'}"
+    if not math.isfinite(value):
+        return default, "is not a finite number"
+    if not lo <= value <= hi:
+        clamped = min(max(value, lo), hi)
+        return clamped, f"is outside [{lo}, {hi}]; using {clamped}"
+    return value, None
+
+
+def from_query(cls: type[S], params: Mapping[str, Any]) -> tuple[S, list[str]]:
+    """Build a scene of type `cls` from query parameters; return it and warnings for bad values.
+
+    params maps names to a string or a list of strings (the last one counts). Unknown names are
+    ignored; missing names take their defaults. Never raises.
+    """
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in params:
+            continue
+        raw = params[f.name]
+        if isinstance(raw, list | tuple):
+            raw = raw[-1] if raw else ""
+        raw = str(raw).strip()
+        value, problem = _parse_one(f, raw)
+        if problem:
+            shown = raw if len(raw) <= 20 else raw[:20] + "…"
+            warnings.append(f"URL parameter {f.name}={shown!r} {problem}"
+                            + ("" if "using" in problem else f"; using {f.default}"))
+        values[f.name] = value
+    return cls(**values), warnings  # type: ignore[call-arg]
+
+
+def to_query(scene: Any) -> dict[str, str]:
+    """The scene as query parameters (all fields, so a copied URL is complete)."""
+    out: dict[str, str] = {}
+    for f in fields(scene):
+        value = getattr(scene, f.name)
+        if isinstance(value, bool):
+            out[f.name] = "1" if value else "0"
+        elif isinstance(value, float):
+            out[f.name] = f"{value:g}"
+        else:
+            out[f.name] = str(value)
+    return out
+
+
+def bounds_of(cls: type, name: str) -> tuple[Any, Any]:
+    """(lo, hi) of a numeric field, for the slider that edits it."""
+    meta = next(f for f in fields(cls) if f.name == name).metadata
+    return meta["lo"], meta["hi"]
+
+
+def choices_of(cls: type, name: str) -> tuple[str, ...]:
+    """The allowed values of a choice field, for the select box that edits it."""
+    return next(f for f in fields(cls) if f.name == name).metadata["choices"]
+
+
+def defaults_of(cls: type) -> dict[str, Any]:
+    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+
+BOUNDARY_ATTACKS = ("fgsm", "bim", "pgd", "pgd-l2", "deepfool")
+DIGIT_ATTACKS = ("fgsm", "bim", "pgd", "mifgsm", "deepfool", "cw-l2")
+
+
+@dataclass(frozen=True)
+class BoundaryScene:
+    """Everything that fixes the picture on the boundary page (2-D data, model, attack)."""
+
+    dataset: str = choice("moons", TOY_DATASETS)
+    n: int = number(200, 20, 1000)
+    noise: float = number(0.15, 0.0, 0.5)
+    seed: int = number(0, 0, 9999)
+    model: str = choice("mlp", TOY_MODELS)
+    width: int = number(32, 2, 128)
+    depth: int = number(2, 1, 4)
+    attack: str = choice("fgsm", BOUNDARY_ATTACKS)
+    eps: float = number(0.3, 0.0, 2.0)
+    steps: int = number(10, 1, 100)
+    robust: bool = flag(False)
+    talk: bool = flag(False)
+
+
+@dataclass(frozen=True)
+class DigitsScene:
+    """Everything that fixes the picture on the digits page (model, attack, digit, target)."""
+
+    model: str = choice("mnist-cnn", PRETRAINED)
+    attack: str = choice("fgsm", DIGIT_ATTACKS)
+    eps: float = number(0.1, 0.0, 1.0)
+    steps: int = number(10, 1, 200)
+    index: int = number(0, 0, 999)
+    target: str = choice("none", ("none", *map(str, range(10))))
+    talk: bool = flag(False)
+
+
+__all__ = [
+    "ATTACKS",
+    "BoundaryScene",
+    "DigitsScene",
+    "bounds_of",
+    "choices_of",
+    "defaults_of",
+    "from_query",
+    "replace",
+    "to_query",
+]

@@ -1,0 +1,1 @@
+"""Streamlit pages: thin views over advcore. `ui` holds the Streamlit-side helpers."""
