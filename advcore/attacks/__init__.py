@@ -8,25 +8,19 @@ with respect to the input.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from advcore.attacks._geometry import (
-    Bounds,
-    as_eps,
-    check_eps,
-    check_inputs,
-    check_steps,
-)
-from advcore.attacks.cw import cw_l2
-from advcore.attacks.deepfool import deepfool, deepfool_iterates
-from advcore.attacks.fgsm import fgsm
-from advcore.attacks.mifgsm import mifgsm, mifgsm_iterates
-from advcore.attacks.pgd import bim, pgd, pgd_iterates
+from advcore.attacks._geometry import Bounds, check_eps, check_steps
+from advcore.attacks.cw import cw_frames, cw_l2
+from advcore.attacks.deepfool import deepfool, deepfool_frames
+from advcore.attacks.fgsm import fgsm, fgsm_frames
+from advcore.attacks.mifgsm import mifgsm, mifgsm_frames
+from advcore.attacks.pgd import bim, pgd, pgd_frames
 
 __all__ = [
     "ATTACKS",
@@ -48,7 +42,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """What the pages, the URL and the tests need to know about an attack."""
+    """What the pages, the URL and the tests need to know about an attack.
+
+    `_run` and `_frames` take the uniform arguments of `__call__`; `_frames` returns the
+    (steps + 1, N, ...) trajectory whose last frame is `_run`'s output.
+    """
 
     name: str
     label: str
@@ -58,7 +56,7 @@ class AttackSpec:
     minimal: bool  # finds a minimal perturbation; ε only caps it
     paper: str
     _run: Callable[..., Tensor]
-    _iterates: Callable[..., Iterator[Tensor]] | None = None
+    _frames: Callable[..., Tensor] | None = None
 
     def __call__(
         self,
@@ -72,7 +70,10 @@ class AttackSpec:
         bounds: Bounds = (0.0, 1.0),
         seed: int = 0,
     ) -> Tensor:
-        """Run with the uniform arguments every page uses; `seed` fixes any random start."""
+        """Run with the uniform arguments every page uses; `seed` fixes any random start.
+
+        steps: iterations of an iterative attack (C&W: Adam steps per value of c, at least 50).
+        """
         if targeted and not self.targeted:
             raise ValueError(f"{self.label} has no targeted mode")
         return self._run(model, x, y, eps=eps, steps=steps, targeted=targeted, bounds=bounds,
@@ -83,64 +84,70 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+# Adam moves C&W's variables by about lr per step: fewer than 50 steps barely leave the input.
+CW_MIN_STEPS = 50
+
+
 def _fgsm(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
     return fgsm(model, x, y, eps=eps, bounds=bounds, targeted=targeted)
 
 
-def _pgd(norm: str, random_start: bool) -> Callable[..., Tensor]:
+def _fgsm_frames(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
+    return fgsm_frames(model, x, y, eps=eps, steps=steps, bounds=bounds, targeted=targeted)
+
+
+def _pgd(norm: str, random_start: bool, frames: bool) -> Callable[..., Tensor]:
+    fn = pgd_frames if frames else pgd
+
     def run(model, x, y, *, eps, steps, targeted, bounds, seed):
-        return pgd(model, x, y, eps=eps, steps=steps, norm=norm, random_start=random_start,
-                   bounds=bounds, targeted=targeted, generator=_gen(seed))
+        return fn(model, x, y, eps=eps, steps=steps, norm=norm, random_start=random_start,
+                  bounds=bounds, targeted=targeted, generator=_gen(seed))
     return run
 
 
-def _pgd_iter(norm: str, random_start: bool) -> Callable[..., Iterator[Tensor]]:
-    def it(model, x, y, *, eps, steps, targeted, bounds, seed):
-        return pgd_iterates(model, x, y, eps=as_eps(eps, x), steps=steps, step_size=None,
-                            norm=norm, random_start=random_start, bounds=bounds,
-                            targeted=targeted, generator=_gen(seed))
-    return it
+def _mifgsm(frames: bool) -> Callable[..., Tensor]:
+    fn = mifgsm_frames if frames else mifgsm
+
+    def run(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
+        return fn(model, x, y, eps=eps, steps=steps, bounds=bounds, targeted=targeted)
+    return run
 
 
-def _mifgsm(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
-    return mifgsm(model, x, y, eps=eps, steps=steps, bounds=bounds, targeted=targeted)
+def _deepfool(frames: bool) -> Callable[..., Tensor]:
+    fn = deepfool_frames if frames else deepfool
 
-
-def _mifgsm_iter(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
-    return mifgsm_iterates(model, x, y, eps=as_eps(eps, x), steps=steps, decay=1.0,
-                           bounds=bounds, targeted=targeted)
-
-
-def _deepfool(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
-    return deepfool(model, x, y, eps=eps, steps=max(steps, 50), bounds=bounds)
-
-
-def _deepfool_iter(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
-    return deepfool_iterates(model, x, y, eps=as_eps(eps, x), steps=steps, overshoot=0.02,
-                             norm="l2", bounds=bounds)
+    def run(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
+        return fn(model, x, y, eps=eps, steps=steps, bounds=bounds)
+    return run
 
 
 def _cw(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
-    return cw_l2(model, x, y, eps=eps, steps=max(steps, 50), bounds=bounds, targeted=targeted)
+    return cw_l2(model, x, y, eps=eps, steps=max(steps, CW_MIN_STEPS), bounds=bounds,
+                 targeted=targeted)
+
+
+def _cw_frames(model, x, y, *, eps, steps, targeted, bounds, seed):  # noqa: ARG001
+    return cw_frames(model, x, y, eps=eps, frames=steps, steps=max(steps, CW_MIN_STEPS),
+                     bounds=bounds, targeted=targeted)
 
 
 ATTACKS: dict[str, AttackSpec] = {
     spec.name: spec
     for spec in (
         AttackSpec("fgsm", "FGSM", "linf", False, True, False,
-                   "Goodfellow et al. 2015", _fgsm),
+                   "Goodfellow et al. 2015", _fgsm, _fgsm_frames),
         AttackSpec("bim", "BIM / I-FGSM", "linf", True, True, False,
-                   "Kurakin et al. 2017", _pgd("linf", False), _pgd_iter("linf", False)),
+                   "Kurakin et al. 2017", _pgd("linf", False, False), _pgd("linf", False, True)),
         AttackSpec("pgd", "PGD (L∞)", "linf", True, True, False,
-                   "Madry et al. 2018", _pgd("linf", True), _pgd_iter("linf", True)),
+                   "Madry et al. 2018", _pgd("linf", True, False), _pgd("linf", True, True)),
         AttackSpec("pgd-l2", "PGD (L2)", "l2", True, True, False,
-                   "Madry et al. 2018", _pgd("l2", True), _pgd_iter("l2", True)),
+                   "Madry et al. 2018", _pgd("l2", True, False), _pgd("l2", True, True)),
         AttackSpec("mifgsm", "MI-FGSM", "linf", True, True, False,
-                   "Dong et al. 2018", _mifgsm, _mifgsm_iter),
+                   "Dong et al. 2018", _mifgsm(False), _mifgsm(True)),
         AttackSpec("deepfool", "DeepFool (L2)", "l2", True, False, True,
-                   "Moosavi-Dezfooli et al. 2016", _deepfool, _deepfool_iter),
+                   "Moosavi-Dezfooli et al. 2016", _deepfool(False), _deepfool(True)),
         AttackSpec("cw-l2", "C&W (L2)", "l2", True, True, True,
-                   "Carlini & Wagner 2017", _cw),
+                   "Carlini & Wagner 2017", _cw, _cw_frames),
     )
 }
 
@@ -230,27 +237,21 @@ def trajectory(
     """Every iterate of an attack, shape (steps + 1, N, ...), frame 0 being the clean input.
 
     For an iterative attack these are its steps (an attack that stops early repeats its last
-    point); for a one-step attack (FGSM) the frames sweep ε linearly from 0 to `eps`, which is
-    the path the one step takes. The last frame equals the attack's own output.
+    point; PGD's random start is folded into its first step); for FGSM the frames sweep ε
+    linearly from 0 to `eps`, which is the path its one step takes, and for C&W they cap its
+    perturbation at ε·k/steps. The last frame equals the attack's own output with the same
+    arguments and seed.
     """
     spec = get_attack(attack)
     check_eps(eps)
     check_steps(steps)
-    check_inputs(model, x, y, bounds)
     if targeted and not spec.targeted:
         raise ValueError(f"{spec.label} has no targeted mode")
-    x = x.detach()
-    if spec._iterates is None:
-        frames = [
-            spec(model, x, y, eps=eps * i / steps, steps=steps, targeted=targeted,
-                 bounds=bounds, seed=seed)
-            for i in range(steps + 1)
-        ]
-        return torch.stack(frames)
-    if eps == 0:
-        return x.unsqueeze(0).repeat(steps + 1, *([1] * x.dim()))
-    with torch.no_grad():
-        frames = list(spec._iterates(model, x, y, eps=eps, steps=steps, targeted=targeted,
-                                     bounds=bounds, seed=seed))
-    frames += [frames[-1]] * (steps + 1 - len(frames))
-    return torch.stack(frames)
+    if spec._frames is not None:
+        return spec._frames(model, x, y, eps=eps, steps=steps, targeted=targeted, bounds=bounds,
+                            seed=seed)
+    radii = [eps * k / steps if k < steps else eps for k in range(steps + 1)]
+    return torch.stack([
+        spec(model, x, y, eps=r, steps=steps, targeted=targeted, bounds=bounds, seed=seed)
+        for r in radii
+    ])

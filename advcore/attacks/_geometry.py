@@ -8,6 +8,7 @@ gradient with respect to the *input* is taken, and how a perturbation is project
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -32,18 +33,24 @@ def as_eps(eps: float | Tensor, x: Tensor) -> Tensor:
     """ε as a tensor that broadcasts over `x`: a scalar, or one value per input (shape (N,))."""
     if isinstance(eps, Tensor):
         if eps.dim() == 0:
-            return eps.to(x.dtype)
-        return eps.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+            return eps.detach().to(x.dtype)
+        return eps.detach().to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
     return torch.tensor(float(eps), dtype=x.dtype)
 
 
-def check_eps(eps: float | Tensor, name: str = "eps") -> None:
-    """Raise ValueError unless ε is a finite number >= 0 (or a tensor of such numbers)."""
+def check_eps(eps: float | Tensor, name: str = "eps", n: int | None = None) -> None:
+    """Raise ValueError unless ε is a finite number >= 0, or a tensor of such numbers: a scalar
+    or, when `n` (the number of inputs) is given, one value per input of shape (n,)."""
     if isinstance(eps, Tensor):
-        if not torch.isfinite(eps).all() or (eps < 0).any():
+        if eps.dim() > 1 or (n is not None and eps.dim() == 1 and eps.shape[0] != n):
+            raise ValueError(
+                f"{name} must be a number or a tensor of shape (N,) = ({n},), "
+                f"got shape {tuple(eps.shape)}"
+            )
+        if eps.is_complex() or not torch.isfinite(eps).all() or (eps < 0).any():
             raise ValueError(f"{name} must be finite and >= 0, got {eps.tolist()}")
         return
-    if isinstance(eps, bool) or not isinstance(eps, int | float):
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise ValueError(f"{name} must be a number, got {eps!r}")
     if not math.isfinite(eps) or eps < 0:
         raise ValueError(f"{name} must be finite and >= 0, got {eps}")
@@ -64,10 +71,15 @@ def check_steps(steps: int, name: str = "steps") -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {steps!r}")
 
 
-def check_inputs(model: nn.Module, x: Tensor, y: Tensor, bounds: Bounds) -> None:
-    """Validate an attack's model, inputs, labels and bounds, and warn on a model in train mode.
+def check_inputs(
+    model: nn.Module, x: Tensor, y: Tensor, bounds: Bounds, eps: float | Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Validate an attack's model, inputs, labels, bounds and (if given) a per-input ε, and warn
+    on a model in train mode.
 
-    Raises ValueError with a message saying what was wrong; never changes the model.
+    Returns x detached from any graph (never a copy: attacks must not write to it) and y as
+    int64 (cross-entropy wants int64 class indices). Raises ValueError with a message saying what
+    was wrong; never changes the model.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -75,7 +87,7 @@ def check_inputs(model: nn.Module, x: Tensor, y: Tensor, bounds: Bounds) -> None
         raise ValueError("x must be a floating-point torch.Tensor of shape (N, ...)")
     if x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"x must have shape (N, ...) with N >= 1, got {tuple(x.shape)}")
-    if not isinstance(y, Tensor) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+    if not isinstance(y, Tensor) or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise ValueError("y must be an integer torch.Tensor of class indices, shape (N,)")
     if y.shape != (x.shape[0],):
         raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
@@ -98,6 +110,9 @@ def check_inputs(model: nn.Module, x: Tensor, y: Tensor, bounds: Bounds) -> None
             "call model.eval() before attacking. The attack does not change the mode for you.",
             stacklevel=3,
         )
+    if eps is not None:
+        check_eps(eps, n=x.shape[0])
+    return x.detach(), y.detach().long()
 
 
 def check_labels(y: Tensor, n_classes: int) -> None:
@@ -123,22 +138,52 @@ def logits_of(model: nn.Module, x: Tensor) -> Tensor:
     return out
 
 
+# Where 1 − p_y < 2^-12, float32 keeps fewer than 12 bits of cross-entropy's true-class term.
+SATURATION_LOG_ODDS = -12 * math.log(2)
+
+
 def loss_gradient(
     model: nn.Module, x: Tensor, y: Tensor, *, targeted: bool = False
 ) -> tuple[Tensor, Tensor]:
-    """Gradient of the cross-entropy with respect to the *input* x, and the logits.
+    """Gradient of the cross-entropy with respect to the *input* x (up to a positive factor per
+    input), and the logits. x: (N, ...); y: (N,) int64; returns ((N, ...), (N, C)).
 
     Summed (not averaged) over the batch, so each input's gradient is independent of the batch
     size. For a targeted attack the gradient is negated, so that every attack simply *ascends*.
     Uses torch.autograd.grad: parameter `.grad` fields are never touched.
+
+    On confidently classified inputs float32 softmax saturates: p_y rounds to 1, the true-class
+    term (p_y − 1)·∇z_y of the gradient vanishes, and what is left points the wrong way (or is 0
+    beyond a margin of ~100). Those inputs take the gradient of the log-sum-exp margin
+    logsumexp_{k≠y} z_k − z_y instead. Cross-entropy is softplus of that margin, so in exact
+    arithmetic the two gradients differ by the factor sigmoid(margin) > 0: every attack here uses
+    only the direction (sign, or a per-input normalisation), which the switch leaves unchanged.
+    Unsaturated inputs get exactly PyTorch's cross-entropy gradient, bit for bit.
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = logits_of(model, x)
         check_labels(y, logits.shape[1])
         loss = F.cross_entropy(logits, y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x)
+        (logit_grad,) = torch.autograd.grad(loss, logits, retain_graph=True)
+        logit_grad = _desaturated(logit_grad, logits.detach(), y)
+        (grad,) = torch.autograd.grad(logits, x, grad_outputs=logit_grad)
     return (-grad if targeted else grad), logits.detach()
+
+
+def _desaturated(logit_grad: Tensor, logits: Tensor, y: Tensor) -> Tensor:
+    """Cross-entropy's gradient w.r.t. the logits (N, C), with the rows whose softmax saturates
+    replaced by the gradient of the log-sum-exp margin (see loss_gradient)."""
+    rows = torch.arange(len(y))
+    others = logits.index_put((rows, y), torch.tensor(-torch.inf, dtype=logits.dtype))
+    log_odds = others.logsumexp(1) - logits[rows, y]  # log((1 − p_y) / p_y)
+    saturated = log_odds < SATURATION_LOG_ODDS
+    if not bool(saturated.any()):
+        return logit_grad
+    margin_grad = torch.softmax(others, 1).index_put(
+        (rows, y), torch.tensor(-1.0, dtype=logits.dtype)
+    )
+    return torch.where(saturated.unsqueeze(1), margin_grad, logit_grad)
 
 
 def clip_to_bounds(x: Tensor, bounds: Bounds) -> Tensor:
@@ -192,16 +237,34 @@ def chunks(n: int, x: Tensor) -> Iterator[slice]:
 
 
 def chunked(
-    fn: Callable[[Tensor, Tensor, Tensor], Tensor], x: Tensor, y: Tensor, eps: Tensor
+    fn: Callable[..., Tensor], x: Tensor, y: Tensor, *per_input: Tensor | None, dim: int = 0
 ) -> Tensor:
-    """Run `fn(x, y, eps)` chunk by chunk and concatenate; a per-input ε is split alongside."""
+    """Run `fn(x, y, *per_input)` chunk by chunk and concatenate the results along `dim`.
+
+    Each extra argument is split alongside x when it has a leading dimension (a per-input ε of
+    shape (N, 1, ...), a random start of x's shape) and passed whole when it is a 0-dim tensor or
+    None. Inputs are independent, so chunking changes nothing but speed.
+    """
     if x.shape[0] * x[0].numel() <= CHUNK_VALUES:
-        return fn(x, y, eps)
-    per_input = eps.dim() > 0
-    parts = [fn(x[s], y[s], eps[s] if per_input else eps) for s in chunks(x.shape[0], x)]
-    return torch.cat(parts)
+        return fn(x, y, *per_input)
+
+    def part(t: Tensor | None, s: slice) -> Tensor | None:
+        return t[s] if t is not None and t.dim() > 0 else t
+
+    parts = [fn(x[s], y[s], *(part(t, s) for t in per_input)) for s in chunks(x.shape[0], x)]
+    return torch.cat(parts, dim=dim)
 
 
-def last(iterates: Iterator[Tensor]) -> Tensor:
-    """The final iterate of an iterative attack, without keeping the others alive."""
-    return deque(iterates, maxlen=1)[0]
+def last(iterates: Iterator[Tensor], start: Tensor) -> Tensor:
+    """The final iterate of an iterative attack (or `start` if there is none), without keeping
+    the others alive."""
+    final = deque(iterates, maxlen=1)
+    return final[0] if final else start
+
+
+def frames(iterates: Iterator[Tensor], start: Tensor, steps: int) -> Tensor:
+    """(steps + 1, N, ...): `start`, then each iterate; an attack that stops early repeats its
+    last point, so every trajectory has the same length."""
+    out = [start, *iterates]
+    out += [out[-1]] * (steps + 1 - len(out))
+    return torch.stack(out)

@@ -13,6 +13,7 @@ from advcore.attacks._geometry import (
     check_inputs,
     check_labels,
     check_steps,
+    chunked,
     clip_to_bounds,
     is_zero,
     logits_of,
@@ -45,36 +46,20 @@ def _margin(logits: Tensor, y: Tensor, targeted: bool) -> Tensor:
     return best_other - own if targeted else own - best_other
 
 
-def cw_l2(
+def _search(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
     *,
-    eps: float | Tensor | None = None,
-    c: float = 1.0,
-    kappa: float = 0.0,
-    steps: int = 100,
-    lr: float = 0.01,
-    search_steps: int = 5,
-    bounds: Bounds = (0.0, 1.0),
-    targeted: bool = False,
+    c: float,
+    kappa: float,
+    steps: int,
+    lr: float,
+    search_steps: int,
+    bounds: Bounds,
+    targeted: bool,
 ) -> Tensor:
-    """Minimise ‖δ‖₂² + c·max(margin, −κ) with Adam in tanh space, binary-searching c per input.
-
-    x: (N, ...) inputs inside `bounds`; y: (N,) labels, or targets when `targeted`.
-    eps: optional L2 cap: the smallest successful perturbation found is projected onto the ε-ball.
-    Inputs where no c succeeds are returned unchanged (C&W's convention).
-    """
-    if eps is not None:
-        check_eps(eps)
-    check_steps(steps)
-    check_steps(search_steps, "search_steps")
-    if c <= 0 or lr <= 0 or kappa < 0:
-        raise ValueError(f"c and lr must be > 0 and kappa >= 0, got c={c}, lr={lr}, kappa={kappa}")
-    check_inputs(model, x, y, bounds)
-    x = x.detach()
-    if eps is not None and is_zero(eps):
-        return x.clone()
+    """The smallest successful x' found for each input, or x itself where none was found."""
     n = x.shape[0]
     shape = (-1, *([1] * (x.dim() - 1)))
     const = torch.full((n,), float(c), dtype=x.dtype)
@@ -114,6 +99,82 @@ def cw_l2(
         upper = torch.where(succeeded, torch.minimum(upper, const), upper)
         lower = torch.where(succeeded, lower, torch.maximum(lower, const))
         const = torch.where(upper < 1e9, (lower + upper) / 2, const * 10)
-    if eps is not None:
-        best = clip_to_bounds(x + project(best - x, as_eps(eps, x), "l2"), bounds)
     return best
+
+
+def _check(eps: float | Tensor | None, c: float, kappa: float, steps: int, lr: float,
+           search_steps: int) -> None:
+    if eps is not None:
+        check_eps(eps)
+    check_steps(steps)
+    check_steps(search_steps, "search_steps")
+    if not (c > 0 and lr > 0 and kappa >= 0):  # written so that NaN fails too
+        raise ValueError(f"c and lr must be > 0 and kappa >= 0, got c={c}, lr={lr}, kappa={kappa}")
+
+
+def cw_l2(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float | Tensor | None = None,
+    c: float = 1.0,
+    kappa: float = 0.0,
+    steps: int = 100,
+    lr: float = 0.01,
+    search_steps: int = 5,
+    bounds: Bounds = (0.0, 1.0),
+    targeted: bool = False,
+) -> Tensor:
+    """Minimise ‖δ‖₂² + c·max(margin, −κ) with Adam in tanh space, binary-searching c per input.
+
+    x: (N, ...) inputs inside `bounds`; y: (N,) labels, or targets when `targeted`.
+    eps: optional L2 cap: the smallest successful perturbation found is projected onto the ε-ball.
+    steps: Adam steps per value of c, each moving w (tanh space) by about `lr` per coordinate;
+    search_steps: values of c tried. Inputs where no c succeeds are returned unchanged (C&W's
+    convention).
+    """
+    _check(eps, c, kappa, steps, lr, search_steps)
+    x, y = check_inputs(model, x, y, bounds, eps)
+    if eps is not None and is_zero(eps):
+        return x.clone()
+
+    def run(xc: Tensor, yc: Tensor) -> Tensor:
+        return _search(model, xc, yc, c=c, kappa=kappa, steps=steps, lr=lr,
+                       search_steps=search_steps, bounds=bounds, targeted=targeted)
+
+    best = chunked(run, x, y)
+    if eps is None:
+        return best
+    return clip_to_bounds(x + project(best - x, as_eps(eps, x), "l2"), bounds)
+
+
+def cw_frames(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    frames: int,
+    c: float = 1.0,
+    kappa: float = 0.0,
+    steps: int = 100,
+    lr: float = 0.01,
+    search_steps: int = 5,
+    bounds: Bounds = (0.0, 1.0),
+    targeted: bool = False,
+) -> Tensor:
+    """`cw_l2` capped at ε·k/frames for k = 0..frames, shape (frames + 1, N, ...), from a single
+    search (the cap only projects the search's result). The last frame equals `cw_l2` at ε."""
+    _check(eps, c, kappa, steps, lr, search_steps)
+    check_steps(frames, "frames")
+    x, y = check_inputs(model, x, y, bounds, eps)
+    if is_zero(eps):
+        return x.unsqueeze(0).repeat(frames + 1, *([1] * x.dim()))
+    best = cw_l2(model, x, y, c=c, kappa=kappa, steps=steps, lr=lr, search_steps=search_steps,
+                 bounds=bounds, targeted=targeted)
+    radii = [float(eps) * k / frames if k < frames else float(eps) for k in range(frames + 1)]
+    return torch.stack([
+        x if r == 0 else clip_to_bounds(x + project(best - x, as_eps(r, x), "l2"), bounds)
+        for r in radii
+    ])

@@ -17,7 +17,9 @@ from advcore.attacks._geometry import (
     check_labels,
     check_norm,
     check_steps,
+    chunked,
     clip_to_bounds,
+    frames,
     is_zero,
     last,
     logits_of,
@@ -66,21 +68,20 @@ def _linearised_step(
     return step, still_correct
 
 
-def deepfool_iterates(
+def _iterates(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
-    *,
     eps: Tensor | None,
+    *,
     steps: int,
     overshoot: float,
     norm: Norm,
     bounds: Bounds,
 ) -> Iterator[Tensor]:
-    """Yield x and then each DeepFool iterate, stopping early once every input is misclassified."""
+    """Yield each DeepFool iterate, stopping early once every input is misclassified."""
     total = torch.zeros_like(x)
     x_adv = x
-    yield x_adv
     for _ in range(steps):
         step, active = _linearised_step(model, x_adv, y, norm)
         if not active.any():
@@ -91,6 +92,15 @@ def deepfool_iterates(
             delta = project(delta, eps, norm)
         x_adv = clip_to_bounds(x + delta, bounds)
         yield x_adv
+
+
+def _check(eps: float | Tensor | None, steps: int, overshoot: float, norm: str) -> None:
+    if eps is not None:
+        check_eps(eps)
+    check_steps(steps)
+    check_norm(norm)
+    if not overshoot >= 0:
+        raise ValueError(f"overshoot must be >= 0, got {overshoot}")
 
 
 def deepfool(
@@ -110,22 +120,44 @@ def deepfool(
     x: (N, ...) inputs inside `bounds`; y: (N,) true labels (DeepFool is untargeted).
     eps: optional cap: the perturbation is projected onto the ε-ball of `norm`, so the attack
         succeeds exactly where DeepFool's perturbation fits inside ε. None means no cap.
+    steps: at most this many linearisations (DeepFool usually needs 2-3).
     Returns x' clipped to `bounds`.
     """
-    if eps is not None:
-        check_eps(eps)
-    check_steps(steps)
-    check_norm(norm)
-    if overshoot < 0:
-        raise ValueError(f"overshoot must be >= 0, got {overshoot}")
-    check_inputs(model, x, y, bounds)
-    x = x.detach()
+    _check(eps, steps, overshoot, norm)
+    x, y = check_inputs(model, x, y, bounds, eps)
     if eps is not None and is_zero(eps):
         return x.clone()
-    cap = None if eps is None else as_eps(eps, x)
-    with torch.no_grad():
-        x_adv = last(deepfool_iterates(
-            model, x, y, eps=cap, steps=steps, overshoot=overshoot, norm=norm, bounds=bounds
-        ))
-    return x_adv if x_adv is not x else x.clone()
 
+    def run(xc: Tensor, yc: Tensor, ec: Tensor | None) -> Tensor:
+        final = last(_iterates(model, xc, yc, ec, steps=steps, overshoot=overshoot, norm=norm,
+                               bounds=bounds), xc)
+        return final.clone() if final is xc else final
+
+    with torch.no_grad():
+        return chunked(run, x, y, None if eps is None else as_eps(eps, x))
+
+
+def deepfool_frames(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float | Tensor | None = None,
+    steps: int = 50,
+    overshoot: float = 0.02,
+    norm: Norm = "l2",
+    bounds: Bounds = (0.0, 1.0),
+) -> Tensor:
+    """x and every iterate of `deepfool`, shape (steps + 1, N, ...); once every input is fooled
+    the last point repeats, and the last frame equals `deepfool`'s output."""
+    _check(eps, steps, overshoot, norm)
+    x, y = check_inputs(model, x, y, bounds, eps)
+    if eps is not None and is_zero(eps):
+        return x.unsqueeze(0).repeat(steps + 1, *([1] * x.dim()))
+
+    def run(xc: Tensor, yc: Tensor, ec: Tensor | None) -> Tensor:
+        return frames(_iterates(model, xc, yc, ec, steps=steps, overshoot=overshoot, norm=norm,
+                                bounds=bounds), xc, steps)
+
+    with torch.no_grad():
+        return chunked(run, x, y, None if eps is None else as_eps(eps, x), dim=1)

@@ -19,6 +19,7 @@ from advcore.attacks._geometry import (
     check_steps,
     chunked,
     clip_to_bounds,
+    frames,
     is_zero,
     last,
     loss_gradient,
@@ -40,25 +41,35 @@ def _check(eps: float | Tensor, steps: int, step_size: float | None, norm: str) 
         check_eps(step_size, "step_size")
 
 
-def pgd_iterates(
+def _start(
+    x: Tensor, eps: Tensor, norm: Norm, random_start: bool, bounds: Bounds,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """The first iterate: x, or a uniform point of the ε-ball around it.
+
+    Drawn for the whole batch at once, so the result does not depend on how the batch is chunked.
+    """
+    if not random_start:
+        return x
+    return clip_to_bounds(x + random_in_ball(x, eps, norm, generator), bounds)
+
+
+def _iterates(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
-    *,
+    start: Tensor,
     eps: Tensor,
+    *,
     steps: int,
     step_size: float | Tensor | None,
     norm: Norm,
-    random_start: bool,
     bounds: Bounds,
     targeted: bool,
-    generator: torch.Generator | None,
 ) -> Iterator[Tensor]:
-    """Yield the start point and then each of the `steps` iterates of PGD (no validation)."""
+    """Yield each of the `steps` iterates of PGD from `start` (no validation)."""
     alpha = STEP_FACTOR * eps / steps if step_size is None else step_size
-    delta = random_in_ball(x, eps, norm, generator) if random_start else torch.zeros_like(x)
-    x_adv = clip_to_bounds(x + delta, bounds)
-    yield x_adv
+    x_adv = start
     for _ in range(steps):
         grad, _ = loss_gradient(model, x_adv, y, targeted=targeted)
         x_adv = x_adv + alpha * normalized_step(grad, norm)
@@ -83,26 +94,60 @@ def pgd(
     """Iterated gradient steps, each projected back onto the ε-ball around x.
 
     x: (N, ...) inputs inside `bounds`; y: (N,) labels, or targets when `targeted`.
-    eps: radius of the ball on the input scale (L∞: per pixel; L2: over the whole input).
+    eps: radius of the ball on the input scale (L∞: per pixel; L2: over the whole input); a
+        float, or one value per input as a tensor of shape (N,).
     step_size: per-step move; defaults to 2.5·ε/steps.
     random_start: start from a uniform point in the ball (PGD); False gives BIM / I-FGSM.
     generator: the source of the random start, for reproducible results.
     Returns x' with ‖x' − x‖ ≤ ε in `norm`, clipped to `bounds`.
     """
     _check(eps, steps, step_size, norm)
-    check_inputs(model, x, y, bounds)
-    x = x.detach()
+    x, y = check_inputs(model, x, y, bounds, eps)
     if is_zero(eps):
         return x.clone()
+    eps_t = as_eps(eps, x)
 
-    def run(xc: Tensor, yc: Tensor, ec: Tensor) -> Tensor:
-        return last(pgd_iterates(
-            model, xc, yc, eps=ec, steps=steps, step_size=step_size, norm=norm,
-            random_start=random_start, bounds=bounds, targeted=targeted, generator=generator,
-        ))
+    def run(xc: Tensor, yc: Tensor, sc: Tensor, ec: Tensor) -> Tensor:
+        return last(_iterates(model, xc, yc, sc, ec, steps=steps, step_size=step_size,
+                              norm=norm, bounds=bounds, targeted=targeted), sc)
 
     with torch.no_grad():
-        return chunked(run, x, y, as_eps(eps, x))
+        start = _start(x, eps_t, norm, random_start, bounds, generator)
+        return chunked(run, x, y, start, eps_t)
+
+
+def pgd_frames(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float | Tensor,
+    steps: int = 10,
+    step_size: float | None = None,
+    norm: Norm = "linf",
+    random_start: bool = True,
+    bounds: Bounds = (0.0, 1.0),
+    targeted: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Every iterate of `pgd` with the same arguments, shape (steps + 1, N, ...), for animation.
+
+    Frame 0 is the clean x (the random start is folded into the first step); frame k is the k-th
+    iterate, and the last frame equals `pgd`'s output for the same generator seed.
+    """
+    _check(eps, steps, step_size, norm)
+    x, y = check_inputs(model, x, y, bounds, eps)
+    if is_zero(eps):
+        return x.unsqueeze(0).repeat(steps + 1, *([1] * x.dim()))
+    eps_t = as_eps(eps, x)
+
+    def run(xc: Tensor, yc: Tensor, sc: Tensor, ec: Tensor) -> Tensor:
+        return frames(_iterates(model, xc, yc, sc, ec, steps=steps, step_size=step_size,
+                                norm=norm, bounds=bounds, targeted=targeted), xc, steps)
+
+    with torch.no_grad():
+        start = _start(x, eps_t, norm, random_start, bounds, generator)
+        return chunked(run, x, y, start, eps_t, dim=1)
 
 
 def bim(
