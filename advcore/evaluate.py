@@ -3,6 +3,7 @@ each prediction (the "how fragile is this digit" number)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -80,10 +81,12 @@ def smallest_flipping_eps(
     """(N,) the smallest ε at which `attack` changes each prediction, found by bisection.
 
     Inputs already misclassified get 0; inputs the attack cannot flip within `eps_max` get inf.
-    Precision is `tol` in ε units. For FGSM on a linear model this is exact up to `tol`:
-    the margin shrinks linearly in ε.
+    Precision is `tol` in ε units (about log2(eps_max / tol) attack runs). For FGSM on a linear
+    model this is exact up to `tol`: the margin shrinks linearly in ε.
     """
     check_eps(eps_max, "eps_max")
+    if not (isinstance(tol, int | float) and tol > 0):  # NaN and 0 would never converge
+        raise ValueError(f"tol must be a number > 0, got {tol!r}")
     spec = get_attack(attack)
     x = x.detach()
     n = len(x)
@@ -98,7 +101,10 @@ def smallest_flipping_eps(
     hi = torch.full((n,), float(eps_max))
     reachable = flipped(hi) & ~wrong
     lo = torch.zeros(n)
-    while bool(((hi - lo) > tol).any()):
+    # A fixed number of halvings: a `while hi - lo > tol` loop never ends once tol is below the
+    # float32 spacing of ε (the midpoint stops moving).
+    halvings = min(40, max(0, math.ceil(math.log2(eps_max / tol)))) if eps_max > 0 else 0
+    for _ in range(halvings):
         mid = (lo + hi) / 2
         f = flipped(mid)
         hi = torch.where(f, mid, hi)

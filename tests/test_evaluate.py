@@ -1,0 +1,100 @@
+"""Evaluation: accuracy, robust accuracy, robustness curves and the smallest flipping ε."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from advcore import attacks, evaluate
+from tests.conftest import binary_linear, labels_of, points
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_predict_is_batched_and_matches_argmax(cnn_case):
+    case = cnn_case
+    with torch.no_grad():
+        expected = case.model(case.x).argmax(1)
+    assert torch.equal(evaluate.predict(case.model, case.x, batch=5), expected)
+    assert evaluate.predict(case.model, case.x).dtype == torch.int64
+
+
+def test_accuracy_counts_correct_predictions(cnn_case):
+    case = cnn_case
+    assert evaluate.accuracy(case.model, case.x, case.y) == 1.0
+    wrong = case.y.clone()
+    wrong[:6] = (wrong[:6] + 1) % 10
+    assert evaluate.accuracy(case.model, case.x, wrong) == pytest.approx(1 - 6 / len(wrong))
+
+
+def test_probabilities_are_a_distribution(cnn_case):
+    p = evaluate.probabilities(cnn_case.model, cnn_case.x)
+    assert p.shape == (len(cnn_case.x), 10)
+    torch.testing.assert_close(p.sum(1), torch.ones(len(p)))
+
+
+def test_robust_accuracy_is_accuracy_on_the_attack_output(cnn_case):
+    case = cnn_case
+    x_adv = attacks.pgd(case.model, case.x, case.y, eps=0.1, steps=5,
+                        generator=torch.Generator().manual_seed(4))
+    got = evaluate.robust_accuracy(case.model, case.x, case.y, attack="pgd", eps=0.1, steps=5,
+                                   seed=4)
+    assert got == evaluate.accuracy(case.model, x_adv, case.y)
+
+
+def test_robustness_curve_starts_at_clean_accuracy_and_falls(mlp_case):
+    case = mlp_case
+    curve = evaluate.robustness_curve(case.model, case.x, case.y, attack="bim",
+                                      epsilons=[0.0, 0.1, 0.3, 0.6], bounds=None)
+    assert curve[0] == evaluate.accuracy(case.model, case.x, case.y)
+    assert curve == sorted(curve, reverse=True)
+    assert curve[-1] < curve[0]
+
+
+def test_smallest_flipping_eps_brackets_the_flip(cnn_case):
+    """At the returned ε the prediction flips; a hair below it, it does not (FGSM, per input)."""
+    case = cnn_case
+    tol = 1e-3
+    found = evaluate.smallest_flipping_eps(case.model, case.x, case.y, eps_max=0.5, tol=tol)
+    finite = torch.isfinite(found)
+    assert finite.any()
+    at = attacks.fgsm(case.model, case.x[finite], case.y[finite], eps=found[finite])
+    below = attacks.fgsm(case.model, case.x[finite], case.y[finite],
+                         eps=(found[finite] - tol).clamp_min(0))
+    assert (labels_of(case.model, at) != case.y[finite]).all()
+    assert (labels_of(case.model, below) == case.y[finite]).all()
+
+
+def test_smallest_flipping_eps_is_zero_for_mistakes_and_inf_out_of_reach():
+    model = binary_linear()
+    x = points(32, seed=5)
+    y = labels_of(model, x)
+    y[:4] = 1 - y[:4]  # the model is wrong on these
+    found = evaluate.smallest_flipping_eps(model, x, y, eps_max=0.05, tol=1e-3, bounds=None)
+    assert (found[:4] == 0).all()
+    w = model.linear.weight.detach()
+    with torch.no_grad():
+        z = model(x)
+    margin = (z[:, 0] - z[:, 1]).abs()
+    far = margin / (w[0] - w[1]).abs().sum() > 0.05
+    far[:4] = False
+    assert far.any() and torch.isinf(found[far]).all()
+
+
+@pytest.mark.parametrize("tol", [0.0, -1e-3, float("nan")])
+def test_smallest_flipping_eps_refuses_a_tolerance_that_never_converges(tol, cnn_case):
+    case = cnn_case
+    with pytest.raises(ValueError, match="tol must be"):
+        evaluate.smallest_flipping_eps(case.model, case.x, case.y, tol=tol)
+
+
+def test_smallest_flipping_eps_terminates_below_float32_resolution(linear_case):
+    case = linear_case
+    found = evaluate.smallest_flipping_eps(case.model, case.x[:4], case.y[:4], eps_max=3.0,
+                                           tol=1e-12, bounds=None)
+    assert found.shape == (4,)
+
+
+def test_smallest_flipping_eps_refuses_negative_eps_max(cnn_case):
+    with pytest.raises(ValueError, match="eps_max must"):
+        evaluate.smallest_flipping_eps(cnn_case.model, cnn_case.x, cnn_case.y, eps_max=-0.1)
