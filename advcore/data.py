@@ -9,7 +9,9 @@ full 60,000 / 10,000 MNIST is read from there instead.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,7 +61,8 @@ def toy_dataset(
 
     name: one of TOY_DATASETS ("moons", "circles", "blobs", "xor", "spiral").
     n: number of points, 2..5000. noise: standard deviation of the Gaussian noise, 0..1, in the
-    generator's units (before standardisation). seed: fixes the points exactly.
+    generator's units (before standardisation). seed: an integer in [0, 2**32) that fixes the
+    points exactly.
     Returns X (n, 2) float32, standardised to mean 0 and unit variance per feature, and
     y (n,) int64 in {0, 1}.
     """
@@ -67,8 +70,10 @@ def toy_dataset(
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(TOY_DATASETS)}")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 2 <= n <= MAX_TOY_POINTS:
         raise ValueError(f"n must be an integer in [2, {MAX_TOY_POINTS}], got {n!r}")
-    if not (isinstance(noise, int | float) and 0 <= noise <= 1):
-        raise ValueError(f"noise must be in [0, 1], got {noise!r}")
+    if isinstance(noise, bool) or not (isinstance(noise, int | float) and 0 <= noise <= 1):
+        raise ValueError(f"noise must be a number in [0, 1], got {noise!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     rng = np.random.default_rng(seed)
     if name == "moons":
         X, y = skd.make_moons(n_samples=n, noise=noise, random_state=seed)
@@ -115,7 +120,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise MNISTFormatError(f"{path}: cannot read the file ({exc})") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise MNISTFormatError(f"{path}: not an IDX file (bad magic number)")
@@ -126,7 +131,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if ndim == 0 or len(raw) < header:
         raise MNISTFormatError(f"{path}: truncated IDX header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # exact: np.prod wraps around at 2**63
     if len(raw) - header != expected:
         raise MNISTFormatError(
             f"{path}: header promises {expected} bytes of data for shape {shape}, "
