@@ -164,3 +164,33 @@ __all__ = [
     "replace",
     "to_query",
 ]
+
+
+ROBUSTNESS_SECTIONS = ("curves", "training", "transfer")
+ROBUSTNESS_ATTACKS = ("fgsm", "pgd")
+
+
+@dataclass(frozen=True)
+class RobustnessScene:
+    """Everything that fixes the picture on the robustness lab.
+
+    section: the open tab. papers: overlay the published numbers on the curves.
+    attack, eps, steps, n: the MNIST setting of the comparison and the transfer matrix; ε is an
+    L∞ radius on the [0, 1] pixel scale (0.25 = 63.75/255); steps is PGD's iteration count; n is
+    how many test digits (the first n of the test split) live computations use.
+    dataset, noise, seed, toy_attack, toy_eps: the 2-D adversarial-training demo; toy_eps is in
+    standardised feature units.
+    """
+
+    section: str = choice("curves", ROBUSTNESS_SECTIONS)
+    papers: bool = flag(True)
+    attack: str = choice("fgsm", ROBUSTNESS_ATTACKS)
+    eps: float = number(0.25, 0.0, 0.5)
+    steps: int = number(20, 1, 100)
+    n: int = number(1000, 50, 1000)
+    dataset: str = choice("moons", TOY_DATASETS)
+    noise: float = number(0.2, 0.0, 0.5)
+    seed: int = number(0, 0, 9999)
+    toy_attack: str = choice("pgd", ROBUSTNESS_ATTACKS)
+    toy_eps: float = number(0.3, 0.05, 1.0)
+    talk: bool = flag(False)

@@ -6,14 +6,15 @@ and shared by every browser session, so nothing here (or in advcore) may mutate 
 
 from __future__ import annotations
 
+import time
 from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
 from torch import nn
 
-from advcore import models, state
-from advcore.data import toy_dataset
+from advcore import evaluate, models, robustness, state
+from advcore.data import mnist, toy_dataset
 
 S = TypeVar("S")
 
@@ -60,3 +61,92 @@ def write_url(scene: Any) -> None:
     wanted = state.to_query(scene)
     if {k: st.query_params.get(k) for k in wanted} != wanted:
         st.query_params.from_dict(wanted)
+
+
+# --- robustness lab: cached cells, keyed by model names and numbers ----------------------------
+# Live results are computed in small cells (one model, one attack, one ε, a slice of the test
+# digits), each cached on its own, and walked with a progress bar from outside the cache: a
+# progress bar drawn inside a cached function cannot be replayed by Streamlit.
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def model_card(name: str) -> dict[str, Any]:
+    """The JSON card of a shipped model (raises models.AssetError if missing or corrupt)."""
+    return models.load_card(name)
+
+
+def test_size() -> int:
+    """How many test digits there are (1,000 unless ADVPLAY_MNIST_DIR points at full MNIST)."""
+    return len(mnist("test")[1])
+
+
+@st.cache_data(show_spinner=False, max_entries=8192)
+def robustness_cell(model: str, attack: str, eps: float, steps: int, start: int,
+                    stop: int) -> int:
+    """Correct predictions of `model` on test digits [start, stop) after `attack` at `eps`."""
+    x, y = mnist("test")
+    return robustness.cell_correct(pretrained_model(model), x[start:stop], y[start:stop],
+                                   attack=attack, eps=eps, steps=steps)
+
+
+def run_cells(cells: list[robustness.Cell], *, steps: int,
+              label: str) -> dict[robustness.Cell, int]:
+    """Every cell's count, computing the missing ones with a progress bar and a time estimate.
+
+    Cached cells return in microseconds, so the bar only appears once real work starts.
+    """
+    total = sum(robustness.cell_cost(c, steps=steps) for c in cells) or 1.0
+    slot = st.empty()
+    counts: dict[robustness.Cell, int] = {}
+    done = work_done = 0.0
+    started = None
+    for c in cells:
+        t0 = time.perf_counter()
+        counts[c] = robustness_cell(c.model, c.attack, c.eps, steps, c.start, c.stop)
+        cost = robustness.cell_cost(c, steps=steps)
+        done += cost
+        if time.perf_counter() - t0 > 0.05:  # a real computation, not a cache hit
+            started = started or t0
+            work_done += cost
+            rate = (time.perf_counter() - started) / work_done
+            left = rate * (total - done)
+            slot.progress(done / total, text=f"{label}: {robustness.describe_cell(c, steps)} "
+                          f"· about {left:.0f} s left")
+    slot.empty()
+    return counts
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def transfer_row(source: str, targets: tuple[str, ...], attack: str, eps: float, steps: int,
+                 n: int) -> np.ndarray:
+    """(T,) accuracy of each target on the first n test digits crafted against `source`."""
+    x, y = mnist("test")
+    return robustness.transfer_row(pretrained_model(source),
+                                   [pretrained_model(t) for t in targets], x[:n], y[:n],
+                                   attack=attack, eps=eps, steps=steps)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def clean_accuracies(names: tuple[str, ...], n: int) -> np.ndarray:
+    """(M,) clean accuracy of each model on the first n test digits."""
+    x, y = mnist("test")
+    return np.array([evaluate.accuracy(pretrained_model(m), x[:n], y[:n]) for m in names])
+
+
+@st.cache_data(show_spinner="Training the same network twice, without and with adversarial "
+               "examples…", max_entries=64)
+def toy_adversarial_training(dataset: str, noise: float, seed: int, attack: str,
+                             eps: float) -> robustness.AdversarialTraining:
+    """2-D adversarial training before/after (see advcore.robustness.adversarial_training_2d)."""
+    return robustness.adversarial_training_2d(dataset, attack=attack, eps=eps, noise=noise,
+                                              seed=seed)
+
+
+@st.cache_data(show_spinner="Attacking ten digits on each model…", max_entries=128)
+def robustness_examples(names: tuple[str, ...], attack: str, eps: float,
+                        steps: int) -> robustness.Examples:
+    """One test digit per class, attacked white-box on each of `names`."""
+    x, y = mnist("test")
+    indices = robustness.one_per_class(y.numpy())
+    return robustness.attack_examples({m: pretrained_model(m) for m in names}, x, y, indices,
+                                      attack=attack, eps=eps, steps=steps)

@@ -1,0 +1,395 @@
+"""Plotly figures for the robustness lab, built from advcore.robustness's plain results.
+
+- `curves_figure`: accuracy vs ε for the shipped models, FGSM and PGD side by side, with the
+  published points overlaid in the colour of the model of ours they compare with.
+- `transfer_figure`: the transferability matrix as an annotated heatmap.
+- `robust_bars_figure`, `examples_figure`: standard vs adversarially trained CNN on MNIST.
+- `training_figure`: a 2-D model's boundary before and after adversarial training.
+
+Every axis says its units: ε on the [0, 1] pixel scale *and* in 0-255 grey levels; accuracy in %.
+Goodfellow et al. 2015 report error rates; they are drawn as accuracy = 1 − error, and say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from advcore.figures import CLASS_COLORS, FLIP_COLOR
+from advcore.robustness import (
+    AdversarialTraining,
+    Comparison,
+    Curve,
+    Examples,
+    Reference,
+    ToyOutcome,
+    TransferMatrix,
+    eps_255,
+)
+
+# Okabe-Ito colours: distinct for colour-blind viewers and on a washed-out projector.
+MODEL_COLORS = {
+    "mnist-linear": "#CC79A7",
+    "mnist-cnn": "#0072B2",
+    "mnist-cnn-robust": "#009E73",
+}
+MODEL_LABELS = {
+    "mnist-linear": "mnist-linear (softmax regression)",
+    "mnist-cnn": "mnist-cnn (standard training)",
+    "mnist-cnn-robust": "mnist-cnn-robust (PGD training)",
+}
+ATTACK_TITLES = {"fgsm": "FGSM (one step)", "pgd": "PGD ({steps} steps, random start)"}
+REFERENCE_SYMBOLS = {
+    "Goodfellow et al. 2015": "diamond-open",
+    "Madry et al. 2018": "star",
+    "PyTorch FGSM tutorial": "x-thin-open",
+}
+FONT = "Source Sans Pro, Arial, sans-serif"
+INK = [[0.0, "#ffffff"], [1.0, "#111111"]]
+WRONG = FLIP_COLOR
+RIGHT = "#1a7f37"
+
+
+def _font(talk: bool) -> dict[str, Any]:
+    return {"family": FONT, "size": 20 if talk else 14, "color": "#000000" if talk else "#222222"}
+
+
+def _finish(fig: go.Figure, *, talk: bool, height: int) -> go.Figure:
+    """The lab's shared look: white paper, readable fonts, larger in talk mode."""
+    fig.update_layout(
+        font=_font(talk), height=int(height * (1.2 if talk else 1.0)), paper_bgcolor="#ffffff",
+        plot_bgcolor="#ffffff", margin={"l": 70, "r": 20, "t": 60, "b": 60},
+        hoverlabel={"font_size": 18 if talk else 13},
+    )
+    fig.update_annotations(font_size=(20 if talk else 14))
+    return fig
+
+
+def eps_ticks(epsilons: Sequence[float]) -> dict[str, Any]:
+    """Tick labels that give ε both ways: "0.1" over "25.5/255"."""
+    return {
+        "tickvals": list(epsilons),
+        "ticktext": [f"{e:g}<br><span style='font-size:0.8em;color:#555'>{eps_255(e)}</span>"
+                     for e in epsilons],
+    }
+
+
+# --- accuracy vs ε ----------------------------------------------------------------------------
+
+
+def curves_figure(
+    curves: Sequence[Curve],
+    references: Sequence[Reference] = (),
+    *,
+    compare: Sequence[Curve] = (),
+    talk: bool = False,
+) -> go.Figure:
+    """Accuracy (%) vs ε, FGSM on the left and PGD on the right, one line per model.
+
+    curves: what to draw solid (the cards, or a live recomputation). compare: drawn thin and
+    dotted in the same colours (the cards, when `curves` is live), so agreement is visible.
+    references: published points, each drawn in the colour of the model of ours it compares with.
+    """
+    pgd_steps = next((c.steps for c in curves if c.attack == "pgd"), 20)
+    titles = (ATTACK_TITLES["fgsm"], ATTACK_TITLES["pgd"].format(steps=pgd_steps))
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=titles)
+    width = 4 if talk else 2.5
+    marker = 11 if talk else 7
+    for col, attack in enumerate(("fgsm", "pgd"), start=1):
+        for c in compare:
+            if c.attack == attack:
+                fig.add_trace(_curve_trace(c, attack, col, dotted=True, width=width,
+                                           marker=marker), row=1, col=col)
+        for c in curves:
+            if c.attack == attack:
+                fig.add_trace(_curve_trace(c, attack, col, dotted=False, width=width,
+                                           marker=marker), row=1, col=col)
+        traces, labels = _reference_traces(references, attack, marker)
+        for trace in traces:
+            fig.add_trace(trace, row=1, col=col)
+        for label in labels:
+            fig.add_annotation(label, row=1, col=col)
+    epsilons = sorted({e for c in (*curves, *compare) for e in c.epsilons}
+                      | {r.eps for r in references}) or [0.0, 0.1, 0.2, 0.3]
+    fig.update_xaxes(title_text="ε per pixel: [0, 1] scale, and grey levels out of 255",
+                     range=[-0.01, max(epsilons) + 0.02], showgrid=True, gridcolor="#e5e5e5",
+                     zeroline=False, **eps_ticks(epsilons))
+    fig.update_yaxes(range=[-3, 103], ticksuffix="%", showgrid=True, gridcolor="#e5e5e5",
+                     zeroline=False, dtick=20)
+    fig.update_yaxes(title_text="accuracy on attacked test digits", row=1, col=1)
+    fig.update_layout(
+        legend={"orientation": "h", "yanchor": "top", "y": -0.28, "x": 0, "xanchor": "left",
+                "font": {"size": 17 if talk else 13}},
+        hovermode="closest",
+    )
+    _finish(fig, talk=talk, height=560)
+    fig.update_layout(margin={"b": 170 if talk else 150})
+    return fig
+
+
+def _curve_trace(c: Curve, attack: str, col: int, *, dotted: bool, width: float,
+                 marker: int) -> go.Scatter:
+    label = MODEL_LABELS.get(c.model, c.model)
+    what = "FGSM" if attack == "fgsm" else f"PGD-{c.steps}"
+    source = "model card" if c.source == "card" else f"live, {c.n:,} digits"
+    return go.Scatter(
+        x=list(c.epsilons), y=[100 * a for a in c.accuracy],
+        mode="lines" if dotted else "lines+markers",
+        name=f"{label}: {source}" if dotted else label,
+        legendgroup=f"{c.model}-{'cmp' if dotted else 'main'}",
+        showlegend=col == 1,
+        line={"color": MODEL_COLORS.get(c.model, "#444"), "width": width / 2 if dotted else width,
+              "dash": "dot" if dotted else "solid"},
+        marker={"size": marker},
+        customdata=[eps_255(e) for e in c.epsilons],
+        hovertemplate=(f"<b>ours: {c.model}</b> · {what} ({source})<br>ε = %{{x:g}} "
+                       "(%{customdata})<br>accuracy %{y:.1f}%<extra></extra>"),
+    )
+
+
+def _reference_traces(references: Sequence[Reference], attack: str,
+                      marker: int) -> tuple[list[go.Scatter], list[dict[str, Any]]]:
+    """One trace per reference group in this panel, in the colour of the model of ours it is
+    compared with, and a value label (an annotation on white) for each lone point."""
+    groups: dict[str, list[Reference]] = {}
+    for r in references:
+        if r.attack == attack:
+            groups.setdefault(r.group, []).append(r)
+    traces, labels = [], []
+    for group, refs in groups.items():
+        first = refs[0]
+        many = len(refs) > 1
+        colour = MODEL_COLORS.get(first.ours, "#000")
+        note = " (1 − error)" if "error" in first.reported else ""
+        traces.append(go.Scatter(
+            x=[r.eps for r in refs], y=[100 * r.accuracy for r in refs],
+            mode="lines+markers" if many else "markers",
+            name=f"paper · {group}{note}",
+            legendgroup=f"ref-{group}", showlegend=True,
+            line={"color": colour, "width": 2, "dash": "dash"},
+            marker={"symbol": REFERENCE_SYMBOLS.get(first.source, "circle-open"),
+                    "size": marker + 9, "color": colour, "line": {"width": 2.5, "color": colour}},
+            customdata=[[r.reported, r.setting, eps_255(r.eps)] for r in refs],
+            hovertemplate=(f"<b>paper: {first.source}</b>, {first.model}<br>ε = %{{x:g}} "
+                           "(%{customdata[2]})<br>accuracy %{y:.1f}% (reported as "
+                           "%{customdata[0]})<br>%{customdata[1]}<extra></extra>"),
+        ))
+        if not many:
+            labels.append({"x": first.eps, "y": 100 * first.accuracy,
+                           "text": f"{100 * first.accuracy:.3g}%", "showarrow": False,
+                           "xanchor": "right", "xshift": -14, "bgcolor": "rgba(255,255,255,0.85)",
+                           "font": {"color": colour}})
+    return traces, labels
+
+
+# --- transferability --------------------------------------------------------------------------
+
+
+def transfer_figure(matrix: TransferMatrix, *, talk: bool = False) -> go.Figure:
+    """Rows: the model the adversarial digits were crafted on; columns: the model evaluated.
+
+    Cell text is accuracy in %; the diagonal (white-box) is outlined. A first row gives each
+    model's clean accuracy on the same digits, for scale.
+    """
+    rows = ["no attack (clean)", *(f"crafted on {s}" for s in matrix.sources)]
+    z = np.vstack([matrix.clean[None, :], matrix.accuracy]) * 100
+    text = [[f"{v:.1f}%" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(matrix.targets), y=rows, text=text, texttemplate="%{text}",
+        textfont={"size": 26 if talk else 18},
+        # Red where the attack works (low accuracy), paper-white where the model holds.
+        colorscale=[[0.0, "#b2182b"], [0.5, "#f4a582"], [1.0, "#f7f7f7"]],
+        zmin=0, zmax=100, xgap=3, ygap=3,
+        colorbar={"title": {"text": "accuracy"}, "ticksuffix": "%"},
+        hovertemplate="%{y}, evaluated on %{x}:<br>accuracy %{z:.1f}%<extra></extra>",
+    ))
+    for i, source in enumerate(matrix.sources):
+        if source not in matrix.targets:
+            continue
+        j = matrix.targets.index(source)
+        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i + 0.5, y1=i + 1.5,
+                      line={"color": "#000", "width": 3 if talk else 2})
+    label = "FGSM" if matrix.attack == "fgsm" else f"PGD-{matrix.steps}"
+    fig.update_layout(
+        title={"text": f"{label} at ε = {matrix.eps:g} ({eps_255(matrix.eps)}), "
+                       f"{matrix.n:,} test digits · outlined: white-box (same model)"},
+        xaxis={"title": "evaluated on", "side": "top", "showgrid": False},
+        yaxis={"autorange": "reversed", "showgrid": False},
+    )
+    _finish(fig, talk=talk, height=430)
+    fig.update_layout(margin={"l": 190 if talk else 150, "t": 120})
+    return fig
+
+
+# --- MNIST: standard vs adversarially trained -------------------------------------------------
+
+
+def robust_bars_figure(
+    values: dict[str, dict[str, float]], *, eps: float, steps: int, talk: bool = False
+) -> go.Figure:
+    """Grouped bars: clean / FGSM / PGD accuracy (%) at ε for each model.
+
+    values: model -> {"clean", "fgsm", "pgd"} -> fraction.
+    """
+    groups = ["clean", "fgsm", "pgd"]
+    names = {"clean": "no attack", "fgsm": f"FGSM, ε = {eps:g}",
+             "pgd": f"PGD-{steps}, ε = {eps:g}"}
+    fig = go.Figure()
+    for model, acc in values.items():
+        ys = [100 * acc[g] for g in groups]
+        fig.add_trace(go.Bar(
+            x=[names[g] for g in groups], y=ys, name=MODEL_LABELS.get(model, model),
+            marker_color=MODEL_COLORS.get(model, "#444"), text=[f"{v:.1f}%" for v in ys],
+            textposition="outside", textfont={"size": 22 if talk else 15},
+            hovertemplate=f"{model}<br>%{{x}}: %{{y:.1f}}%<extra></extra>",
+        ))
+    fig.update_layout(
+        barmode="group", bargap=0.25,
+        title={"text": f"ε = {eps:g} ({eps_255(eps)} grey levels per pixel)"},
+        yaxis={"range": [0, 112], "ticksuffix": "%", "title": "accuracy", "dtick": 20,
+               "gridcolor": "#e5e5e5"},
+        legend={"orientation": "h", "y": -0.15, "x": 0},
+    )
+    return _finish(fig, talk=talk, height=440)
+
+
+def examples_figure(ex: Examples, *, eps: float, attack: str, talk: bool = False) -> go.Figure:
+    """Rows: the clean digits, then the same digits attacked on each model (white-box).
+
+    Each tile's caption is the model's prediction: green if right, red if wrong.
+    """
+    models = list(ex.adversarial)
+    k = len(ex.labels)
+    rows = 1 + len(models)
+    captions = []
+    for i in range(k):
+        captions.append(f"true {ex.labels[i]}")
+    for m in models:
+        for i in range(k):
+            p = int(ex.pred_adv[m][i])
+            ok = p == ex.labels[i]
+            captions.append(f"<span style='color:{RIGHT if ok else WRONG}'>"
+                            f"→ {p} {'✓' if ok else '✗'}</span>")
+    fig = make_subplots(rows=rows, cols=k, subplot_titles=captions, horizontal_spacing=0.01,
+                        vertical_spacing=0.09)
+    images = [ex.clean, *(ex.adversarial[m] for m in models)]
+    for r, imgs in enumerate(images, start=1):
+        for c in range(k):
+            fig.add_trace(go.Heatmap(z=imgs[c][::-1], colorscale=INK, zmin=0, zmax=1,
+                                     showscale=False, hoverinfo="skip"), row=r, col=c + 1)
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1, constrain="domain")
+    for r, label in enumerate(["clean", *(f"attacked on<br>{m}" for m in models)], start=1):
+        fig.add_annotation(text=f"<b>{label}</b>", xref="paper", yref="paper", x=-0.01,
+                           y=1 - (r - 0.5) / rows, xanchor="right", showarrow=False,
+                           font={"size": 18 if talk else 13})
+    what = "FGSM" if attack == "fgsm" else "PGD"
+    fig.update_layout(title={"text": f"{what} at ε = {eps:g} ({eps_255(eps)}): each model "
+                                     "attacked with its own gradient"})
+    _finish(fig, talk=talk, height=150 * rows + 60)
+    fig.update_layout(margin={"l": 150 if talk else 120, "t": 80})
+    fig.update_annotations(font_size=16 if talk else 12)
+    return fig
+
+
+# --- 2-D adversarial training -----------------------------------------------------------------
+
+
+def training_figure(result: AdversarialTraining, *, talk: bool = False) -> go.Figure:
+    """The boundary before and after adversarial training, side by side.
+
+    Background: P(class 1) (heatmap) with the 0.5 contour (the decision boundary); dots: the
+    training points; crosses: test points the attack flips (correct before, wrong after).
+    """
+    outcomes = (result.before, result.after)
+    titles = [f"{o.label}<br><sup>robust accuracy {o.accuracy[result.attack]:.0%} under "
+              f"{result.attack.upper()} at ε = {result.eps:g}</sup>" for o in outcomes]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.05)
+    for col, o in enumerate(outcomes, start=1):
+        for trace in _boundary_traces(o, result, col == 1, talk):
+            fig.add_trace(trace, row=1, col=col)
+    fig.update_xaxes(showgrid=False, zeroline=False, title_text="feature 1")
+    fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
+    fig.update_yaxes(title_text="feature 2", row=1, col=1)
+    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    fig.update_layout(legend={"orientation": "h", "y": -0.12, "x": 0})
+    _finish(fig, talk=talk, height=520)
+    fig.update_layout(margin={"t": 90})
+    return fig
+
+
+def _boundary_traces(o: ToyOutcome, r: AdversarialTraining, legend: bool,
+                     talk: bool) -> list[Any]:
+    c0, c1 = CLASS_COLORS
+    size = 9 if talk else 6
+    traces: list[Any] = [
+        go.Heatmap(x=o.grid_x, y=o.grid_y, z=o.prob, zmin=0, zmax=1, showscale=False,
+                   colorscale=[[0, "#c6dbef"], [0.5, "#ffffff"], [1, "#fdd0a2"]],
+                   hovertemplate="P(class 1) = %{z:.2f}<extra></extra>"),
+        go.Contour(x=o.grid_x, y=o.grid_y, z=o.prob, showscale=False, hoverinfo="skip",
+                   contours={"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"},
+                   line={"color": "#000", "width": 4 if talk else 2.5}, name="boundary (P = 0.5)",
+                   showlegend=legend),
+    ]
+    for cls, colour in ((0, c0), (1, c1)):
+        pts = r.X[r.y == cls]
+        traces.append(go.Scatter(
+            x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {cls} (training)",
+            showlegend=legend, legendgroup=f"c{cls}",
+            marker={"color": colour, "size": size, "line": {"width": 1, "color": "#fff"}},
+            hoverinfo="skip"))
+    flipped = o.x_adv[o.flipped]
+    traces.append(go.Scatter(
+        x=flipped[:, 0], y=flipped[:, 1], mode="markers",
+        name=f"test points the attack flips ({int(o.flipped.sum())})",
+        showlegend=True, legendgroup=f"flip-{o.label}",
+        marker={"symbol": "x-thin", "size": size + 3, "color": FLIP_COLOR,
+                "line": {"width": 2.5, "color": FLIP_COLOR}},
+        hoverinfo="skip"))
+    return traces
+
+
+# --- words and tables -------------------------------------------------------------------------
+
+
+def comparison_table(rows: Sequence[Comparison]) -> list[dict[str, str]]:
+    """"Our model vs the paper" as display rows (strings, so the table shows the units)."""
+    out = []
+    for row in rows:
+        r = row.reference
+        what = "FGSM" if r.attack == "fgsm" else "PGD"
+        diff = row.difference
+        paper = f"{r.accuracy:.1%}"
+        if "error" in r.reported:
+            paper += f" (1 − {r.reported})"
+        out.append({
+            "published": f"{r.source}: {r.model}",
+            "attack": f"{what}, ε = {r.eps:g} ({eps_255(r.eps)})",
+            "paper's accuracy": paper,
+            "our model": row.ours_model,
+            "our accuracy": "—" if row.ours_accuracy is None else f"{row.ours_accuracy:.1%}",
+            "ours − paper": "—" if diff is None else f"{100 * diff:+.1f} pp",
+            "how we measured": row.ours_setting or "model not available",
+        })
+    return out
+
+
+def transfer_summary(m: TransferMatrix) -> str:
+    """One sentence per source model: how much its digits hurt the other models, in words."""
+    parts = []
+    for i, source in enumerate(m.sources):
+        others = [(t, m.accuracy[i, j], m.clean[j]) for j, t in enumerate(m.targets)
+                  if t != source]
+        if not others:
+            continue
+        worst = min(others, key=lambda o: o[1] - o[2])
+        parts.append(f"digits crafted on **{source}** take **{worst[0]}** from "
+                     f"{worst[2]:.0%} to {worst[1]:.0%}")
+    text = "; ".join(parts)
+    return (f"Read a row across: {text}. " if text else "") + (
+        "A drop off the diagonal is transfer: the attacker never used that model's gradient.")

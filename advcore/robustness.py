@@ -1,0 +1,522 @@
+"""What the robustness lab computes, as plain functions of models and data (no Streamlit).
+
+- Accuracy-vs-ε curves for the shipped MNIST models under FGSM and PGD: read from the model cards
+  (computed by `python -m advcore.train`) or recomputed live, one small cell at a time so a page
+  can show progress and cache each cell.
+- The published numbers those curves are compared with (`REFERENCES`), and the "our model vs the
+  paper" table.
+- Transferability: adversarial digits crafted on one model, evaluated on every model.
+- Adversarial training as data augmentation on 2-D data (Goodfellow et al. 2015; Madry et al.
+  2018): the same network trained without and with adversarial examples, before and after.
+
+Units: MNIST ε is an L∞ radius on the [0, 1] pixel scale (0.25 = 63.75/255); 2-D ε is in
+standardised feature units. Accuracies are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from advcore.attacks import get_attack
+from advcore.data import toy_dataset
+from advcore.evaluate import accuracy, predict
+from advcore.models import toy_model
+from advcore.train import train_toy
+
+Progress = Callable[[float, str], None]
+
+# The attacks of the lab, with the step count of an FGSM run (always one step).
+CURVE_ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
+MODEL_ORDER: tuple[str, ...] = ("mnist-linear", "mnist-cnn", "mnist-cnn-robust")
+SEED = 0  # PGD's random start: part of the picture, so fixed (same URL, same numbers)
+CARD_EPS_TOL = 1e-9
+
+
+def eps_255(eps: float) -> str:
+    """ε on the [0, 1] scale in 0-255 grey levels, as a reader says it: 0.25 -> "63.75/255"."""
+    return f"{eps * 255:.4g}/255"
+
+
+# --- published reference points ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One published accuracy on MNIST under an L∞ attack, with what to compare it with.
+
+    accuracy is a fraction; `reported` says how the paper states it (Goodfellow et al. give error
+    rates: accuracy = 1 − error). `ours` names the shipped model that plays the same role.
+    """
+
+    source: str
+    model: str
+    attack: str
+    eps: float
+    accuracy: float
+    reported: str
+    setting: str
+    ours: str
+    group: str  # one legend entry per group on the curves figure
+
+
+_GOODFELLOW = "Goodfellow et al. 2015"
+_MADRY = "Madry et al. 2018"
+_TUTORIAL = "PyTorch FGSM tutorial"
+_TUTORIAL_EPS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+_TUTORIAL_ACC = (0.943, 0.851, 0.683, 0.430, 0.208, 0.087)
+
+REFERENCES: tuple[Reference, ...] = (
+    Reference(_GOODFELLOW, "shallow softmax", "fgsm", 0.25, 1 - 0.999, "99.9% error",
+              "MNIST test set (10,000 digits)", "mnist-linear", "Goodfellow 2015: softmax"),
+    Reference(_GOODFELLOW, "maxout network", "fgsm", 0.25, 1 - 0.894, "89.4% error",
+              "MNIST test set (10,000 digits)", "mnist-cnn", "Goodfellow 2015: maxout"),
+    Reference(_GOODFELLOW, "maxout, adversarially trained (FGSM)", "fgsm", 0.25, 1 - 0.179,
+              "17.9% error", "MNIST test set (10,000 digits)", "mnist-cnn-robust",
+              "Goodfellow 2015: maxout, adv. trained"),
+    Reference(_MADRY, "CNN, PGD adversarial training", "pgd", 0.3, 0.89, "89% accuracy",
+              "MNIST test set; their strongest white-box PGD (many steps, random restarts)",
+              "mnist-cnn-robust", "Madry 2018: PGD-trained CNN"),
+    *(
+        Reference(_TUTORIAL, "LeNet", "fgsm", e, a, f"{a:.1%} accuracy",
+                  "MNIST test set (10,000 digits)", "mnist-cnn", "PyTorch tutorial: LeNet")
+        for e, a in zip(_TUTORIAL_EPS, _TUTORIAL_ACC, strict=True)
+    ),
+)
+
+
+# --- curves -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Accuracy of one model under one attack at each ε.
+
+    epsilons, accuracy: equal-length tuples (ε on [0, 1] pixels; accuracy as a fraction).
+    steps: PGD iterations (1 for FGSM). n: test digits used. source: "card" or "live".
+    """
+
+    model: str
+    attack: str
+    epsilons: tuple[float, ...]
+    accuracy: tuple[float, ...]
+    steps: int
+    n: int
+    source: str
+
+    def at(self, eps: float) -> float | None:
+        """The accuracy at exactly `eps`, or None if the curve has no point there."""
+        for e, a in zip(self.epsilons, self.accuracy, strict=True):
+            if abs(e - eps) <= CARD_EPS_TOL:
+                return a
+        return None
+
+
+def card_curves(name: str, card: Mapping[str, Any], n: int) -> list[Curve]:
+    """The FGSM and PGD curves a model card records (see advcore.train.evaluate_card).
+
+    n: how many test digits the card was evaluated on (the whole test split).
+    Raises ValueError naming the missing field if the card has no curves.
+    """
+    try:
+        curves = card["curves"]
+        epsilons = tuple(float(e) for e in curves["epsilons"])
+        steps = int(curves.get("pgd_steps", 20))
+        out = [
+            Curve(name, attack, epsilons, tuple(float(a) for a in curves[attack]),
+                  1 if attack == "fgsm" else steps, n, "card")
+            for attack in CURVE_ATTACKS
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the card of {name} has no usable curves ({exc!r})") from None
+    for c in out:
+        if len(c.accuracy) != len(c.epsilons):
+            raise ValueError(f"the card of {name} has {len(c.accuracy)} {c.attack} accuracies "
+                             f"for {len(c.epsilons)} epsilons")
+    return out
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of a live curve: `model` attacked with `attack` at `eps`, on digits
+    [start, stop) of the test split. ε = 0 is plain (clean) accuracy."""
+
+    model: str
+    attack: str
+    eps: float
+    start: int
+    stop: int
+
+
+def curve_cells(
+    models: Sequence[str],
+    epsilons: Sequence[float],
+    *,
+    n: int,
+    chunk: int,
+    attacks: Sequence[str] = CURVE_ATTACKS,
+) -> list[Cell]:
+    """Every cell of the live curves, cheapest first (so a progress bar starts moving at once).
+
+    Clean accuracy (ε = 0) is one cell per model and chunk, shared by both attacks.
+    chunk: digits per cell; with chunk >= n each point is one attack call on all n digits, which
+    reproduces a card exactly (PGD's random start depends on the batch it is drawn for).
+    """
+    if n < 1 or chunk < 1:
+        raise ValueError(f"n and chunk must be >= 1, got n={n}, chunk={chunk}")
+    spans = [(s, min(n, s + chunk)) for s in range(0, n, chunk)]
+    cells = [Cell(m, "none", 0.0, s, t) for m in models for s, t in spans]
+    cells += [
+        Cell(m, a, float(e), s, t)
+        for a in attacks for m in models for e in epsilons if e > 0 for s, t in spans
+    ]
+    return sorted(cells, key=lambda c: cell_cost(c, steps=20))
+
+
+def cell_cost(cell: Cell, *, steps: int) -> float:
+    """Relative work of a cell (one forward+backward pass of the CNN on one digit = 1).
+
+    Used to weight a progress bar, not to promise a time. The linear model is ~100× cheaper.
+    """
+    passes = 0.5 if cell.attack == "none" else (1 if cell.attack == "fgsm" else steps + 1)
+    per_digit = 0.01 if cell.model == "mnist-linear" else 1.0
+    return passes * per_digit * (cell.stop - cell.start)
+
+
+def cell_correct(
+    model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float, steps: int,
+    seed: int = SEED,
+) -> int:
+    """How many of (x, y) the model still classifies correctly after `attack` at `eps`.
+
+    attack "none" (or ε = 0) counts clean accuracy. x: (N, 1, 28, 28) in [0, 1]; y: (N,).
+    """
+    if attack != "none" and eps > 0:
+        x = get_attack(attack)(model, x, y, eps=eps, steps=steps, seed=seed)
+    return int((predict(model, x) == y).sum())
+
+
+def curves_from_cells(
+    counts: Mapping[Cell, int], *, steps: int, n: int, attacks: Sequence[str] = CURVE_ATTACKS,
+) -> list[Curve]:
+    """Assemble live curves from per-cell correct counts (see `curve_cells`)."""
+    models = list(dict.fromkeys(c.model for c in counts))
+    out = []
+    for m in models:
+        clean = sum(v for c, v in counts.items() if c.model == m and c.attack == "none") / n
+        for a in attacks:
+            by_eps: dict[float, int] = {}
+            for c, v in counts.items():
+                if c.model == m and c.attack == a:
+                    by_eps[c.eps] = by_eps.get(c.eps, 0) + v
+            eps = (0.0, *sorted(by_eps))
+            acc = (clean, *(by_eps[e] / n for e in sorted(by_eps)))
+            out.append(Curve(m, a, eps, acc, 1 if a == "fgsm" else steps, n, "live"))
+    return out
+
+
+def live_curves(
+    models: Mapping[str, nn.Module],
+    x: Tensor,
+    y: Tensor,
+    *,
+    epsilons: Sequence[float],
+    steps: int = 20,
+    chunk: int | None = None,
+    attacks: Sequence[str] = CURVE_ATTACKS,
+    progress: Progress | None = None,
+) -> list[Curve]:
+    """Recompute the accuracy-vs-ε curves of `models` on (x, y), for a notebook or a test.
+
+    x: (N, 1, 28, 28) in [0, 1]; y: (N,). progress(fraction, what) is called after each cell.
+    """
+    n = len(x)
+    cells = curve_cells(list(models), epsilons, n=n, chunk=chunk or n, attacks=attacks)
+    total = sum(cell_cost(c, steps=steps) for c in cells)
+    done, counts = 0.0, {}
+    for c in cells:
+        counts[c] = cell_correct(models[c.model], x[c.start:c.stop], y[c.start:c.stop],
+                                 attack=c.attack, eps=c.eps, steps=steps)
+        done += cell_cost(c, steps=steps)
+        if progress is not None:
+            progress(done / total, describe_cell(c, steps))
+    return curves_from_cells(counts, steps=steps, n=n, attacks=attacks)
+
+
+def describe_cell(cell: Cell, steps: int) -> str:
+    """A cell in words, for a progress bar: "PGD-20 on mnist-cnn at ε = 0.15 (38.25/255)"."""
+    if cell.attack == "none":
+        return f"clean accuracy of {cell.model}"
+    label = "FGSM" if cell.attack == "fgsm" else f"PGD-{steps}"
+    return f"{label} on {cell.model} at ε = {cell.eps:g} ({eps_255(cell.eps)})"
+
+
+def curve_difference(live: Sequence[Curve], card: Sequence[Curve]) -> float:
+    """The largest |live − card| accuracy over the points both have (0 if none are shared)."""
+    worst = 0.0
+    by_key = {(c.model, c.attack): c for c in card}
+    for c in live:
+        ref = by_key.get((c.model, c.attack))
+        if ref is None:
+            continue
+        for e, a in zip(c.epsilons, c.accuracy, strict=True):
+            b = ref.at(e)
+            if b is not None:
+                worst = max(worst, abs(a - b))
+    return worst
+
+
+# --- our models vs the papers -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One row of "our model vs the paper" (accuracies as fractions; ours None if unknown)."""
+
+    reference: Reference
+    ours_model: str
+    ours_accuracy: float | None
+    ours_setting: str
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.ours_accuracy is None else self.ours_accuracy - self.reference.accuracy
+
+
+def paper_comparison(
+    curves: Sequence[Curve], cards: Mapping[str, Mapping[str, Any]],
+    references: Sequence[Reference] = REFERENCES,
+) -> list[Comparison]:
+    """Pair each published number with our model's accuracy in the same setting.
+
+    Our number comes from `curves` at the same attack and ε. For Madry et al.'s PGD point the
+    card's 100-step PGD accuracy is used when the card has it (closer to their strong attack).
+    """
+    by_key = {(c.model, c.attack): c for c in curves}
+    rows = []
+    for ref in references:
+        curve = by_key.get((ref.ours, ref.attack))
+        value = curve.at(ref.eps) if curve else None
+        setting = ""
+        if curve is not None:
+            label = "FGSM" if ref.attack == "fgsm" else f"PGD-{curve.steps}"
+            setting = f"{label}, {curve.n:,} test digits ({curve.source})"
+        card = cards.get(ref.ours, {})
+        if ref.source == _MADRY and "pgd100_accuracy_eps_0.3" in card:
+            value = float(card["pgd100_accuracy_eps_0.3"])
+            setting = "PGD-100, one random start (card)"
+        rows.append(Comparison(ref, ref.ours, value, setting))
+    return rows
+
+
+# --- transferability --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferMatrix:
+    """Accuracy of each target model on adversarial digits crafted against each source model.
+
+    accuracy: (S, T) fractions, rows = crafted on, columns = evaluated on; the diagonal is the
+    white-box attack. clean: (T,) clean accuracy of each target on the same digits.
+    """
+
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    accuracy: np.ndarray
+    clean: np.ndarray
+    attack: str
+    eps: float
+    steps: int
+    n: int
+
+
+def transfer_row(
+    source: nn.Module, targets: Sequence[nn.Module], x: Tensor, y: Tensor, *, attack: str,
+    eps: float, steps: int, seed: int = SEED,
+) -> np.ndarray:
+    """(T,) accuracy of each target on digits crafted against `source` (white-box on source)."""
+    x_adv = get_attack(attack)(source, x, y, eps=eps, steps=steps, seed=seed)
+    return np.array([accuracy(t, x_adv, y) for t in targets], dtype=np.float64)
+
+
+def transfer_matrix(
+    models: Mapping[str, nn.Module], x: Tensor, y: Tensor, *, attack: str, eps: float,
+    steps: int = 20, progress: Progress | None = None,
+) -> TransferMatrix:
+    """Craft on every model, evaluate on every model (Papernot et al. 2016's transfer setting,
+    Szegedy et al. 2014's observation). x: (N, 1, 28, 28) in [0, 1]."""
+    names = tuple(models)
+    rows = []
+    for i, name in enumerate(names):
+        rows.append(transfer_row(models[name], list(models.values()), x, y, attack=attack,
+                                 eps=eps, steps=steps))
+        if progress is not None:
+            progress((i + 1) / len(names), f"crafted on {name}")
+    clean = np.array([accuracy(m, x, y) for m in models.values()])
+    return TransferMatrix(names, names, np.stack(rows), clean, attack, eps, steps, len(x))
+
+
+# --- adversarial training on 2-D data ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToyOutcome:
+    """One trained 2-D model: its probability map and its test accuracies.
+
+    grid_x (G,), grid_y (G,), prob (G, G): P(class 1) over the plotting window, row i at grid_y[i].
+    accuracy: {"clean", "fgsm", "pgd"} -> fraction on the test points, at the lab's ε.
+    x_adv (M, 2): the test points after the chosen attack; flipped (M,): correct before, wrong after.
+    """
+
+    label: str
+    grid_x: np.ndarray
+    grid_y: np.ndarray
+    prob: np.ndarray
+    accuracy: dict[str, float]
+    x_adv: np.ndarray
+    flipped: np.ndarray
+
+
+@dataclass(frozen=True)
+class AdversarialTraining:
+    """The same network trained on clean points (before) and with adversarial augmentation
+    (after). X, y: training points (N, 2), (N,); X_test, y_test: fresh points of the same
+    distribution (other seed) that the accuracies are measured on. ε in feature units."""
+
+    X: np.ndarray
+    y: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    attack: str
+    eps: float
+    steps: int
+    before: ToyOutcome
+    after: ToyOutcome
+
+
+def probability_grid(
+    model: nn.Module, X: np.ndarray, *, resolution: int = 120, margin: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(class 1) of a 2-D model over a square-ish window around X (N, 2), plus margin.
+
+    Returns grid_x (G,), grid_y (G,), prob (G, G) with prob[i, j] at (grid_x[j], grid_y[i]).
+    """
+    lo = X.min(0) - margin
+    hi = X.max(0) + margin
+    gx = np.linspace(lo[0], hi[0], resolution, dtype=np.float32)
+    gy = np.linspace(lo[1], hi[1], resolution, dtype=np.float32)
+    xx, yy = np.meshgrid(gx, gy)
+    pts = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))
+    with torch.no_grad():
+        prob = torch.softmax(model(pts), 1)[:, 1].reshape(resolution, resolution).numpy()
+    return gx, gy, prob
+
+
+def _outcome(
+    label: str, model: nn.Module, X: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, *,
+    attack: str, eps: float, steps: int, seed: int,
+) -> ToyOutcome:
+    xt, yt = torch.from_numpy(X_test), torch.from_numpy(y_test)
+    acc = {"clean": accuracy(model, xt, yt)}
+    adv = {}
+    for a in CURVE_ATTACKS:
+        adv[a] = get_attack(a)(model, xt, yt, eps=eps, steps=steps, bounds=None, seed=seed)
+        acc[a] = accuracy(model, adv[a], yt)
+    x_adv = adv[attack]
+    flipped = (predict(model, xt) == yt) & (predict(model, x_adv) != yt)
+    gx, gy, prob = probability_grid(model, np.concatenate([X, X_test]))
+    return ToyOutcome(label, gx, gy, prob, acc, x_adv.numpy(), flipped.numpy())
+
+
+def adversarial_training_2d(
+    dataset: str,
+    *,
+    attack: str,
+    eps: float,
+    n: int = 200,
+    noise: float = 0.2,
+    seed: int = 0,
+    steps: int = 5,
+    width: int = 32,
+    depth: int = 2,
+    epochs: int = 300,
+    n_test: int = 500,
+    progress: Progress | None = None,
+) -> AdversarialTraining:
+    """Train one MLP on clean 2-D points and one with adversarial augmentation; compare them.
+
+    Both start from the same initial weights (seed) and see the same points; the second also
+    trains on each point's `attack` version at `eps` (feature units, bounds=None), recomputed
+    every epoch against the model as it is then: Goodfellow et al. 2015's augmentation with FGSM,
+    Madry et al. 2018's with PGD. Accuracies are measured on `n_test` fresh points (seed + 1)
+    under FGSM and PGD at the same ε.
+    """
+    if attack not in CURVE_ATTACKS:
+        raise ValueError(f"attack must be one of {CURVE_ATTACKS}, got {attack!r}")
+    if not (isinstance(eps, int | float) and math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    X, y = toy_dataset(dataset, n=n, noise=noise, seed=seed)
+    X_test, y_test = toy_dataset(dataset, n=n_test, noise=noise, seed=seed + 1)
+
+    def stage(lo: float, hi: float, what: str) -> Callable[[float], None] | None:
+        if progress is None:
+            return None
+        return lambda f: progress(lo + (hi - lo) * f, what)
+
+    plain = train_toy(toy_model("mlp", width=width, depth=depth, seed=seed), X, y,
+                      epochs=epochs, seed=seed, progress=stage(0.0, 0.2, "standard training"))
+    robust = train_toy(toy_model("mlp", width=width, depth=depth, seed=seed), X, y,
+                       epochs=epochs, seed=seed, adversarial=attack, eps=eps, steps=steps,
+                       progress=stage(0.2, 0.9, f"training on {attack.upper()} examples"))
+    common = {"attack": attack, "eps": eps, "steps": steps, "seed": seed}
+    before = _outcome("standard training", plain, X, X_test, y_test, **common)
+    after = _outcome(f"adversarial training ({attack.upper()})", robust, X, X_test, y_test,
+                     **common)
+    if progress is not None:
+        progress(1.0, "done")
+    return AdversarialTraining(X, y, X_test, y_test, attack, eps, steps, before, after)
+
+
+# --- MNIST: standard vs adversarially trained, on a few digits --------------------------------
+
+
+@dataclass(frozen=True)
+class Examples:
+    """A few test digits attacked (white-box) on each model.
+
+    clean: (K, 28, 28); labels (K,); adversarial: model -> (K, 28, 28); pred_clean,
+    pred_adv: model -> (K,) int64.
+    """
+
+    indices: np.ndarray
+    clean: np.ndarray
+    labels: np.ndarray
+    adversarial: dict[str, np.ndarray]
+    pred_clean: dict[str, np.ndarray]
+    pred_adv: dict[str, np.ndarray]
+
+
+def one_per_class(y: np.ndarray, k: int = 10) -> np.ndarray:
+    """Indices of the first test digit of each class 0..k-1 (the same digits every time)."""
+    return np.array([int(np.flatnonzero(y == c)[0]) for c in range(k) if (y == c).any()])
+
+
+def attack_examples(
+    models: Mapping[str, nn.Module], x: Tensor, y: Tensor, indices: np.ndarray, *,
+    attack: str, eps: float, steps: int, seed: int = SEED,
+) -> Examples:
+    """Attack x[indices] on each model with its own gradient (white-box) and record predictions."""
+    xs, ys = x[indices], y[indices]
+    adv, pc, pa = {}, {}, {}
+    for name, m in models.items():
+        x_adv = get_attack(attack)(m, xs, ys, eps=eps, steps=steps, seed=seed)
+        adv[name] = x_adv[:, 0].numpy()
+        pc[name] = predict(m, xs).numpy()
+        pa[name] = predict(m, x_adv).numpy()
+    return Examples(np.asarray(indices), xs[:, 0].numpy(), ys.numpy(), adv, pc, pa)

@@ -1,0 +1,311 @@
+"""Robustness lab: how accuracy falls as ε grows, what adversarial training buys, and whether
+adversarial digits crafted on one model fool another. A thin view over advcore.robustness.
+
+Every control is a field of `RobustnessScene`, so the URL reopens the same picture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from advcore import robustness as rb
+from advcore.data import TOY_DATASETS
+from advcore.figures import robustness as figs
+from advcore.models import PRETRAINED, AssetError
+from advcore.state import RobustnessScene, bounds_of, replace
+from pages import ui
+
+TABS = {
+    "curves": ":material/show_chart: Accuracy vs ε",
+    "training": ":material/shield: Adversarial training",
+    "transfer": ":material/swap_horiz: Transferability",
+}
+ATTACK_LABELS = {"fgsm": "FGSM (one step)", "pgd": "PGD (iterative, random start)"}
+EPS_GRID = [round(0.01 * i, 2) for i in range(51)]  # 0 … 0.5 on the [0, 1] pixel scale
+CHUNK = 250  # test digits per cached cell: the progress bar moves every few seconds
+N_CHOICES = [100, 250, 500, 1000]
+
+
+def controls(talk: bool) -> st.delta_generator.DeltaGenerator:
+    """Where a section's controls go: inline, or tucked in a closed expander in talk mode."""
+    return st.expander("Controls", expanded=False) if talk else st.container()
+
+
+def eps_slider(value: float, key: str) -> float:
+    """ε on the [0, 1] pixel scale, each stop also shown in grey levels (n/255)."""
+    options = sorted({*EPS_GRID, round(value, 4)})
+    return float(st.select_slider("ε per pixel ([0, 1] scale, and grey levels of 255)",
+                                  options=options, value=round(value, 4), key=key,
+                                  format_func=lambda e: f"{e:g} ({rb.eps_255(e)})"))
+
+
+def pgd_steps(value: int, key: str) -> int:
+    lo, hi = bounds_of(RobustnessScene, "steps")
+    return int(st.number_input("PGD steps", lo, hi, value, key=key,
+                               help="Iterations of PGD; the model cards use 20."))
+
+
+def loadable(names: list[str]) -> tuple[list[str], list[str]]:
+    """Names whose weights load, and a message for each that does not."""
+    ok, problems = [], []
+    for name in names:
+        try:
+            ui.pretrained_model(name)
+            ok.append(name)
+        except AssetError as exc:
+            problems.append(f"**{name}** cannot be loaded: {exc}")
+    return ok, problems
+
+
+# --- 1. accuracy vs ε --------------------------------------------------------------------------
+
+
+def curves_section(scene: RobustnessScene) -> RobustnessScene:
+    cards, curves, problems = {}, [], []
+    for name in PRETRAINED:
+        try:
+            cards[name] = ui.model_card(name)
+            curves += rb.card_curves(name, cards[name], ui.test_size())
+        except (AssetError, ValueError) as exc:
+            problems.append(f"**{name}**: {exc}")
+    for p in problems:
+        st.warning(p, icon="⚠️")
+
+    with controls(scene.talk):
+        c1, c2, c3, c4 = st.columns([1.2, 1, 1, 1.3], vertical_alignment="bottom")
+        papers = c1.toggle("Show the papers' numbers", scene.papers, key="rb_papers")
+        n = c2.select_slider("Digits for a live run", sorted({*N_CHOICES, scene.n}),
+                             value=scene.n, key="rb_n_curves")
+        steps = c3.number_input("PGD steps", *bounds_of(RobustnessScene, "steps"),
+                                value=scene.steps, key="rb_steps_curves")
+        recompute = c4.button("Recompute live", key="rb_recompute", type="primary",
+                              icon=":material/refresh:",
+                              help="Run FGSM and PGD on the test digits now, with these "
+                                   "settings, instead of reading the model cards.")
+    scene = replace(scene, papers=papers, n=int(n), steps=int(steps))
+    if recompute:
+        st.session_state["rb_live"] = (scene.n, scene.steps)
+
+    live = None
+    wanted = st.session_state.get("rb_live")
+    if wanted is not None:
+        names, missing = loadable([c for c in cards if c in PRETRAINED] or list(PRETRAINED))
+        for p in missing:
+            st.error(p)
+        live_n, live_steps = wanted
+        epsilons = sorted({e for c in curves for e in c.epsilons} or {0.0, 0.1, 0.2, 0.3})
+        cells = rb.curve_cells(names, epsilons, n=live_n, chunk=CHUNK)
+        counts = ui.run_cells(cells, steps=live_steps, label="Recomputing")
+        live = rb.curves_from_cells(counts, steps=live_steps, n=live_n)
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.success(
+            f"Live: FGSM and PGD-{live_steps} on the first {live_n:,} test digits, just now. "
+            f"Dotted: the model cards. Largest difference "
+            f"{rb.curve_difference(live, curves):.1%} (PGD starts at a random point of the "
+            "ε-ball, so its numbers move by a point or so from run to run).", icon="✅")
+        if right.button("Back to the cards", key="rb_cards"):
+            del st.session_state["rb_live"]
+            st.rerun()
+
+    refs = rb.REFERENCES if scene.papers else ()
+    fig = figs.curves_figure(live or curves, refs, compare=curves if live else (),
+                             talk=scene.talk)
+    st.plotly_chart(fig, width="stretch", key="rb_curves_fig")
+    if live is None:
+        st.caption(
+            f"From the model cards: computed when each model was trained (`python -m "
+            f"advcore.train`), on all {ui.test_size():,} test digits. FGSM is one signed-gradient "
+            "step (Goodfellow et al. 2015); PGD takes many projected steps from a random start "
+            "(Madry et al. 2018). ε is the largest change allowed per pixel.")
+
+    st.subheader("Our models next to the papers")
+    rows = rb.paper_comparison(live or curves, cards)
+    st.dataframe(figs.comparison_table(rows), hide_index=True, width="stretch")
+    st.caption(
+        "Goodfellow et al. report *error* rates; they are shown as accuracy = 1 − error. The "
+        "papers use the full 10,000-digit MNIST test set and their own networks (a maxout net, "
+        "LeNet, a larger CNN); ours are small models trained on 4,000 digits and tested on "
+        f"{ui.test_size():,}, so compare the shape, not the third digit. Madry et al.'s 89% holds "
+        "against their strongest PGD (many steps and random restarts).")
+    return scene
+
+
+# --- 2. adversarial training --------------------------------------------------------------------
+
+
+def training_section(scene: RobustnessScene) -> RobustnessScene:
+    st.subheader("On 2-D points: train with adversarial examples mixed in")
+    st.markdown(
+        "The same small network (2 hidden layers of 32 ReLU units) is trained twice on the same "
+        "points: once as usual, once with each point's adversarial version added at every step "
+        "— *data augmentation* with the attack (FGSM: Goodfellow et al. 2015; PGD: Madry et al. "
+        "2018). The boundary moves away from the points, and the attack stops working.")
+    with controls(scene.talk):
+        c = st.columns(5, vertical_alignment="bottom")
+        dataset = c[0].selectbox("Data", list(TOY_DATASETS), index=list(TOY_DATASETS).index(
+            scene.dataset), format_func=TOY_DATASETS.get, key="rb_dataset")
+        noise = c[1].slider("Noise", *bounds_of(RobustnessScene, "noise"), value=scene.noise,
+                            step=0.05, key="rb_noise")
+        seed = c[2].number_input("Seed", *bounds_of(RobustnessScene, "seed"), value=scene.seed,
+                                 key="rb_seed")
+        toy_attack = c[3].segmented_control(
+            "Train with", ["fgsm", "pgd"], default=scene.toy_attack, required=True,
+            format_func=str.upper, key="rb_toy_attack")
+        toy_eps = c[4].slider("ε (feature units)", *bounds_of(RobustnessScene, "toy_eps"),
+                              value=scene.toy_eps, step=0.05, key="rb_toy_eps")
+    scene = replace(scene, dataset=dataset, noise=float(noise), seed=int(seed),
+                    toy_attack=toy_attack or scene.toy_attack, toy_eps=float(toy_eps))
+
+    result = ui.toy_adversarial_training(scene.dataset, scene.noise, scene.seed,
+                                         scene.toy_attack, scene.toy_eps)
+    st.plotly_chart(figs.training_figure(result, talk=scene.talk), width="stretch",
+                    key="rb_training_fig")
+    cols = st.columns(2)
+    for col, outcome, base in ((cols[0], result.before, None),
+                               (cols[1], result.after, result.before)):
+        with col:
+            m = st.columns(3)
+            for box, what, label in zip(m, ("clean", "fgsm", "pgd"),
+                                        ("clean", f"FGSM ε={scene.toy_eps:g}",
+                                         f"PGD ε={scene.toy_eps:g}"), strict=True):
+                delta = None if base is None else \
+                    f"{100 * (outcome.accuracy[what] - base.accuracy[what]):+.1f} pp"
+                box.metric(label, f"{outcome.accuracy[what]:.1%}", delta, border=True)
+    st.caption(f"Accuracies on {len(result.y_test)} fresh test points of the same distribution "
+               "(not the training points). Red crosses: test points the attack pushes across the "
+               "boundary.")
+
+    st.divider()
+    st.subheader("On MNIST: mnist-cnn vs mnist-cnn-robust")
+    st.markdown(
+        "Same network, two training recipes: **mnist-cnn** learns from clean digits; "
+        "**mnist-cnn-robust** learns only from PGD adversarial digits at ε = 0.3 (Madry et al. "
+        "2018). Clean accuracy drops a little; accuracy under attack does not collapse.")
+    for name in ("mnist-cnn", "mnist-cnn-robust"):
+        ui.pretrained_or_stop(name)
+    with controls(scene.talk):
+        c = st.columns([1.2, 2, 1], vertical_alignment="bottom")
+        attack = c[0].segmented_control("Attack for the examples", ["fgsm", "pgd"],
+                                        default=scene.attack, required=True,
+                                        format_func=str.upper, key="rb_attack_training")
+        with c[1]:
+            eps = eps_slider(scene.eps, "rb_eps_training")
+        with c[2]:
+            steps = pgd_steps(scene.steps, "rb_steps_training")
+    scene = replace(scene, attack=attack or scene.attack, eps=float(eps), steps=steps)
+
+    pair = ("mnist-cnn", "mnist-cnn-robust")
+    values = mnist_comparison(pair, scene)
+    st.plotly_chart(figs.robust_bars_figure(values, eps=scene.eps, steps=scene.steps,
+                                            talk=scene.talk),
+                    width="stretch", key="rb_bars_fig")
+    examples = ui.robustness_examples(pair, scene.attack, scene.eps, scene.steps)
+    st.plotly_chart(figs.examples_figure(examples, eps=scene.eps, attack=scene.attack,
+                                         talk=scene.talk),
+                    width="stretch", key="rb_examples_fig")
+    st.caption("The robust model's adversarial digits often start to look like the class it "
+               "now predicts: its gradient points along strokes a person would draw.")
+    return scene
+
+
+def mnist_comparison(names: tuple[str, ...], scene: RobustnessScene) -> dict[str, dict[str, float]]:
+    """Clean/FGSM/PGD accuracy at the scene's ε: from the cards where they hold exactly that
+    number (same ε, steps and digits), else computed live with a progress bar."""
+    card = {}
+    for name in names:
+        try:
+            card[name] = {c.attack: c for c in rb.card_curves(name, ui.model_card(name),
+                                                                ui.test_size())}
+        except (AssetError, ValueError):
+            card[name] = {}
+    n = min(scene.n, ui.test_size())
+    values: dict[str, dict[str, float]] = {m: {} for m in names}
+    missing = []
+    for m in names:
+        for attack in ("clean", "fgsm", "pgd"):
+            curve = card[m].get("fgsm" if attack == "clean" else attack)
+            hit = None
+            if curve is not None and n == curve.n and (attack != "pgd" or
+                                                       curve.steps == scene.steps):
+                hit = curve.at(0.0 if attack == "clean" else scene.eps)
+            if hit is None:
+                missing.append((m, attack))
+            else:
+                values[m][attack] = hit
+    if missing:
+        cells = [rb.Cell(m, "none" if a == "clean" else a, 0.0 if a == "clean" else scene.eps,
+                         s, min(n, s + CHUNK)) for m, a in missing for s in range(0, n, CHUNK)]
+        counts = ui.run_cells(cells, steps=scene.steps, label="Computing")
+        for (m, a) in missing:
+            values[m][a] = sum(v for c, v in counts.items() if c.model == m and
+                               c.attack == ("none" if a == "clean" else a)) / n
+        st.caption(f"Computed live on the first {n:,} test digits (the cards hold ε = 0, 0.05, "
+                   "…, 0.3 with PGD-20 on all of them).")
+    else:
+        st.caption("From the model cards (all test digits).")
+    return values
+
+
+# --- 3. transferability -------------------------------------------------------------------------
+
+
+def transfer_section(scene: RobustnessScene) -> RobustnessScene:
+    st.markdown(
+        "Adversarial digits are crafted with one model's gradient (rows) and shown to every model "
+        "(columns). The diagonal is the white-box attack. Off the diagonal, the attacker never "
+        "saw the model it fools: that is *transfer* (Szegedy et al. 2014; Papernot et al. 2016), "
+        "and why keeping weights secret is no defence.")
+    for name in PRETRAINED:
+        ui.pretrained_or_stop(name)
+    with controls(scene.talk):
+        c = st.columns([1.2, 2, 1, 1.2], vertical_alignment="bottom")
+        attack = c[0].segmented_control("Attack", ["fgsm", "pgd"], default=scene.attack,
+                                        required=True, format_func=str.upper,
+                                        key="rb_attack_transfer")
+        with c[1]:
+            eps = eps_slider(scene.eps, "rb_eps_transfer")
+        with c[2]:
+            steps = pgd_steps(scene.steps, "rb_steps_transfer")
+        n = c[3].select_slider("Test digits", sorted({*N_CHOICES, scene.n}), value=scene.n,
+                               key="rb_n_transfer")
+    scene = replace(scene, attack=attack or scene.attack, eps=float(eps), steps=steps, n=int(n))
+
+    names = tuple(PRETRAINED)
+    n = min(scene.n, ui.test_size())
+    bar = st.empty()
+    rows = []
+    for i, source in enumerate(names):
+        bar.progress(i / len(names), text=f"Crafting {scene.attack.upper()} digits on {source}…")
+        rows.append(ui.transfer_row(source, names, scene.attack, scene.eps, scene.steps, n))
+    bar.empty()
+    matrix = rb.TransferMatrix(names, names, np.stack(rows), ui.clean_accuracies(names, n),
+                               scene.attack, scene.eps, scene.steps, n)
+    st.plotly_chart(figs.transfer_figure(matrix, talk=scene.talk), width="stretch",
+                    key="rb_transfer_fig")
+    st.caption(figs.transfer_summary(matrix))
+    return scene
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+scene = ui.scene_from_url(RobustnessScene)
+st.title("Robustness lab")
+st.markdown(
+    "How much does an attack cost a model as ε grows, what does training on adversarial examples "
+    "buy, and do adversarial digits fool models they were not made for? ε is the largest change "
+    "allowed per pixel, on the [0, 1] scale (0.1 = 25.5 of 255 grey levels).")
+
+labels = list(TABS.values())
+tabs = st.tabs(labels, default=TABS[scene.section], key="rb_section", on_change="rerun")
+section = next((k for k, v in TABS.items() if v == st.session_state.get("rb_section")),
+               scene.section)
+scene = replace(scene, section=section)
+ui.write_url(scene)
+for key, tab in zip(TABS, tabs, strict=True):
+    if tab.open is False:
+        continue
+    with tab:
+        scene = {"curves": curves_section, "training": training_section,
+                 "transfer": transfer_section}[key](scene)
+        ui.write_url(scene)

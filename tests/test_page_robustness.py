@@ -1,0 +1,120 @@
+"""AppTest for pages/robustness.py: no exception, the expected controls, the URL sets them, bad URL
+values warn, and a changed control rewrites the URL. Live MNIST work is kept small here (100 test
+digits, 2 PGD steps) so the file runs in well under a minute on two shared cores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from advcore.models import AssetError, pretrained
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "robustness.py")
+
+
+def page(**params: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def url(at: AppTest, name: str) -> str:
+    """The value of one query parameter as the page left it."""
+    value = at.query_params[name]
+    return value[-1] if isinstance(value, list) else value
+
+
+def models_built() -> bool:
+    try:
+        for name in ("mnist-linear", "mnist-cnn", "mnist-cnn-robust"):
+            pretrained(name)
+    except AssetError:
+        return False
+    return True
+
+
+needs_models = pytest.mark.skipif(not models_built(), reason="shipped weights not built yet")
+
+
+def test_default_page_shows_the_curves_and_the_table() -> None:
+    at = page()
+    assert not at.exception
+    assert [t.label for t in at.tabs] == [":material/show_chart: Accuracy vs ε",
+                                          ":material/shield: Adversarial training",
+                                          ":material/swap_horiz: Transferability"]
+    assert at.toggle(key="rb_papers").value is True
+    assert at.button(key="rb_recompute")
+    assert at.get("plotly_chart") and at.dataframe
+    assert url(at, "section") == "curves" and url(at, "talk") == "0"
+
+
+def test_url_sets_the_curve_controls_and_a_toggle_rewrites_it() -> None:
+    at = page(papers="0", n="250", steps="7")
+    assert not at.exception and not at.warning or all("model card" in w.value for w in at.warning)
+    assert at.toggle(key="rb_papers").value is False
+    assert at.select_slider(key="rb_n_curves").value == 250
+    assert at.number_input(key="rb_steps_curves").value == 7
+    at.toggle(key="rb_papers").set_value(True).run()
+    assert url(at, "papers") == "1"
+    assert url(at, "n") == "250"
+
+
+def test_bad_url_values_warn_and_fall_back() -> None:
+    at = page(eps="lots", section="nowhere", n="5", attack="cw-l2")
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "eps='lots' is not a number" in warnings
+    assert "section='nowhere' is not one of curves, training, transfer" in warnings
+    assert "n='5' is outside [50, 1000]" in warnings
+    assert "attack='cw-l2' is not one of fgsm, pgd" in warnings
+    assert url(at, "section") == "curves" and url(at, "n") == "50"
+
+
+def test_talk_mode_tucks_the_controls_away() -> None:
+    at = page(talk="1")
+    assert not at.exception
+    assert [e.label for e in at.expander] == ["Controls"]
+    assert url(at, "talk") == "1"
+
+
+def test_training_section_from_the_url() -> None:
+    """The 2-D part trains two small networks live (200 points, a few seconds)."""
+    at = page(section="training", dataset="circles", noise="0.1", seed="3", toy_attack="fgsm",
+              toy_eps="0.25", attack="pgd", eps="0.3", steps="20")
+    assert not at.exception
+    assert at.selectbox(key="rb_dataset").value == "circles"
+    assert at.slider(key="rb_noise").value == pytest.approx(0.1)
+    assert at.number_input(key="rb_seed").value == 3
+    assert at.slider(key="rb_toy_eps").value == pytest.approx(0.25)
+    labels = [m.label for m in at.metric]
+    assert labels[:3] == ["clean", "FGSM ε=0.25", "PGD ε=0.25"]
+    if models_built():
+        assert at.select_slider(key="rb_eps_training").value == pytest.approx(0.3)
+        assert len(at.get("plotly_chart")) == 3  # 2-D boundary, MNIST bars, example digits
+    else:  # a clear message, never a traceback
+        assert any("cannot be loaded" in e.value for e in at.error)
+
+
+@needs_models
+def test_transfer_section_from_the_url() -> None:
+    """FGSM on 100 test digits: three crafts and nine evaluations, about a second."""
+    at = page(section="transfer", attack="fgsm", eps="0.2", n="100")
+    assert not at.exception
+    assert at.select_slider(key="rb_eps_transfer").value == pytest.approx(0.2)
+    assert at.select_slider(key="rb_n_transfer").value == 100
+    assert at.get("plotly_chart")
+    assert any("Read a row across" in c.value for c in at.caption)
+
+
+@needs_models
+def test_recompute_runs_live_and_goes_back_to_the_cards() -> None:
+    """Live curves on 100 digits with 2 PGD steps (small, so the test stays fast)."""
+    at = page(n="100", steps="2")
+    at.button(key="rb_recompute").click().run()
+    assert not at.exception
+    assert any("Live: FGSM and PGD-2 on the first 100 test digits" in s.value for s in at.success)
+    at.button(key="rb_cards").click().run()
+    assert not at.exception and not at.success

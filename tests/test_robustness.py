@@ -1,0 +1,251 @@
+"""advcore.robustness and its figures: published numbers, curves from cards and live, transfer,
+2-D adversarial training. Live computations use tiny models or small subsets of the test digits
+(said at each test) so the file runs in seconds on two shared CPU cores."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from advcore import robustness as rb
+from advcore.data import mnist
+from advcore.evaluate import robust_accuracy
+from advcore.figures import robustness as figs
+from advcore.models import AssetError, load_card, pretrained
+from tests.conftest import TinyCNN, labels_of
+
+
+def shipped(name: str) -> nn.Module:
+    """A shipped model, or skip the test when its weights are not built yet."""
+    try:
+        return pretrained(name)
+    except AssetError as exc:
+        pytest.skip(str(exc))
+
+
+# --- the published numbers --------------------------------------------------------------------
+
+
+def test_references_are_the_papers_numbers() -> None:
+    by = {(r.source, r.model, r.eps): r.accuracy for r in rb.REFERENCES}
+    # Goodfellow et al. 2015 report error rates at ε = 0.25; stored as accuracy = 1 − error.
+    assert by[("Goodfellow et al. 2015", "shallow softmax", 0.25)] == pytest.approx(0.001)
+    assert by[("Goodfellow et al. 2015", "maxout network", 0.25)] == pytest.approx(0.106)
+    assert by[("Goodfellow et al. 2015", "maxout, adversarially trained (FGSM)", 0.25)] == \
+        pytest.approx(0.821)
+    assert by[("Madry et al. 2018", "CNN, PGD adversarial training", 0.3)] == 0.89
+    tutorial = sorted((r.eps, r.accuracy) for r in rb.REFERENCES if r.model == "LeNet")
+    assert tutorial == [(0.05, 0.943), (0.1, 0.851), (0.15, 0.683), (0.2, 0.430), (0.25, 0.208),
+                        (0.3, 0.087)]
+    assert {r.attack for r in rb.REFERENCES if r.source == "Madry et al. 2018"} == {"pgd"}
+    assert all(r.ours in rb.MODEL_ORDER for r in rb.REFERENCES)
+
+
+def test_eps_in_grey_levels() -> None:
+    assert rb.eps_255(0.25) == "63.75/255"
+    assert rb.eps_255(0.1) == "25.5/255"
+    assert rb.eps_255(0.0) == "0/255"
+
+
+# --- curves -----------------------------------------------------------------------------------
+
+CARD = {"curves": {"epsilons": [0.0, 0.1, 0.2], "pgd_steps": 20, "fgsm": [0.9, 0.5, 0.2],
+                   "pgd": [0.9, 0.3, 0.0]}, "pgd100_accuracy_eps_0.3": 0.05}
+
+
+def test_card_curves_read_both_attacks() -> None:
+    fgsm, pgd = rb.card_curves("mnist-cnn", CARD, 1000)
+    assert (fgsm.attack, fgsm.steps, fgsm.source, fgsm.n) == ("fgsm", 1, "card", 1000)
+    assert (pgd.attack, pgd.steps) == ("pgd", 20)
+    assert pgd.at(0.1) == 0.3 and pgd.at(0.15) is None
+
+
+@pytest.mark.parametrize("card", [{}, {"curves": {"epsilons": [0, 0.1]}},
+                                  {"curves": {"epsilons": [0, 0.1], "fgsm": [1], "pgd": [1, 0]}}])
+def test_card_without_usable_curves_is_a_clear_error(card: dict) -> None:
+    with pytest.raises(ValueError, match="mnist-cnn"):
+        rb.card_curves("mnist-cnn", card, 1000)
+
+
+def test_curve_cells_cover_every_point_once_cheapest_first() -> None:
+    cells = rb.curve_cells(["mnist-linear", "mnist-cnn"], [0.0, 0.1, 0.2], n=600, chunk=250)
+    assert len(cells) == len(set(cells))
+    spans = [(0, 250), (250, 500), (500, 600)]
+    for model in ("mnist-linear", "mnist-cnn"):
+        assert {(c.start, c.stop) for c in cells if c.model == model and c.attack == "none"} == \
+            set(spans)
+        for attack in ("fgsm", "pgd"):
+            got = {(c.eps, c.start, c.stop) for c in cells if c.model == model and
+                   c.attack == attack}
+            assert got == {(e, s, t) for e in (0.1, 0.2) for s, t in spans}
+    costs = [rb.cell_cost(c, steps=20) for c in cells]
+    assert costs == sorted(costs)
+
+
+def _tiny_models() -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    a, b = TinyCNN().eval(), TinyCNN().eval()
+    return {"a": a, "b": b}
+
+
+def _tiny_data(model: nn.Module, n: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    return x, labels_of(model, x)
+
+
+def test_live_curves_agree_with_evaluate_and_do_not_touch_the_models() -> None:
+    models = _tiny_models()
+    x, y = _tiny_data(models["a"])
+    before = {k: copy.deepcopy(m.state_dict()) for k, m in models.items()}
+    seen: list[float] = []
+    curves = rb.live_curves(models, x, y, epsilons=[0.0, 0.05, 0.2], steps=3,
+                            progress=lambda f, what: seen.append(f))
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    by = {(c.model, c.attack): c for c in curves}
+    for name, m in models.items():
+        for attack in ("fgsm", "pgd"):
+            c = by[(name, attack)]
+            assert c.source == "live" and c.n == len(x) and c.epsilons == (0.0, 0.05, 0.2)
+            for e, acc in zip(c.epsilons[1:], c.accuracy[1:], strict=True):
+                assert acc == pytest.approx(robust_accuracy(m, x, y, attack=attack, eps=e,
+                                                            steps=3, seed=rb.SEED))
+        assert all(torch.equal(v, m.state_dict()[k]) for k, v in before[name].items())
+        assert not m.training
+    assert by[("a", "fgsm")].accuracy[0] == 1.0  # labels are model a's own predictions
+
+
+def test_chunked_fgsm_cells_sum_to_the_whole() -> None:
+    """FGSM has no randomness, so cutting the digits into cells changes nothing."""
+    models = _tiny_models()
+    x, y = _tiny_data(models["b"], n=50)
+    whole = rb.live_curves(models, x, y, epsilons=[0.1, 0.3], attacks=("fgsm",))
+    parts = rb.live_curves(models, x, y, epsilons=[0.1, 0.3], attacks=("fgsm",), chunk=16)
+    assert [c.accuracy for c in whole] == [c.accuracy for c in parts]
+
+
+def test_curve_difference() -> None:
+    fgsm, pgd = rb.card_curves("m", CARD, 1000)
+    moved = rb.Curve("m", "pgd", (0.0, 0.1), (0.9, 0.35), 20, 100, "live")
+    assert rb.curve_difference([moved], [fgsm, pgd]) == pytest.approx(0.05)
+    assert rb.curve_difference([], [fgsm]) == 0.0
+
+
+def test_live_run_reproduces_the_linear_models_card() -> None:
+    """All 1,000 test digits, mnist-linear only (a few seconds): one cell per point gives the
+    card's numbers exactly, PGD included (same batch, same random start)."""
+    model = shipped("mnist-linear")
+    card = rb.card_curves("mnist-linear", load_card("mnist-linear"), 1000)
+    x, y = mnist("test")
+    live = rb.live_curves({"mnist-linear": model}, x, y, epsilons=card[0].epsilons,
+                          steps=card[1].steps)
+    assert rb.curve_difference(live, card) <= 0.0015  # the card rounds to 4 decimals
+
+
+def test_paper_comparison_pairs_each_reference_with_our_model() -> None:
+    curves = [c for name in rb.MODEL_ORDER for c in rb.card_curves(name, {
+        "curves": {"epsilons": [0.0, 0.25, 0.3], "pgd_steps": 20, "fgsm": [1.0, 0.5, 0.4],
+                   "pgd": [1.0, 0.2, 0.1]}}, 1000)]
+    cards = {"mnist-cnn-robust": {"pgd100_accuracy_eps_0.3": 0.07}}
+    rows = rb.paper_comparison(curves, cards)
+    assert len(rows) == len(rb.REFERENCES)
+    madry = next(r for r in rows if r.reference.source == "Madry et al. 2018")
+    assert madry.ours_accuracy == 0.07 and "PGD-100" in madry.ours_setting
+    softmax = next(r for r in rows if r.reference.model == "shallow softmax")
+    assert softmax.ours_model == "mnist-linear" and softmax.ours_accuracy == 0.5
+    assert softmax.difference == pytest.approx(0.5 - 0.001)
+    lenet_005 = next(r for r in rows if r.reference.model == "LeNet" and r.reference.eps == 0.05)
+    assert lenet_005.ours_accuracy is None  # our curve has no point at 0.05: say so, never guess
+    table = figs.comparison_table(rows)
+    assert table[0]["paper's accuracy"] == "0.1% (1 − 99.9% error)"
+    assert next(t for t in table if t["our model"] == "mnist-cnn" and "0.05" in t["attack"]
+                )["our accuracy"] == "—"
+
+
+# --- transferability --------------------------------------------------------------------------
+
+
+def test_transfer_matrix_diagonal_is_white_box() -> None:
+    models = _tiny_models()
+    x, y = _tiny_data(models["a"], n=30)
+    m = rb.transfer_matrix(models, x, y, attack="fgsm", eps=0.2)
+    assert m.accuracy.shape == (2, 2) and m.clean.shape == (2,)
+    for i, name in enumerate(m.sources):
+        assert m.accuracy[i, i] == pytest.approx(
+            robust_accuracy(models[name], x, y, attack="fgsm", eps=0.2))
+    assert ((m.accuracy >= 0) & (m.accuracy <= 1)).all()
+    fig = figs.transfer_figure(m)
+    assert np.asarray(fig.data[0].z).shape == (3, 2)  # a clean row on top of the matrix
+    assert "Read a row across" in figs.transfer_summary(m)
+
+
+# --- 2-D adversarial training -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attack", ["fgsm", "pgd"])
+def test_adversarial_training_raises_robust_accuracy(attack: str) -> None:
+    """A short run (120 points, 150 epochs) keeps the test fast; the effect is already there."""
+    r = rb.adversarial_training_2d("moons", attack=attack, eps=0.3, n=120, epochs=150,
+                                   n_test=200, noise=0.15)
+    assert r.after.accuracy[attack] > r.before.accuracy[attack] + 0.03
+    assert r.after.accuracy["clean"] > 0.8
+    assert r.before.prob.shape == (len(r.before.grid_y), len(r.before.grid_x))
+    assert r.before.prob.min() >= 0 and r.before.prob.max() <= 1
+    assert r.before.x_adv.shape == r.X_test.shape
+    # Both networks start from the same weights and data: the picture is reproducible.
+    again = rb.adversarial_training_2d("moons", attack=attack, eps=0.3, n=120, epochs=150,
+                                       n_test=200, noise=0.15)
+    assert np.array_equal(again.after.prob, r.after.prob)
+    fig = figs.training_figure(r)
+    assert sum(t.type == "contour" for t in fig.data) == 2
+
+
+def test_adversarial_training_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError, match="attack"):
+        rb.adversarial_training_2d("moons", attack="cw-l2", eps=0.3)
+    with pytest.raises(ValueError, match="eps"):
+        rb.adversarial_training_2d("moons", attack="fgsm", eps=0.0)
+
+
+# --- examples and figures ---------------------------------------------------------------------
+
+
+def test_one_per_class_and_examples() -> None:
+    y = np.array([3, 1, 0, 1, 2, 3, 0])
+    assert rb.one_per_class(y, 4).tolist() == [2, 1, 4, 0]
+    models = _tiny_models()
+    x, labels = _tiny_data(models["a"], n=20)
+    idx = rb.one_per_class(labels.numpy())
+    ex = rb.attack_examples(models, x, labels, idx, attack="pgd", eps=0.1, steps=3)
+    assert ex.clean.shape == (len(idx), 8, 8)
+    assert set(ex.adversarial) == {"a", "b"}
+    assert np.abs(ex.adversarial["a"] - ex.clean).max() <= 0.1 + 1e-6
+    fig = figs.examples_figure(ex, eps=0.1, attack="pgd")
+    assert len(fig.data) == 3 * len(idx)
+
+
+def test_curves_figure_labels_papers_and_units() -> None:
+    curves = rb.card_curves("mnist-cnn", CARD, 1000)
+    fig = figs.curves_figure(curves, rb.REFERENCES)
+    names = [t.name for t in fig.data]
+    assert any("Goodfellow 2015: softmax (1 − error)" in n for n in names)
+    assert any("Madry" in n for n in names) and any("LeNet" in n for n in names)
+    texts = {a.text for a in fig.layout.annotations}
+    assert {"0.1%", "10.6%", "82.1%", "89%"} <= texts
+    assert "25.5/255" in " ".join(fig.layout.xaxis.ticktext)
+    live = [rb.Curve(c.model, c.attack, c.epsilons, c.accuracy, c.steps, 100, "live")
+            for c in curves]
+    both = figs.curves_figure(live, (), compare=curves, talk=True)
+    assert sum(t.line.dash == "dot" for t in both.data) == 2
+    assert both.layout.font.size > fig.layout.font.size
+
+
+def test_robust_bars_figure() -> None:
+    values = {"mnist-cnn": {"clean": 0.98, "fgsm": 0.1, "pgd": 0.0},
+              "mnist-cnn-robust": {"clean": 0.97, "fgsm": 0.9, "pgd": 0.88}}
+    fig = figs.robust_bars_figure(values, eps=0.3, steps=20)
+    assert [t.name.split()[0] for t in fig.data] == ["mnist-cnn", "mnist-cnn-robust"]
+    assert list(fig.data[1].text) == ["97.0%", "90.0%", "88.0%"]
