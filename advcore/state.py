@@ -61,6 +61,7 @@ def _parse_one(f: Any, raw: str) -> tuple[Any, str | None]:
         return default, "is not a finite number"
     if not lo <= value <= hi:
         clamped = min(max(value, lo), hi)
+        clamped = int(clamped) if is_int else float(clamped)  # the field's type, not lo's or hi's
         return clamped, f"is outside [{lo}, {hi}]; using {clamped}"
     return value, None
 
@@ -89,6 +90,12 @@ def from_query(cls: type[S], params: Mapping[str, Any]) -> tuple[S, list[str]]:
     return cls(**values), warnings  # type: ignore[call-arg]
 
 
+def _float_text(value: float) -> str:
+    """The shortest text that reads back as exactly `value`: "0.1", "2", "0.07421875"."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
 def to_query(scene: Any) -> dict[str, str]:
     """The scene as query parameters (all fields, so a copied URL is complete)."""
     out: dict[str, str] = {}
@@ -97,7 +104,7 @@ def to_query(scene: Any) -> dict[str, str]:
         if isinstance(value, bool):
             out[f.name] = "1" if value else "0"
         elif isinstance(value, float):
-            out[f.name] = f"{value:g}"
+            out[f.name] = _float_text(value)
         else:
             out[f.name] = str(value)
     return out

@@ -1,0 +1,179 @@
+"""URL state: every scene round-trips through query parameters, and garbage never raises.
+
+The scenes are found in advcore.state (every frozen dataclass whose fields are declared with
+`choice`, `number` or `flag`), so a new page's scene is fuzzed by being written there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from advcore import state
+from advcore.state import choice, flag, from_query, number, to_query
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@dataclasses.dataclass(frozen=True)
+class Scene:
+    """A scene of every field kind, independent of the pages' own scenes."""
+
+    kind: str = choice("a", ("a", "b", "long-name"))
+    count: int = number(5, 1, 100)
+    ratio: float = number(0.25, 0.0, 2.0)
+    seed: int = number(0, 0, 9999)
+    on: bool = flag(False)
+
+
+def _is_scene(obj: Any) -> bool:
+    return (isinstance(obj, type) and dataclasses.is_dataclass(obj)
+            and obj.__dataclass_params__.frozen
+            and all({"choices", "lo", "flag"} & set(f.metadata) for f in dataclasses.fields(obj)))
+
+
+SCENES = [Scene] + [obj for obj in vars(state).values() if _is_scene(obj)]
+
+
+def value_of(f: dataclasses.Field) -> st.SearchStrategy:
+    meta = f.metadata
+    if "choices" in meta:
+        return st.sampled_from(meta["choices"])
+    if "flag" in meta:
+        return st.booleans()
+    if isinstance(f.default, int):
+        return st.integers(meta["lo"], meta["hi"])
+    return st.floats(meta["lo"], meta["hi"], allow_nan=False)
+
+
+def scenes(cls: type) -> st.SearchStrategy:
+    return st.fixed_dictionaries({f.name: value_of(f) for f in dataclasses.fields(cls)}).map(
+        lambda kw: cls(**kw)
+    )
+
+
+def assert_valid(scene: Any) -> None:
+    """Every field holds a value its metadata allows, of the field's own type."""
+    for f in dataclasses.fields(scene):
+        value, meta = getattr(scene, f.name), f.metadata
+        if "choices" in meta:
+            assert value in meta["choices"], f.name
+        elif "flag" in meta:
+            assert isinstance(value, bool), f.name
+        else:
+            assert type(value) is type(f.default), (f.name, value)
+            assert meta["lo"] <= value <= meta["hi"], (f.name, value)
+            assert math.isfinite(value)
+
+
+@pytest.mark.parametrize("cls", SCENES, ids=lambda c: c.__name__)
+def test_defaults_are_valid_and_round_trip_silently(cls):
+    scene = cls()
+    assert_valid(scene)
+    assert from_query(cls, to_query(scene)) == (scene, [])
+    assert from_query(cls, {}) == (scene, [])
+    hash(scene)  # a cache key
+
+
+@pytest.mark.parametrize("cls", SCENES, ids=lambda c: c.__name__)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_every_valid_scene_round_trips_exactly(cls, data):
+    scene = data.draw(scenes(cls))
+    query = to_query(scene)
+    assert set(query) == {f.name for f in dataclasses.fields(cls)}
+    assert all(isinstance(v, str) and len(v) <= state.MAX_VALUE_CHARS for v in query.values())
+    assert from_query(cls, query) == (scene, [])
+
+
+query_values = st.one_of(
+    st.text(max_size=80),
+    st.sampled_from(["nan", "inf", "-inf", "1e309", "-0", "1e-400", "0x10", "1_0", " 7 ",
+                     "true", "TRUE", "", "١٢", "1.5", "99999999999999999999", "\x00"]),
+    st.integers().map(str),
+    st.floats().map(repr),
+)
+
+
+@pytest.mark.parametrize("cls", SCENES, ids=lambda c: c.__name__)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_garbage_never_raises_and_gives_a_valid_scene(cls, data):
+    names = [f.name for f in dataclasses.fields(cls)]
+    keys = st.one_of(st.sampled_from(names), st.text(max_size=10))
+    values = st.one_of(query_values, st.lists(query_values, max_size=3))
+    params = data.draw(st.dictionaries(keys, values, max_size=len(names) + 2))
+    scene, warnings = from_query(cls, params)
+    assert isinstance(scene, cls)
+    assert_valid(scene)
+    assert all(isinstance(w, str) and w for w in warnings)
+    # A warning per changed value; values that came through unchanged need no warning.
+    assert len(warnings) <= len(params)
+
+
+@pytest.mark.parametrize(
+    "params, expected, warned",
+    [
+        ({"count": "abc"}, Scene(), "count='abc' is not a whole number; using 5"),
+        ({"count": "2.0"}, Scene(), "is not a whole number"),
+        ({"count": "1000"}, Scene(count=100), "is outside [1, 100]; using 100"),
+        ({"count": "-3"}, Scene(count=1), "using 1"),
+        ({"ratio": "nan"}, Scene(), "is not a finite number"),
+        ({"ratio": "-inf"}, Scene(), "is not a finite number"),
+        ({"ratio": "5"}, Scene(ratio=2.0), "is outside [0.0, 2.0]"),
+        ({"kind": "c"}, Scene(), "is not one of a, b, long-name"),
+        ({"kind": "A"}, Scene(), "is not one of"),
+        ({"on": "maybe"}, Scene(), "must be 0 or 1"),
+        ({"seed": "9" * 65}, Scene(), "is too long"),
+    ],
+)
+def test_bad_values_fall_back_with_a_warning(params, expected, warned):
+    scene, warnings = from_query(Scene, params)
+    assert scene == expected
+    assert len(warnings) == 1 and warned in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"count": ["3", "7"]}, Scene(count=7)),  # repeated parameter: the last one counts
+        ({"count": []}, Scene()),
+        ({"count": " 8 "}, Scene(count=8)),
+        ({"on": "1"}, Scene(on=True)),
+        ({"on": "yes"}, Scene(on=True)),
+        ({"on": ""}, Scene(on=False)),
+        ({"ratio": "0.1"}, Scene(ratio=0.1)),
+        ({"unknown": "x", "kind": "b"}, Scene(kind="b")),
+    ],
+)
+def test_accepted_spellings(params, expected):
+    scene, _ = from_query(Scene, params)
+    assert scene == expected
+
+
+def test_clamped_floats_keep_their_type():
+    scene, _ = from_query(Scene, {"ratio": "-1"})
+    assert scene.ratio == 0.0 and type(scene.ratio) is float
+
+
+@pytest.mark.parametrize("value", [0.1234567, 1 / 3, 1e-7, 1.9999999999, 0.30000000000000004])
+def test_floats_survive_the_url_exactly(value):
+    scene = Scene(ratio=value)
+    assert from_query(Scene, to_query(scene))[0].ratio == value
+
+
+def test_short_floats_stay_short_in_the_url():
+    assert to_query(Scene(ratio=0.1))["ratio"] == "0.1"
+    assert to_query(Scene(ratio=2.0))["ratio"] == "2"
+
+
+def test_helpers_read_the_field_metadata():
+    assert state.bounds_of(Scene, "count") == (1, 100)
+    assert state.choices_of(Scene, "kind") == ("a", "b", "long-name")
+    assert state.defaults_of(Scene) == {"kind": "a", "count": 5, "ratio": 0.25, "seed": 0,
+                                        "on": False}
