@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from advcore.attacks import ATTACKS
 from advcore.data import TOY_DATASETS
@@ -149,15 +149,58 @@ class BoundaryScene:
 
 @dataclass(frozen=True)
 class DigitsScene:
-    """Everything that fixes the picture on the digits page (model, attack, digit, target)."""
+    """Everything that fixes the picture on the digits page (model, attack, digit, target).
+
+    eps is in the attack's own norm: for the L∞ attacks (FGSM, BIM, PGD, MI-FGSM) a per-pixel
+    radius on the [0, 1] scale (0.1 = 25.5/255), at most 0.5; for the L2 attacks (DeepFool,
+    C&W) a radius over the whole 28×28 image, at most 10. The URL accepts [0, 10] and
+    `checked()` applies the attack's own range. index is a test digit (0-999); target is "none"
+    or a class "0".."9" for the attacks that have a targeted mode.
+    """
+
+    # norm -> (lowest, highest, slider step, default) of eps
+    EPS_RANGES: ClassVar[dict[str, tuple[float, float, float, float]]] = {
+        "linf": (0.0, 0.5, 0.005, 0.1),
+        "l2": (0.0, 10.0, 0.05, 2.0),
+    }
 
     model: str = choice("mnist-cnn", PRETRAINED)
     attack: str = choice("fgsm", DIGIT_ATTACKS)
-    eps: float = number(0.1, 0.0, 1.0)
+    eps: float = number(0.1, 0.0, 10.0)
     steps: int = number(10, 1, 200)
     index: int = number(0, 0, 999)
     target: str = choice("none", ("none", *map(str, range(10))))
     talk: bool = flag(False)
+
+    @property
+    def norm(self) -> str:
+        """The norm ε is measured in: "linf" or "l2"."""
+        return ATTACKS[self.attack].norm
+
+    @property
+    def target_class(self) -> int | None:
+        """The target as a class, or None for an untargeted attack."""
+        return None if self.target == "none" else int(self.target)
+
+    def checked(self) -> tuple[DigitsScene, list[str]]:
+        """This scene made consistent across fields, and a warning for each thing changed.
+
+        ε is clamped to the attack's range (an L∞ ε above 0.5 means nothing on [0, 1] pixels);
+        a target is dropped for an attack without a targeted mode. Never raises.
+        """
+        scene, warnings = self, []
+        spec = ATTACKS[self.attack]
+        lo, hi, _, _ = self.EPS_RANGES[spec.norm]
+        if not lo <= self.eps <= hi:
+            clamped = min(max(self.eps, lo), hi)
+            unit = "a per-pixel L∞ radius" if spec.norm == "linf" else "an L2 radius"
+            warnings.append(f"eps={self.eps:g} is outside [{lo:g}, {hi:g}], the range of "
+                            f"{spec.label} (ε is {unit}); using {clamped:g}")
+            scene = replace(scene, eps=clamped)
+        if self.target != "none" and not spec.targeted:
+            warnings.append(f"{spec.label} has no targeted mode; ignoring target={self.target}")
+            scene = replace(scene, target="none")
+        return scene, warnings
 
 
 __all__ = [

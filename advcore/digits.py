@@ -1,0 +1,322 @@
+"""What the digits page computes, as plain functions of a model and a digit (no Streamlit).
+
+Results come back as frozen dataclasses of numpy arrays, so a Streamlit cache can store them and a
+figure builder can draw them. Images are (28, 28) float32 in [0, 1] (ink = 1); ε is on the [0, 1]
+pixel scale for L∞ attacks (0.1 = 25.5/255) and an L2 radius over the whole 28×28 image for the
+L2 attacks (DeepFool, C&W), where ε only caps a minimal perturbation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from advcore.attacks import get_attack
+from advcore.evaluate import smallest_flipping_eps
+
+N_CLASSES = 10
+SEED = 0  # PGD's random start; part of the picture, so fixed (same URL, same picture)
+# The largest ε the fragility chart searches, per norm (the page's slider ranges).
+FRAGILITY_EPS_MAX = {"linf": 0.5, "l2": 10.0}
+# Bisection precision: half a grey level under L∞, a twentieth of a pixel's full swing under L2.
+FRAGILITY_TOL = {"linf": 1 / 510, "l2": 0.02}
+
+
+@dataclass(frozen=True)
+class DigitAttack:
+    """One digit before and after an attack.
+
+    clean, adversarial, perturbation: (28, 28) float32; perturbation = adversarial − clean, in
+    [−ε, ε] per pixel for L∞ attacks. probs_clean, probs_adv: (10,) softmax probabilities.
+    label: the class the attack moves away from (the true class, or the model's own guess for a
+    drawn digit); target: the class a targeted attack moves towards, else None.
+    """
+
+    clean: np.ndarray
+    adversarial: np.ndarray
+    perturbation: np.ndarray
+    probs_clean: np.ndarray
+    probs_adv: np.ndarray
+    label: int
+    target: int | None
+
+    @property
+    def pred_clean(self) -> int:
+        return int(self.probs_clean.argmax())
+
+    @property
+    def pred_adv(self) -> int:
+        return int(self.probs_adv.argmax())
+
+    @property
+    def flipped(self) -> bool:
+        """The prediction changed under the attack."""
+        return self.pred_adv != self.pred_clean
+
+    @property
+    def success(self) -> bool:
+        """Targeted: the target now wins. Untargeted: the label no longer wins."""
+        return self.pred_adv == self.target if self.target is not None else self.pred_adv != self.label
+
+    @property
+    def linf(self) -> float:
+        """‖δ‖∞ on the [0, 1] scale."""
+        return float(np.abs(self.perturbation).max())
+
+    @property
+    def l2(self) -> float:
+        """‖δ‖₂ over the 784 pixels, on the [0, 1] scale."""
+        return float(np.sqrt((self.perturbation.astype(np.float64) ** 2).sum()))
+
+
+@dataclass(frozen=True)
+class LogitRace:
+    """The attack re-run at growing ε: epsilons (F,), images (F, 28, 28), logits (F, 10)."""
+
+    epsilons: np.ndarray
+    images: np.ndarray
+    logits: np.ndarray
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.logits.argmax(1)
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Test digits attacked with one setting.
+
+    indices (G,) into the test set; clean, adversarial (G, 28, 28); labels, pred_clean,
+    pred_adv (G,) int64.
+    """
+
+    indices: np.ndarray
+    clean: np.ndarray
+    adversarial: np.ndarray
+    labels: np.ndarray
+    pred_clean: np.ndarray
+    pred_adv: np.ndarray
+
+    @property
+    def flipped(self) -> np.ndarray:
+        """(G,) bool: correct before the attack, wrong after it."""
+        return (self.pred_clean == self.labels) & (self.pred_adv != self.labels)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Tallies over a batch of test digits: how many, right before, right after, hit the target."""
+
+    n: int
+    correct_clean: int
+    correct_adv: int
+    hit_target: int
+    eligible_target: int  # digits whose label is not the target (a target attack can succeed)
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(a + b for a, b in zip(self._tuple(), other._tuple(), strict=True)))
+
+    def _tuple(self) -> tuple[int, int, int, int, int]:
+        return (self.n, self.correct_clean, self.correct_adv, self.hit_target,
+                self.eligible_target)
+
+
+def _as_batch(x: np.ndarray | Tensor) -> Tensor:
+    t = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    return t.clamp(0.0, 1.0)
+
+
+def _probs(model: nn.Module, x: Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return torch.softmax(model(x), dim=1).numpy()
+
+
+def _run(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float | Tensor, steps: int,
+         target: int | None) -> Tensor:
+    """The registered attack, towards `target` when given (y then holds the target)."""
+    spec = get_attack(attack)
+    goal = y if target is None else torch.full_like(y, target)
+    return spec(model, x, goal, eps=eps, steps=steps, targeted=target is not None,
+                bounds=(0.0, 1.0), seed=SEED)
+
+
+def predicted_class(model: nn.Module, digit: np.ndarray) -> int:
+    """The model's class for one digit (1, 1, 28, 28) or (28, 28) in [0, 1]."""
+    return int(_probs(model, _as_batch(digit)).argmax())
+
+
+def attack_digit(
+    model: nn.Module,
+    digit: np.ndarray,
+    label: int,
+    *,
+    attack: str,
+    eps: float,
+    steps: int,
+    target: int | None = None,
+) -> DigitAttack:
+    """Attack one digit (1, 1, 28, 28) or (28, 28) in [0, 1] whose class is `label`.
+
+    eps: L∞ radius on [0, 1] pixels, or L2 radius for the L2 attacks; steps: iterations of the
+    iterative attacks (DeepFool and C&W run at least 50). target: a class to move towards with a
+    targeted attack, or None to move away from `label`.
+    """
+    x = _as_batch(digit)
+    y = torch.tensor([int(label)])
+    x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target)
+    clean, adv = x[0, 0].numpy(), x_adv[0, 0].numpy()
+    return DigitAttack(
+        clean=clean, adversarial=adv, perturbation=adv - clean,
+        probs_clean=_probs(model, x)[0], probs_adv=_probs(model, x_adv)[0],
+        label=int(label), target=target,
+    )
+
+
+def race_epsilons(eps: float, frames: int) -> np.ndarray:
+    """(frames,) evenly spaced ε from 0 to `eps` inclusive."""
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2, got {frames}")
+    return np.linspace(0.0, float(eps), frames, dtype=np.float64)
+
+
+def logit_race(
+    model: nn.Module,
+    result: DigitAttack,
+    *,
+    attack: str,
+    eps: float,
+    steps: int,
+    frames: int = 11,
+) -> LogitRace:
+    """The logits as ε grows from 0 to `eps`: the attack re-run at each of `frames` budgets.
+
+    All intermediate budgets run in one batch (one ε per copy of the digit). The first frame is
+    the clean digit and the last is `result` itself, so the race ends exactly on the picture
+    shown in the panels. For the minimal attacks (DeepFool, C&W), ε only caps the perturbation
+    they find, so each frame caps `result`'s perturbation at that ε (its projection onto the
+    L2 ball). For C&W that is exactly what a re-run would return; for DeepFool it is the found
+    perturbation under a smaller cap, which saves up to 50 iterations per frame.
+    """
+    epsilons = race_epsilons(eps, frames)
+    x = _as_batch(result.clean)
+    inner = epsilons[1:-1]
+    images = [x]
+    spec = get_attack(attack)
+    if len(inner) and eps > 0 and spec.minimal:
+        delta = _as_batch(result.perturbation).flatten(1)
+        norm = float(delta.norm())
+        caps = torch.tensor(inner, dtype=torch.float32).reshape(-1, 1)
+        scaled = delta * (caps / max(norm, 1e-12)).clamp(max=1.0)
+        images.append((x.flatten(1) + scaled).clamp(0.0, 1.0).reshape(-1, 1, 28, 28))
+    elif len(inner) and eps > 0:
+        xs = x.repeat(len(inner), 1, 1, 1)
+        ys = torch.full((len(inner),), result.label, dtype=torch.int64)
+        images.append(_run(model, xs, ys, attack=attack, eps=torch.tensor(inner, dtype=torch.float32),
+                           steps=steps, target=result.target))
+    elif len(inner):
+        images.append(x.repeat(len(inner), 1, 1, 1))
+    images.append(_as_batch(result.adversarial))
+    batch = torch.cat(images)
+    with torch.no_grad():
+        logits = model(batch).numpy()
+    return LogitRace(epsilons=epsilons, images=batch[:, 0].numpy(), logits=logits)
+
+
+def fragility(
+    models: Mapping[str, nn.Module],
+    digit: np.ndarray,
+    labels: Mapping[str, int],
+    *,
+    attack: str,
+    steps: int,
+) -> dict[str, float]:
+    """Per model, the smallest ε at which the (untargeted) attack changes the prediction.
+
+    labels: per model, the class to move away from. 0 means the model is already wrong; inf means
+    no ε up to FRAGILITY_EPS_MAX[norm] flips it. Searches by bisection (evaluate.
+    smallest_flipping_eps). Minimal attacks (DeepFool, C&W) are run once without a cap instead:
+    the size of the perturbation they find *is* their smallest flipping ε.
+    """
+    spec = get_attack(attack)
+    eps_max = FRAGILITY_EPS_MAX[spec.norm]
+    x = _as_batch(digit)
+    out: dict[str, float] = {}
+    for name, model in models.items():
+        y = torch.tensor([int(labels[name])])
+        if spec.minimal:
+            if int(model(x).argmax()) != int(y):
+                out[name] = 0.0
+                continue
+            x_adv = spec(model, x, y, eps=eps_max, steps=steps, seed=SEED)
+            with torch.no_grad():
+                fooled = int(model(x_adv).argmax()) != int(y)
+            size = float((x_adv - x).flatten().norm())
+            out[name] = size if fooled else float("inf")
+        else:
+            found = smallest_flipping_eps(model, x, y, attack=attack, eps_max=eps_max,
+                                          steps=steps, tol=FRAGILITY_TOL[spec.norm], seed=SEED)
+            out[name] = float(found[0])
+    return out
+
+
+def gallery_indices(labels: np.ndarray | Tensor, n: int = 16) -> np.ndarray:
+    """n test-set indices, class-balanced: the first digit of each class 0-9, then the second…"""
+    labels = np.asarray(labels)
+    by_class = [np.flatnonzero(labels == c) for c in range(N_CLASSES)]
+    picked: list[int] = []
+    rank = 0
+    while len(picked) < n and rank < max(len(b) for b in by_class):
+        for c in range(N_CLASSES):
+            if rank < len(by_class[c]) and len(picked) < n:
+                picked.append(int(by_class[c][rank]))
+        rank += 1
+    return np.array(picked, dtype=np.int64)
+
+
+def attack_gallery(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    indices: np.ndarray,
+    *,
+    attack: str,
+    eps: float,
+    steps: int,
+    target: int | None = None,
+) -> Gallery:
+    """Attack the test digits x[indices] (true classes y[indices]) in one batch."""
+    idx = torch.as_tensor(indices, dtype=torch.int64)
+    xs, ys = x[idx], y[idx]
+    x_adv = _run(model, xs, ys, attack=attack, eps=eps, steps=steps, target=target)
+    with torch.no_grad():
+        pred_clean = model(xs).argmax(1).numpy()
+        pred_adv = model(x_adv).argmax(1).numpy()
+    return Gallery(indices=np.asarray(indices), clean=xs[:, 0].numpy(),
+                   adversarial=x_adv[:, 0].numpy(), labels=ys.numpy(), pred_clean=pred_clean,
+                   pred_adv=pred_adv)
+
+
+def attack_counts(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    attack: str,
+    eps: float,
+    steps: int,
+    target: int | None = None,
+) -> Counts:
+    """Tallies for the test digits x (N, 1, 28, 28), y (N,) under one attack setting."""
+    x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target)
+    with torch.no_grad():
+        clean = model(x).argmax(1)
+        adv = model(x_adv).argmax(1)
+    eligible = y != target if target is not None else torch.zeros_like(y, dtype=torch.bool)
+    hit = (adv == target) & eligible if target is not None else eligible
+    return Counts(n=len(y), correct_clean=int((clean == y).sum()),
+                  correct_adv=int((adv == y).sum()), hit_target=int(hit.sum()),
+                  eligible_target=int(eligible.sum()))

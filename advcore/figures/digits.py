@@ -1,0 +1,424 @@
+"""Plotly figures for the digits page, built from plain arrays (see advcore.digits for the maths).
+
+Digits are drawn as 28×28 heatmaps with square, crisp pixels (no smoothing) and black ink on
+white, so they read on a projector. Every scale is labelled in the units it is drawn in: ε on the
+[0, 1] pixel scale and as n/255 for L∞ attacks, as an L2 radius for the L2 attacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from advcore.figures import FLIP_COLOR
+
+INK = [[0.0, "#ffffff"], [1.0, "#111111"]]  # 0 = paper (white), 1 = ink (black)
+# Diverging, centred at 0: blue = ink removed, red = ink added; white = untouched.
+SIGNED = [[0.0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"],
+          [1.0, "#b2182b"]]
+BEFORE_COLOR = "#7f7f7f"
+AFTER_COLOR = FLIP_COLOR
+LABEL_COLOR = "#1f77b4"
+TARGET_COLOR = "#ff7f0e"
+OTHER_COLOR = "#c7c7c7"
+FONT = "Source Sans Pro, Arial, sans-serif"
+
+
+def format_eps(eps: float, norm: str) -> str:
+    """ε in words: "0.100 (25.5/255)" for L∞ on [0, 1] pixels, "2.00 (L2)" for an L2 radius."""
+    if norm == "linf":
+        return f"{eps:.3f} ({eps * 255:.1f}/255)"
+    return f"{eps:.2f} (L2)"
+
+
+def _font(talk: bool) -> dict[str, Any]:
+    return {"family": FONT, "size": 18 if talk else 13}
+
+
+def _digit_axes(fig: go.Figure, n: int) -> None:
+    """Square pixels, row 0 at the top, no ticks, for the n heatmap subplots of fig."""
+    for i in range(1, n + 1):
+        suffix = "" if i == 1 else str(i)
+        fig.update_layout({
+            f"xaxis{suffix}": {"visible": False, "constrain": "domain",
+                               "range": [-0.5, 27.5], "fixedrange": True},
+            f"yaxis{suffix}": {"visible": False, "autorange": "reversed",
+                               "scaleanchor": f"x{suffix}", "scaleratio": 1,
+                               "constrain": "domain", "fixedrange": True},
+        })
+
+
+def _heatmap(z: np.ndarray, *, colorscale: Any, zmin: float, zmax: float, name: str,
+             hover: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "heatmap", "z": np.asarray(z, dtype=np.float32).round(4), "name": name,
+            "colorscale": colorscale, "zmin": zmin, "zmax": zmax, "showscale": False,
+            "xgap": 0, "ygap": 0, "hovertemplate": hover + "<extra></extra>", **extra}
+
+
+def perturbation_scale(perturbation: np.ndarray, *, eps: float, norm: str,
+                       amplify: bool) -> tuple[float, str]:
+    """The ± range the perturbation panel's colours span, and how to say it.
+
+    Amplified (the default view): ±ε for an L∞ attack, so the strongest possible change is the
+    strongest colour; for an L2 attack ε bounds the whole image, not a pixel, so the range is
+    ±max|δ|. Not amplified: ±1, the digit's own scale, which shows how faint the change is.
+    """
+    if not amplify:
+        return 1.0, "±1: true scale, the same contrast as the digit"
+    if norm == "linf":
+        scale = max(float(eps), 1e-6)
+        gain = f", amplified ×{1 / scale:.0f}" if scale < 1 else ""
+        return scale, f"±ε = ±{format_eps(eps, norm)}{gain}"
+    peak = max(float(np.abs(perturbation).max()), 1e-6)
+    return peak, f"±max|δ| = ±{peak:.3f} (L2 attack: ε caps ‖δ‖₂), amplified ×{1 / peak:.0f}"
+
+
+def panels_figure(
+    clean: np.ndarray,
+    perturbation: np.ndarray,
+    adversarial: np.ndarray,
+    *,
+    pred_clean: int,
+    conf_clean: float,
+    pred_adv: int,
+    conf_adv: float,
+    eps: float,
+    norm: str,
+    amplify: bool = True,
+    talk: bool = False,
+) -> go.Figure:
+    """Original | perturbation | adversarial: three equal 28×28 panels side by side.
+
+    clean, adversarial: (28, 28) in [0, 1]; perturbation = adversarial − clean (28, 28).
+    pred_*, conf_*: predicted class and its probability in [0, 1]. The perturbation is drawn on
+    a diverging colour scale centred at 0 whose range is labelled (see `perturbation_scale`).
+    """
+    scale, scale_text = perturbation_scale(perturbation, eps=eps, norm=norm, amplify=amplify)
+    flipped = pred_adv != pred_clean
+    after = f"<span style='color:{FLIP_COLOR}'>{pred_adv}</span>" if flipped else str(pred_adv)
+    titles = (
+        f"Original → <b>{pred_clean}</b> ({conf_clean:.1%})",
+        "Perturbation δ = x′ − x",
+        f"Adversarial → <b>{after}</b> ({conf_adv:.1%})",
+    )
+    pixel = "row %{y}, column %{x}<br>"
+    size = 22 if talk else 15
+    data = [
+        _heatmap(clean, colorscale=INK, zmin=0.0, zmax=1.0, name="original",
+                 hover=pixel + "ink %{z:.3f}", xaxis="x", yaxis="y"),
+        _heatmap(perturbation, colorscale=SIGNED, zmin=-scale, zmax=scale, name="perturbation",
+                 hover=pixel + "δ %{z:+.4f}", xaxis="x2", yaxis="y2", showscale=True,
+                 colorbar={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.04,
+                           "yanchor": "top", "len": 0.3, "thickness": 12,
+                           "tickvals": [-scale, 0, scale],
+                           "ticktext": [f"−{scale:.3g}", "0", f"+{scale:.3g}"],
+                           "title": {"text": f"colour scale {scale_text}", "side": "bottom",
+                                     "font": {"size": size - 3}}}),
+        _heatmap(adversarial, colorscale=INK, zmin=0.0, zmax=1.0, name="adversarial",
+                 hover=pixel + "ink %{z:.3f}", xaxis="x3", yaxis="y3"),
+    ]
+    gap = 0.04
+    width = (1 - 2 * gap) / 3
+    layout: dict[str, Any] = {
+        "height": 520 if talk else 400,
+        "margin": {"l": 10, "r": 10, "t": 60 if talk else 48, "b": 78},
+        "font": _font(talk),
+        "plot_bgcolor": "white",
+        "paper_bgcolor": "white",
+        "annotations": [
+            {"text": t, "x": i * (width + gap) + width / 2, "y": 1.0, "xref": "paper",
+             "yref": "paper", "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+             "font": {"size": size, "color": "#222222"}}
+            for i, t in enumerate(titles)
+        ],
+        "meta": {"panels": ["original", "perturbation", "adversarial"]},
+    }
+    for i in range(3):
+        suffix = "" if i == 0 else str(i + 1)
+        layout[f"xaxis{suffix}"] = {"domain": [i * (width + gap), i * (width + gap) + width]}
+    # A thin frame shows where each 28×28 picture ends (its background is white, like the page).
+    layout["shapes"] = [
+        {"type": "rect", "xref": f"x{s}", "yref": f"y{s}", "x0": -0.5, "x1": 27.5, "y0": -0.5,
+         "y1": 27.5, "line": {"color": "#bbbbbb", "width": 1}}
+        for s in ("", "2", "3")
+    ]
+    fig = go.Figure(data=data, layout=layout)
+    _digit_axes(fig, 3)
+    return fig
+
+
+def probabilities_figure(
+    probs_clean: np.ndarray,
+    probs_adv: np.ndarray,
+    *,
+    label: int | None,
+    target: int | None = None,
+    talk: bool = False,
+) -> go.Figure:
+    """The 10 class probabilities before (grey) and after (red) the attack, side by side.
+
+    probs_*: (10,) softmax probabilities in [0, 1]; label: the class the attack moves away from
+    (marked), target: the class a targeted attack moves towards (marked), or None.
+    """
+    classes = [str(c) for c in range(10)]
+    ticks = []
+    for c in range(10):
+        mark = " (label)" if c == label else " (target)" if c == target else ""
+        ticks.append(f"<b>{c}</b>{mark}" if mark else str(c))
+    fig = go.Figure(
+        data=[
+            go.Bar(x=classes, y=np.asarray(probs_clean), name="before", marker_color=BEFORE_COLOR,
+                   hovertemplate="class %{x}: %{y:.2%} before<extra></extra>"),
+            go.Bar(x=classes, y=np.asarray(probs_adv), name="after", marker_color=AFTER_COLOR,
+                   hovertemplate="class %{x}: %{y:.2%} after<extra></extra>"),
+        ],
+        layout={
+            "barmode": "group", "height": 380 if talk else 300, "font": _font(talk),
+            "title": {"text": "Probability of each class, before and after the attack"},
+            "yaxis": {"range": [0, 1.02], "tickformat": ".0%", "title": "probability",
+                      "fixedrange": True},
+            "xaxis": {"tickvals": classes, "ticktext": ticks, "title": "class",
+                      "fixedrange": True},
+            "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
+            "margin": {"l": 60, "r": 10, "t": 60, "b": 50},
+            "plot_bgcolor": "white",
+        },
+    )
+    fig.update_yaxes(gridcolor="#eeeeee")
+    return fig
+
+
+def _race_colors(logits: np.ndarray, label: int, target: int | None) -> list[str]:
+    leader = int(np.argmax(logits))
+    colors = []
+    for c in range(len(logits)):
+        if c == leader and c != label:
+            colors.append(FLIP_COLOR)
+        elif c == label:
+            colors.append(LABEL_COLOR)
+        elif c == target:
+            colors.append(TARGET_COLOR)
+        else:
+            colors.append(OTHER_COLOR)
+    return colors
+
+
+def logit_race_figure(
+    epsilons: np.ndarray,
+    images: np.ndarray,
+    logits: np.ndarray,
+    *,
+    label: int,
+    target: int | None,
+    norm: str,
+    talk: bool = False,
+    frame_ms: int = 350,
+) -> go.Figure:
+    """An animation of the digit and its 10 logits as ε grows from 0 to the chosen ε.
+
+    epsilons: (F,); images: (F, 28, 28) in [0, 1]; logits: (F, 10). The label's bar is blue,
+    the target's orange, and a class that overtakes the label red. Frames redraw fully
+    (`redraw: True`): a heatmap animated without redraw vanishes in the browser.
+    """
+    classes = [str(c) for c in range(10)]
+    lo, hi = float(logits.min()), float(logits.max())
+    pad = 0.08 * max(hi - lo, 1e-3)
+
+    def frame_data(k: int) -> list[dict[str, Any]]:
+        return [
+            _heatmap(images[k], colorscale=INK, zmin=0.0, zmax=1.0, name="digit",
+                     hover="row %{y}, column %{x}<br>ink %{z:.3f}", xaxis="x", yaxis="y"),
+            {"type": "bar", "orientation": "h", "y": classes, "x": logits[k].round(4),
+             "xaxis": "x2", "yaxis": "y2", "name": "logits",
+             "marker": {"color": _race_colors(logits[k], label, target)},
+             "hovertemplate": "class %{y}: logit %{x:.2f}<extra></extra>"},
+        ]
+
+    names = [f"{e:.4g}" for e in epsilons]
+    frames = [{"name": names[k], "data": frame_data(k),
+               "layout": {"title": {"text": _race_title(epsilons[k], logits[k], norm)}}}
+              for k in range(len(epsilons))]
+    last = len(epsilons) - 1
+    play = {"frame": {"duration": frame_ms, "redraw": True}, "fromcurrent": True,
+            "transition": {"duration": 0}, "mode": "immediate"}
+    fig = go.Figure(
+        data=frame_data(last),
+        frames=frames,
+        layout={
+            "height": 500 if talk else 420,
+            "font": _font(talk),
+            "title": {"text": _race_title(epsilons[last], logits[last], norm)},
+            "xaxis": {"domain": [0.0, 0.3]},
+            "xaxis2": {"domain": [0.42, 1.0], "range": [lo - pad, hi + pad],
+                       "title": {"text": "logit (the network's score for each class)"},
+                       "fixedrange": True, "zeroline": True, "zerolinecolor": "#999999",
+                       "gridcolor": "#eeeeee"},
+            "yaxis2": {"anchor": "x2", "autorange": "reversed", "fixedrange": True,
+                       "type": "category", "ticks": "", "ticklabelstandoff": 6},
+            "showlegend": False,
+            "plot_bgcolor": "white",
+            "margin": {"l": 10, "r": 20, "t": 50, "b": 130},
+            "updatemenus": [{
+                "type": "buttons", "direction": "left", "x": 0.0, "y": -0.2,
+                "xanchor": "left", "yanchor": "top", "showactive": False,
+                "buttons": [
+                    {"label": "▶ Play", "method": "animate",
+                     "args": [None, {**play, "fromcurrent": False}]},
+                    {"label": "❚❚ Pause", "method": "animate",
+                     "args": [[None], {"frame": {"duration": 0, "redraw": False},
+                                       "mode": "immediate", "transition": {"duration": 0}}]},
+                ],
+            }],
+            "sliders": [{
+                "active": last, "x": 0.22, "len": 0.78, "y": -0.16, "yanchor": "top",
+                "currentvalue": {"prefix": "ε = ", "font": {"size": 14}},
+                "steps": [{"label": format_eps(e, norm).split(" ")[0], "method": "animate",
+                           "args": [[names[k]], {**play, "frame": {"duration": 0,
+                                                                   "redraw": True}}]}
+                          for k, e in enumerate(epsilons)],
+            }],
+        },
+    )
+    fig.add_shape(type="rect", xref="x", yref="y", x0=-0.5, x1=27.5, y0=-0.5, y1=27.5,
+                  line={"color": "#bbbbbb", "width": 1})
+    _digit_axes(fig, 1)
+    return fig
+
+
+def _race_title(eps: float, logits: np.ndarray, norm: str) -> str:
+    return f"ε = {format_eps(float(eps), norm)}: the model says <b>{int(np.argmax(logits))}</b>"
+
+
+def gallery_figure(
+    clean: np.ndarray,
+    adversarial: np.ndarray,
+    indices: Sequence[int],
+    labels: np.ndarray,
+    pred_clean: np.ndarray,
+    pred_adv: np.ndarray,
+    *,
+    columns: int = 8,
+    talk: bool = False,
+) -> go.Figure:
+    """A grid of attacked test digits; a red frame marks each flip (right before, wrong after).
+
+    clean, adversarial: (G, 28, 28) in [0, 1]; indices: (G,) test-set indices; labels, pred_*:
+    (G,) classes. One heatmap mosaic (fast to draw), tiles captioned "#index  label→prediction".
+    """
+    g = len(indices)
+    rows = -(-g // columns)
+    tile, gap = 28, 6
+    height_px = rows * (tile + gap) - gap
+    width_px = columns * (tile + gap) - gap
+    mosaic = np.full((height_px, width_px), np.nan, dtype=np.float32)
+    centres_x, centres_y, hover = [], [], []
+    flipped = (pred_clean == labels) & (pred_adv != labels)
+    shapes, notes = [], []
+    for k in range(g):
+        r, c = divmod(k, columns)
+        top, left = r * (tile + gap), c * (tile + gap)
+        mosaic[top : top + tile, left : left + tile] = adversarial[k]
+        text = (f"test digit #{int(indices[k])}<br>true {int(labels[k])}, clean → "
+                f"{int(pred_clean[k])}, attacked → {int(pred_adv[k])}")
+        centres_x.append(left + tile / 2 - 0.5)
+        centres_y.append(top + tile / 2 - 0.5)
+        hover.append(text)
+        wrong = int(pred_adv[k]) != int(labels[k])
+        notes.append({
+            "x": left + tile / 2 - 0.5, "y": top + tile + 0.2, "xref": "x", "yref": "y",
+            "text": f"#{int(indices[k])} {int(labels[k])}→{int(pred_adv[k])}",
+            "showarrow": False, "yanchor": "top",
+            "font": {"size": 16 if talk else 12, "color": FLIP_COLOR if wrong else "#444444"},
+        })
+        shapes.append({"type": "rect", "x0": left - 1.5, "x1": left + tile - 0.5 + 1,
+                       "y0": top - 1.5, "y1": top + tile - 0.5 + 1, "xref": "x", "yref": "y",
+                       "line": {"color": FLIP_COLOR, "width": 3} if flipped[k]
+                       else {"color": "#cccccc", "width": 1}})
+    n_flip = int(flipped.sum())
+    fig = go.Figure(
+        data=[
+            {"type": "heatmap", "z": mosaic.round(3), "colorscale": INK, "zmin": 0.0,
+             "zmax": 1.0, "showscale": False, "hoverinfo": "skip", "name": "gallery"},
+            # One invisible, large marker a tile carries its hover text (not 784 per digit).
+            {"type": "scatter", "x": centres_x, "y": centres_y, "mode": "markers",
+             "marker": {"size": 40, "opacity": 0, "symbol": "square"}, "text": hover,
+             "hovertemplate": "%{text}<extra></extra>", "showlegend": False, "name": "tiles"},
+        ],
+        layout={
+            "height": (300 if rows <= 2 else 150 * rows) + (80 if talk else 0),
+            "font": _font(talk),
+            "title": {"text": f"{g} test digits after the attack: {n_flip} flipped "
+                              f"(<span style='color:{FLIP_COLOR}'>red frame</span>)"},
+            "shapes": shapes, "annotations": notes,
+            "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+            "plot_bgcolor": "white",
+            "xaxis": {"visible": False, "constrain": "domain", "fixedrange": True,
+                      "range": [-2, width_px + 1]},
+            # Reversed (row 0 on top), with room under the last row for its captions.
+            "yaxis": {"visible": False, "range": [height_px + 8, -2], "scaleanchor": "x",
+                      "scaleratio": 1, "constrain": "domain", "fixedrange": True},
+        },
+    )
+    return fig
+
+
+def fragility_figure(
+    smallest: Mapping[str, float | None],
+    *,
+    current_eps: float,
+    norm: str,
+    eps_max: float,
+    talk: bool = False,
+) -> go.Figure:
+    """Horizontal bars: per model, the smallest ε that changes this digit's prediction.
+
+    smallest: model name -> ε (0 = already wrong, inf = not flipped up to eps_max, None = the
+    model is unavailable). A dashed line marks the ε chosen on the page.
+    """
+    names = list(smallest)
+    values, texts, colors = [], [], []
+    for name in names:
+        v = smallest[name]
+        if v is None:
+            values.append(0.0)
+            texts.append("model unavailable")
+            colors.append(OTHER_COLOR)
+        elif not np.isfinite(v):
+            values.append(eps_max)
+            texts.append(f"not flipped up to {format_eps(eps_max, norm)}")
+            colors.append(LABEL_COLOR)
+        elif v == 0:
+            values.append(0.0)
+            texts.append("already misclassified")
+            colors.append(FLIP_COLOR)
+        else:
+            values.append(float(v))
+            texts.append(format_eps(float(v), norm))
+            colors.append(FLIP_COLOR if v <= current_eps else BEFORE_COLOR)
+    unit = "per-pixel L∞ ε on [0, 1]" if norm == "linf" else "L2 ε over the whole image"
+    labels = [{"x": v, "y": name, "text": t, "xanchor": "left", "xshift": 4,
+               "showarrow": False, "bgcolor": "rgba(255,255,255,0.9)"}
+              for v, name, t in zip(values, names, texts, strict=True)]
+    fig = go.Figure(
+        data=[go.Bar(x=values, y=names, orientation="h", marker_color=colors, text=texts,
+                     textposition="none", hovertemplate="%{y}: %{text}<extra></extra>")],
+        layout={
+            "height": 260 if not talk else 340, "font": _font(talk),
+            "title": {"text": "How fragile is this digit? Smallest ε that changes the prediction"},
+            "xaxis": {"range": [0, eps_max * 1.35], "title": unit, "fixedrange": True,
+                      "gridcolor": "#eeeeee"},
+            "yaxis": {"autorange": "reversed", "fixedrange": True},
+            "margin": {"l": 10, "r": 10, "t": 50, "b": 50},
+            "plot_bgcolor": "white",
+            "shapes": [{"type": "line", "x0": current_eps, "x1": current_eps, "y0": 0, "y1": 1,
+                        "yref": "paper", "layer": "below",
+                        "line": {"color": "#333333", "dash": "dash"}}],
+            "annotations": [*labels,
+                            {"x": current_eps, "y": 1, "yref": "paper", "text": "your ε",
+                             "showarrow": False, "yanchor": "bottom", "xanchor": "center"}],
+        },
+    )
+    return fig
