@@ -30,6 +30,7 @@ def home() -> None:
 # The pages, in menu order. url_path is the address a speaker types: /boundary, /digits, ...
 PAGES = [
     st.Page(home, title="Home", icon="🏠", url_path="home", default=True),
+    st.Page("pages/digits.py", title="Digits", icon="✍️", url_path="digits"),
     st.Page("pages/robustness.py", title="Robustness lab", icon=":material/science:",
             url_path="robustness"),
 ]

@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 from torch import nn
 
-from advcore import evaluate, models, robustness, state
+from advcore import digits, evaluate, models, preprocess, robustness, state
 from advcore.data import mnist, toy_dataset
 
 S = TypeVar("S")
@@ -150,3 +150,89 @@ def robustness_examples(names: tuple[str, ...], attack: str, eps: float,
     indices = robustness.one_per_class(y.numpy())
     return robustness.attack_examples({m: pretrained_model(m) for m in names}, x, y, indices,
                                       attack=attack, eps=eps, steps=steps)
+
+
+# --- digits page: cached results, keyed by names and small arrays (never by model objects) ------
+# Models are looked up by name inside each function, so a cache key is a few strings, numbers and
+# at most one 28×28 digit. Every result is a frozen dataclass of numpy arrays.
+
+
+def model_or_none(name: str) -> nn.Module | None:
+    """The shipped model `name`, or None if its weights are missing or corrupt."""
+    try:
+        return pretrained_model(name)
+    except models.AssetError:
+        return None
+
+
+def test_digit(index: int) -> tuple[np.ndarray, int]:
+    """Test digit `index` (0-999) as (1, 1, 28, 28) float32 in [0, 1], and its true class."""
+    x, y = mnist("test")
+    return x[index : index + 1].numpy(), int(y[index])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def test_labels() -> np.ndarray:
+    """(1000,) true classes of the test digits."""
+    return mnist("test")[1].numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def digit_from_upload(data: bytes) -> np.ndarray:
+    """An uploaded PNG/JPEG as a digit (1, 1, 28, 28); raises preprocess.DigitImageError."""
+    return preprocess.digit_from_bytes(data)
+
+
+@st.cache_data(show_spinner="Attacking the digit…", max_entries=512)
+def digit_attack(model: str, attack: str, eps: float, steps: int, target: int | None,
+                 digit: np.ndarray, label: int) -> digits.DigitAttack:
+    """One digit attacked with one setting (see advcore.digits.attack_digit)."""
+    return digits.attack_digit(pretrained_model(model), digit, label, attack=attack, eps=eps,
+                               steps=steps, target=target)
+
+
+@st.cache_data(show_spinner="Re-running the attack at smaller ε…", max_entries=256)
+def digit_race(model: str, attack: str, eps: float, steps: int, target: int | None,
+               digit: np.ndarray, label: int, frames: int = 11) -> digits.LogitRace:
+    """The logit race from ε = 0 to `eps`, ending on `digit_attack`'s result."""
+    result = digit_attack(model, attack, eps, steps, target, digit, label)
+    return digits.logit_race(pretrained_model(model), result, attack=attack, eps=eps,
+                             steps=steps, frames=frames)
+
+
+@st.cache_data(show_spinner="Searching each model's smallest flipping ε…", max_entries=256)
+def digit_fragility(attack: str, steps: int, digit: np.ndarray,
+                    label: int | None) -> dict[str, float | None]:
+    """Per shipped model, the smallest ε that flips `digit` (None: model unavailable).
+
+    label None (a drawn digit of unknown class) means each model's own prediction. Does not
+    depend on ε, so moving the ε slider never recomputes it.
+    """
+    available = {name: m for name in models.PRETRAINED if (m := model_or_none(name)) is not None}
+    labels = {name: label if label is not None else digits.predicted_class(m, digit)
+              for name, m in available.items()}
+    found = digits.fragility(available, digit, labels, attack=attack, steps=steps)
+    return {name: found.get(name) for name in models.PRETRAINED}
+
+
+@st.cache_data(show_spinner="Attacking 16 test digits…", max_entries=256)
+def digit_gallery(model: str, attack: str, eps: float, steps: int,
+                  target: int | None) -> digits.Gallery:
+    """16 class-balanced test digits attacked with one setting."""
+    x, y = mnist("test")
+    indices = digits.gallery_indices(y.numpy(), 16)
+    return digits.attack_gallery(pretrained_model(model), x, y, indices, attack=attack, eps=eps,
+                                 steps=steps, target=target)
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def test_counts(model: str, attack: str, eps: float, steps: int, target: int | None,
+                start: int, stop: int) -> digits.Counts:
+    """Tallies for test digits [start, stop): one cached chunk of the 1,000-digit accuracy.
+
+    The page walks the chunks with a progress bar; a chunk once computed is never recomputed,
+    even if the visitor moved the slider before the whole test set was done.
+    """
+    x, y = mnist("test")
+    return digits.attack_counts(pretrained_model(model), x[start:stop], y[start:stop],
+                                attack=attack, eps=eps, steps=steps, target=target)

@@ -1,0 +1,301 @@
+"""The digits page (/digits): a digit, the perturbation, and the adversarial digit side by side.
+
+A thin view: read the widgets into a `DigitsScene`, ask the cached helpers in pages/ui.py (which
+call advcore.digits) for results, draw advcore.figures.digits figures. The scene lives in the URL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from advcore import preprocess, state
+from advcore.attacks import ATTACKS
+from advcore.digits import FRAGILITY_EPS_MAX, predicted_class
+from advcore.figures import digits as figs
+from advcore.models import PRETRAINED
+from pages import ui
+
+Scene = state.DigitsScene
+SOURCES = ("Test set", "Draw", "Upload")
+CHUNK = 25  # test digits per cached chunk: a slider move never waits long for a chunk to end
+NO_CHART_BAR = {"displayModeBar": False}
+ss = st.session_state
+
+
+def key(name: str) -> str:
+    return f"digits.{name}"
+
+
+# --- the scene: URL -> widgets (first run of a session) -> scene -> URL ---------------------------
+
+url_scene, url_problems = ui.scene_from_url(Scene).checked()
+for problem in url_problems:
+    st.warning(problem, icon="⚠️")
+
+for name in ("model", "attack", "steps", "index", "target", "talk"):
+    if key(name) not in ss:
+        ss[key(name)] = getattr(url_scene, name)
+ss.setdefault(key("source"), SOURCES[0])
+ss.setdefault(key("class"), "any")
+
+
+def step_digit(direction: int) -> None:
+    """Move the index to the previous/next test digit of the chosen class (wrapping)."""
+    labels = ui.test_labels()
+    klass = ss[key("class")]
+    pool = np.arange(len(labels)) if klass == "any" else np.flatnonzero(labels == int(klass))
+    here = int(ss[key("index")])
+    later = pool[pool > here] if direction > 0 else pool[pool < here][::-1]
+    ss[key("index")] = int(later[0] if len(later) else (pool[0] if direction > 0 else pool[-1]))
+
+
+def random_digit() -> None:
+    """Jump to a random test digit of the chosen class. The draw is seeded by where we are, so
+    the walk is reproducible; the digit it lands on goes into the URL like any other."""
+    labels = ui.test_labels()
+    klass = ss[key("class")]
+    pool = np.arange(len(labels)) if klass == "any" else np.flatnonzero(labels == int(klass))
+    rng = np.random.default_rng([int(ss[key("index")]), 11 if klass == "any" else int(klass)])
+    ss[key("index")] = int(rng.choice(pool))
+
+
+with st.sidebar:
+    st.header("Attack settings")
+    model_name = st.selectbox(
+        "Model", PRETRAINED, key=key("model"),
+        format_func=lambda m: f"{m}: {PRETRAINED[m][0]}",
+        help="mnist-cnn-robust was trained on PGD adversarial examples (Madry et al. 2018).",
+    )
+    attack = st.selectbox(
+        "Attack", state.DIGIT_ATTACKS, key=key("attack"),
+        format_func=lambda a: ATTACKS[a].label,
+    )
+    spec = ATTACKS[attack]
+    lo, hi, eps_step, eps_default = Scene.EPS_RANGES[spec.norm]
+    # One slider per norm: an L∞ ε of 0.1 and an L2 ε of 2 mean different things.
+    eps_key = key(f"eps.{spec.norm}")
+    if eps_key not in ss:
+        ss[eps_key] = url_scene.eps if url_scene.norm == spec.norm else eps_default
+    if spec.norm == "linf":
+        eps = st.slider("ε: largest change of any pixel, on [0, 1]", lo, hi, step=eps_step,
+                        key=eps_key, format="%.3f")
+        st.markdown(f"ε = **{eps:.3f}** on [0, 1] = **{eps * 255:.1f}/255** grey levels")
+    else:
+        eps = st.slider("ε: L2 length of the whole change (784 pixels)", lo, hi, step=eps_step,
+                        key=eps_key, format="%.2f")
+        st.markdown(f"ε = **{eps:.2f}** (L2). For scale: one pixel from black to white is 1; "
+                    f"an L∞ ε of 0.1 on every pixel is 2.8.")
+    steps = st.slider("Steps (iterations)", 1, 200, key=key("steps"),
+                      disabled=not spec.iterative)
+    if not spec.iterative:
+        st.caption(f"{spec.label} takes a single step; steps do not apply.")
+    elif spec.minimal:
+        st.caption(f"{spec.label} runs at least 50 iterations and looks for the *smallest* "
+                   "change that flips the digit; ε only caps its size.")
+    target_choice = st.selectbox(
+        "Target class", ("none", *map(str, range(10))), key=key("target"),
+        format_func=lambda t: "none (any wrong class will do)" if t == "none" else t,
+        disabled=not spec.targeted,
+        help="A targeted attack pushes the digit towards this class.",
+    )
+    if not spec.targeted:
+        st.caption(f"{spec.label} has no targeted mode.")
+    amplify = st.toggle("Amplify the perturbation (stretch its colours to ±ε)", value=True,
+                        key=key("amplify"),
+                        help="Off: the perturbation is drawn at the digit's own scale (±1), "
+                             "which shows how faint it really is.")
+    talk = st.toggle("Talk mode (bigger text for a projector)", key=key("talk"))
+    st.caption(f"{spec.label}: {spec.paper}")
+
+st.title("Digits: a change you cannot see")
+st.markdown(
+    "Pick a handwritten digit, then let an attack nudge its pixels. Each pixel moves by at most "
+    "**ε**; the network's answer changes while the digit looks the same to you."
+)
+
+# --- 1. the digit --------------------------------------------------------------------------------
+
+source = st.segmented_control("Digit", SOURCES, key=key("source"), required=True)
+choose, preview = st.columns([3, 1])
+label_known = True
+digit: np.ndarray | None = None
+with choose:
+    if source == "Test set":
+        cols = st.columns([2, 2, 1.3, 1.3, 1.3], vertical_alignment="bottom")
+        cols[0].number_input("Test digit # (0-999)", 0, 999, step=1, key=key("index"))
+        cols[1].selectbox("Class", ("any", *map(str, range(10))), key=key("class"),
+                          help="Previous / next / random stay within this class.")
+        cols[2].button("Previous", icon=":material/chevron_left:", on_click=step_digit,
+                       args=(-1,), help="Previous digit of the class", width="stretch")
+        cols[3].button("Next", icon=":material/chevron_right:", on_click=step_digit,
+                       args=(1,), help="Next digit of the class", width="stretch")
+        cols[4].button("Random", icon=":material/casino:", on_click=random_digit,
+                       help="A random digit of the class", width="stretch")
+        digit, label = ui.test_digit(int(ss[key("index")]))
+        st.caption(f"Test digit #{ss[key('index')]}: true class **{label}**.")
+    elif source == "Draw":
+        from streamlit_drawable_canvas import st_canvas  # only importable inside a Streamlit run
+
+        st.caption("Draw one digit, large, in the middle. It is cropped, scaled to 20 px and "
+                   "centred by mass in 28×28, as MNIST was.")
+        canvas = st_canvas(stroke_width=20, stroke_color="#000000", background_color="#FFFFFF",
+                           height=280, width=280, drawing_mode="freedraw",
+                           return_image_data=True, key=key("canvas"))
+        try:
+            digit = preprocess.digit_from_canvas(canvas.image_data)
+        except preprocess.EmptyCanvasError as exc:
+            st.info(str(exc), icon=":material/edit:")
+        except preprocess.DigitImageError as exc:
+            st.error(str(exc))
+    else:
+        upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"],
+                                  key=key("upload"))
+        if upload is None:
+            st.info("Upload a picture of one handwritten digit (dark on light or light on dark).",
+                    icon=":material/upload:")
+        else:
+            try:
+                digit = ui.digit_from_upload(upload.getvalue())
+            except preprocess.DigitImageError as exc:
+                st.error(f"**{upload.name}**: {exc}")
+    if source != "Test set" and digit is not None:
+        stated = st.selectbox("Which digit is it?", ("unknown", *map(str, range(10))),
+                              key=key("stated"),
+                              format_func=lambda s: "don't say: attack the model's own answer"
+                              if s == "unknown" else s)
+        label_known = stated != "unknown"
+
+if digit is None:
+    ui.write_url(Scene(model=model_name, attack=attack, eps=float(eps), steps=int(steps),
+                       index=int(ss[key("index")]), target=target_choice, talk=talk))
+    st.stop()
+
+if source != "Test set":
+    st.caption("Drawn and uploaded digits are not part of the URL; the link keeps the settings "
+               f"and test digit #{ss[key('index')]}.")
+
+if source != "Test set":
+    with preview:
+        st.image(preprocess.digit_to_png(digit, scale=6, ink_dark=True),
+                 caption="What the model sees: 28×28, centred as in MNIST", width=168)
+
+scene = Scene(model=model_name, attack=attack, eps=round(float(eps), 4), steps=int(steps),
+              index=int(ss[key("index")]), target=target_choice if spec.targeted else "none",
+              talk=talk)
+ui.write_url(scene)
+model = ui.pretrained_or_stop(scene.model)
+
+if not label_known:  # attack away from the model's own answer
+    label = predicted_class(model, digit)
+target = scene.target_class
+if target is not None and target == label:
+    st.info(f"The target {target} is this digit's own class, so there is nothing to reach; "
+            "attacking untargeted instead.")
+    target = None
+
+# --- 2. the attack -----------------------------------------------------------------------------
+
+result = ui.digit_attack(scene.model, scene.attack, scene.eps, scene.steps, target, digit, label)
+st.subheader("Original, perturbation, adversarial")
+st.plotly_chart(
+    figs.panels_figure(result.clean, result.perturbation, result.adversarial,
+                       pred_clean=result.pred_clean, conf_clean=float(result.probs_clean.max()),
+                       pred_adv=result.pred_adv, conf_adv=float(result.probs_adv.max()),
+                       eps=scene.eps, norm=spec.norm, amplify=amplify, talk=talk),
+    key=key("panels"), config=NO_CHART_BAR,
+)
+size = (f"‖δ‖∞ = {figs.format_eps(result.linf, 'linf')}, ‖δ‖₂ = {result.l2:.2f}")
+if result.pred_clean != label:
+    st.info(f"The model already gets this digit wrong before any attack: it says "
+            f"{result.pred_clean} for a {label}.")
+if target is not None:
+    verdict = (f"reached the target: the model now says **{target}**" if result.success
+               else f"did not reach the target {target} (the model says {result.pred_adv})")
+else:
+    verdict = (f"changed the answer from **{result.pred_clean}** to **{result.pred_adv}**"
+               if result.flipped else f"did not change the answer ({result.pred_adv})")
+(st.success if result.success else st.info)(
+    f"{spec.label} at ε = {figs.format_eps(scene.eps, spec.norm)} {verdict}. Size of the "
+    f"change: {size}.", icon=":material/target:" if result.success else ":material/shield:")
+
+down_png, down_npy, _ = st.columns([1, 1, 2])
+stem = f"adversarial-{scene.model}-{scene.attack}-eps{scene.eps:g}"
+down_png.download_button(
+    "Adversarial digit (PNG)", preprocess.digit_to_png(result.adversarial), f"{stem}.png",
+    mime="image/png", key=key("download_png"), on_click="ignore", icon=":material/image:",
+    help="28×28, 8-bit grey, white ink on black as in MNIST. 8 bits round δ to 1/255: "
+         "the .npy is exact.")
+down_npy.download_button(
+    "Exact float tensor (.npy)", preprocess.digit_to_npy(result.adversarial), f"{stem}.npy",
+    mime="application/octet-stream", key=key("download_npy"), on_click="ignore",
+    icon=":material/data_array:",
+    help="float32, shape (1, 1, 28, 28), values in [0, 1]: np.load(...) and feed the model.")
+
+st.plotly_chart(figs.probabilities_figure(result.probs_clean, result.probs_adv, label=label,
+                                          target=target, talk=talk),
+                key=key("probabilities"), config=NO_CHART_BAR)
+
+# --- 3. fragility ------------------------------------------------------------------------------
+
+st.subheader("How fragile is it?")
+race_col, fragile_col = st.columns(2)
+with race_col:
+    race = ui.digit_race(scene.model, scene.attack, scene.eps, scene.steps, target, digit, label)
+    st.plotly_chart(figs.logit_race_figure(race.epsilons, race.images, race.logits, label=label,
+                                           target=target, norm=spec.norm, talk=talk),
+                    key=key("race"), config=NO_CHART_BAR)
+    st.caption("Press ▶ Play: the attack is re-run at each ε from 0 up to yours, and the bars "
+               "show the network's raw scores (logits) for each class.")
+with fragile_col:
+    with st.spinner("Searching the smallest ε for each model…"):
+        smallest = ui.digit_fragility(scene.attack, scene.steps, digit,
+                                      label if label_known else None)
+    st.plotly_chart(figs.fragility_figure(smallest, current_eps=scene.eps, norm=spec.norm,
+                                          eps_max=FRAGILITY_EPS_MAX[spec.norm], talk=talk),
+                    key=key("fragility"), config=NO_CHART_BAR)
+    st.caption(f"{spec.label}, untargeted, found by bisection on ε"
+               + (" (minimal attacks: the size of the change they find)." if spec.minimal
+                  else "."))
+
+# --- 4. beyond one digit -----------------------------------------------------------------------
+
+st.subheader("Not just this digit")
+gallery = ui.digit_gallery(scene.model, scene.attack, scene.eps, scene.steps, target)
+st.plotly_chart(figs.gallery_figure(gallery.clean, gallery.adversarial, gallery.indices,
+                                    gallery.labels, gallery.pred_clean, gallery.pred_adv,
+                                    talk=talk),
+                key=key("gallery"), config=NO_CHART_BAR)
+
+# One FGSM step (or the linear model) costs little; iterative attacks on a CNN cost seconds to
+# minutes for 1,000 digits on a laptop CPU, so they wait to be asked.
+cheap = not spec.iterative or scene.model == "mnist-linear"
+measure = st.toggle("Measure the accuracy on all 1,000 test digits at this ε", value=cheap,
+                    key=key(f"measure.{cheap}"),
+                    help="Each setting is computed once and cached. Iterative attacks on a CNN "
+                         "take from seconds (PGD-10) to minutes (C&W), so they start off.")
+if measure:
+    total = None
+    n_test = len(ui.test_labels())
+    bar = st.progress(0.0, text="Attacking the test set…")
+    for start in range(0, n_test, CHUNK):
+        part = ui.test_counts(scene.model, scene.attack, scene.eps, scene.steps, target, start,
+                              min(start + CHUNK, n_test))
+        total = part if total is None else total + part
+        bar.progress(min(start + CHUNK, n_test) / n_test,
+                     text=f"Attacking the test set… {min(start + CHUNK, n_test)}/{n_test}")
+    bar.empty()
+    assert total is not None
+    cols = st.columns(3)
+    cols[0].metric("Clean accuracy", f"{total.correct_clean / total.n:.1%}")
+    cols[1].metric(f"Accuracy under {spec.label} at ε = {figs.format_eps(scene.eps, spec.norm)}",
+                   f"{total.correct_adv / total.n:.1%}",
+                   delta=f"{(total.correct_adv - total.correct_clean) / total.n:+.1%}",
+                   delta_color="normal")
+    if target is not None:
+        cols[2].metric(f"Reached target {target}",
+                       f"{total.hit_target / max(total.eligible_target, 1):.1%}",
+                       help="Among the test digits that are not already a "
+                            f"{target}.")
+    st.caption(f"{total.n} test digits, {scene.model}, {spec.label}"
+               + (f", {scene.steps} steps" if spec.iterative else "") + ".")

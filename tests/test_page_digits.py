@@ -1,0 +1,177 @@
+"""AppTest for the digits page: it runs, shows three panels, follows ε, and a URL is a scene.
+
+Most runs use mnist-linear and one-step or few-step attacks, so the whole file stays quick on two
+cores; one run uses the default scene (mnist-cnn, FGSM) as a visitor would first see it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from advcore import data, digits, models
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "digits.py")
+TIMEOUT = 240
+
+
+def run_page(**params: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    for name, value in params.items():
+        at.query_params[name] = value
+    return at.run()
+
+
+def chart(at: AppTest, name: str) -> dict[str, Any]:
+    """The Plotly figure (as JSON) of the chart with key digits.<name>."""
+    for element in at.get("plotly_chart"):
+        figure = json.loads(element.proto.spec)
+        if element.proto.id.endswith(f"digits.{name}") or f"digits.{name}" in element.proto.id:
+            return figure
+    raise AssertionError(f"no chart digits.{name}")
+
+
+def array(value: Any) -> np.ndarray:
+    """A Plotly JSON array: a plain list, or a typed array {dtype, bdata, shape} (Plotly ≥ 6)."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = [int(n) for n in str(value.get("shape", len(flat))).split(",")]
+        return flat.reshape(shape).astype(np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
+def panel(at: AppTest, name: str) -> np.ndarray:
+    """The 28×28 picture drawn in the panel called `name`."""
+    figure = chart(at, "panels")
+    trace = next(t for t in figure["data"] if t.get("name") == name)
+    return array(trace["z"])
+
+
+def messages(at: AppTest) -> str:
+    return " | ".join(str(e.value) for kind in ("warning", "error", "info")
+                      for e in getattr(at, kind))
+
+
+def test_default_scene_runs_and_shows_three_equal_panels() -> None:
+    at = run_page()
+    assert not at.exception
+    figure = chart(at, "panels")
+    names = [t.get("name") for t in figure["data"]]
+    assert names == ["original", "perturbation", "adversarial"]
+    for trace in figure["data"]:
+        assert array(trace["z"]).shape == (28, 28)
+    widths = [figure["layout"][f"xaxis{s}"]["domain"] for s in ("", "2", "3")]
+    assert len({round(b - a, 6) for a, b in widths}) == 1  # same size
+    assert [a for a, _ in widths] == sorted(a for a, _ in widths)  # side by side
+    # Probabilities, logit race, fragility and gallery are all there too.
+    for name in ("probabilities", "race", "fragility", "gallery"):
+        chart(at, name)
+    assert dict(at.query_params)["attack"] == "fgsm"
+
+
+def test_changing_eps_changes_the_adversarial_digit() -> None:
+    at = run_page(model="mnist-linear", attack="fgsm", eps="0.05", index="3")
+    before = panel(at, "adversarial")
+    at.slider(key="digits.eps.linf").set_value(0.2).run()
+    assert not at.exception
+    after = panel(at, "adversarial")
+    assert not np.allclose(before, after)
+    assert np.abs(panel(at, "perturbation")).max() == pytest.approx(0.2, abs=1e-3)
+    assert at.query_params["eps"] == ["0.2"] or at.query_params["eps"] == "0.2"
+    assert "51.0/255" in " ".join(m.value for m in at.sidebar.markdown)
+
+
+def test_url_restores_a_scene_exactly() -> None:
+    params = {"model": "mnist-linear", "attack": "bim", "eps": "0.06", "steps": "7",
+              "index": "12", "target": "3"}
+    at = run_page(**params)
+    assert not at.exception and not at.warning
+    assert at.selectbox(key="digits.model").value == "mnist-linear"
+    assert at.selectbox(key="digits.attack").value == "bim"
+    assert at.slider(key="digits.eps.linf").value == pytest.approx(0.06)
+    assert at.slider(key="digits.steps").value == 7
+    assert at.number_input(key="digits.index").value == 12
+    assert at.selectbox(key="digits.target").value == "3"
+    # The picture is the one advcore computes for that scene...
+    x, y = data.mnist("test")
+    expected = digits.attack_digit(models.pretrained("mnist-linear"), x[12].numpy(), int(y[12]),
+                                   attack="bim", eps=0.06, steps=7, target=3)
+    np.testing.assert_allclose(panel(at, "adversarial"), expected.adversarial, atol=1e-4)
+    # ...and the same URL gives the same picture again.
+    again = run_page(**params)
+    assert chart(again, "panels")["data"] == chart(at, "panels")["data"]
+    assert {k: at.query_params[k] for k in params} == {
+        k: again.query_params[k] for k in params}
+
+
+@pytest.mark.parametrize("params, expect", [
+    ({"model": "banana", "eps": "lots", "index": "5000", "steps": "-3"},
+     ["model", "eps", "index", "steps"]),
+    ({"attack": "deepfool", "target": "3", "model": "mnist-linear"}, ["no targeted mode"]),
+    ({"attack": "pgd", "eps": "5", "model": "mnist-linear", "steps": "2"}, ["outside [0, 0.5]"]),
+    ({"attack": "rm -rf", "target": "12", "model": "mnist-linear", "talk": "maybe"},
+     ["attack", "target", "talk"]),
+])
+def test_bad_url_parameters_warn_and_fall_back(params: dict[str, str],
+                                               expect: list[str]) -> None:
+    at = run_page(**params)
+    assert not at.exception
+    shown = messages(at)
+    for word in expect:
+        assert word in shown, (word, shown)
+    chart(at, "panels")  # the page still draws, with the fallback values
+    for name, value in at.query_params.items():  # and the URL is clean again
+        assert "rm -rf" not in str(value) and "banana" not in str(value)
+
+
+def test_l2_attacks_use_an_l2_epsilon_and_have_no_target_when_untargeted() -> None:
+    at = run_page(model="mnist-linear", attack="deepfool", eps="1.5")
+    assert not at.exception
+    slider = at.slider(key="digits.eps.l2")
+    assert slider.value == pytest.approx(1.5) and slider.max == pytest.approx(10.0)
+    assert at.selectbox(key="digits.target").disabled
+    figure = chart(at, "panels")
+    l2 = float(np.linalg.norm(panel(at, "perturbation")))
+    assert l2 <= 1.5 + 1e-3
+    assert "L2" in json.dumps(figure["data"][1]["colorbar"]["title"])
+
+
+def test_empty_canvas_asks_for_a_drawing() -> None:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.query_params["model"] = "mnist-linear"
+    at.run()
+    at.button_group(key="digits.source").set_value("Draw").run()
+    assert not at.exception
+    assert "draw a digit" in messages(at)
+    assert not [e for e in at.get("plotly_chart")]  # nothing to attack yet
+
+
+def _png_of_a_seven() -> bytes:
+    img = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(img).line([(40, 40), (160, 40), (80, 180)], fill=0, width=16)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploads_good_and_bad() -> None:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.query_params["model"] = "mnist-linear"
+    at.run()
+    at.button_group(key="digits.source").set_value("Upload").run()
+    at.get("file_uploader")[0].upload("notes.png", b"these are not pixels", "image/png")
+    at.run()
+    assert not at.exception
+    assert "not a PNG or JPEG" in " ".join(e.value for e in at.error)
+    at.get("file_uploader")[0].set_value(("seven.png", _png_of_a_seven(), "image/png"))
+    at.run()
+    assert not at.exception and not at.error
+    assert panel(at, "original").max() == pytest.approx(1.0)
