@@ -244,3 +244,27 @@ class RobustnessScene:
     toy_attack: str = choice("pgd", ROBUSTNESS_ATTACKS)
     toy_eps: float = number(0.3, 0.05, 1.0)
     talk: bool = flag(False)
+
+
+HOW_NORMS = ("linf", "l2")
+
+
+@dataclass(frozen=True)
+class HowScene:
+    """Everything that fixes the pictures on the "How it works" page.
+
+    model, index: the shipped model and the test digit (0-999) whose gradient is shown.
+    eps: the L∞ radius on the [0, 1] pixel scale for the digit sections (0.1 = 25.5/255).
+    norm, ball, steps, point, seed: PGD on the 2-D moons; ball is ε in standardised feature
+    units, point one of the 200 points, seed fixes PGD's random start.
+    """
+
+    model: str = choice("mnist-linear", PRETRAINED)
+    index: int = number(0, 0, 999)
+    eps: float = number(0.1, 0.01, 0.5)
+    norm: str = choice("linf", HOW_NORMS)
+    ball: float = number(0.4, 0.05, 1.0)
+    steps: int = number(10, 1, 50)
+    point: int = number(130, 0, 199)
+    seed: int = number(0, 0, 9999)
+    talk: bool = flag(False)

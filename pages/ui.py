@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
+import torch
 from torch import nn
 
-from advcore import digits, evaluate, models, preprocess, robustness, state
+from advcore import digits, evaluate, explain, mistakes, models, preprocess, robustness, state
 from advcore.data import mnist, toy_dataset
 
 S = TypeVar("S")
@@ -236,3 +237,159 @@ def test_counts(model: str, attack: str, eps: float, steps: int, target: int | N
     x, y = mnist("test")
     return digits.attack_counts(pretrained_model(model), x[start:stop], y[start:stop],
                                 attack=attack, eps=eps, steps=steps, target=target)
+
+
+# --- how it works page: cached explanations, keyed by model names and numbers -----------------
+# Each returns a frozen dataclass of numpy arrays from advcore.explain (see there for the maths).
+
+
+def pretrained_or_warn(name: str) -> nn.Module | None:
+    """The shipped model `name`, or None after a clear error on the page; unlike
+    pretrained_or_stop, the rest of the page goes on (other sections use other models)."""
+    try:
+        return pretrained_model(name)
+    except models.AssetError as exc:
+        st.error(f"Model **{name}** cannot be loaded: {exc}", icon=":material/block:")
+        return None
+
+
+@st.cache_resource(show_spinner="Training the 2-D example model…")
+def moons_model() -> tuple[nn.Module, np.ndarray, np.ndarray]:
+    """The page's 2-D MLP on 200 noisy moons, its points and labels (trained once per process)."""
+    return explain.moons_model()
+
+
+def _test_digit(index: int) -> tuple[torch.Tensor, int]:
+    x, y = mnist("test")
+    return x[index], int(y[index])
+
+
+def how_digit(index: int) -> torch.Tensor:
+    """Test digit `index` as a batch of one, (1, 1, 28, 28) in [0, 1]."""
+    return _test_digit(index)[0].unsqueeze(0)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def how_input_gradient(model: str, index: int) -> explain.InputGradient:
+    """∇ₓ L of test digit `index` under `model`, with ∇_θ L and seed 000's numerical gradient."""
+    return explain.input_gradient(pretrained_model(model), *_test_digit(index))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def how_sign(model: str, index: int, eps: float) -> explain.SignComparison:
+    """sign(g) against the normalised gradient under L∞ and L2, for test digit `index`."""
+    return explain.sign_vs_gradient(pretrained_model(model), *_test_digit(index), eps=eps)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def how_pgd_path(norm: str, ball: float, steps: int, point: int,
+                 seed: int) -> explain.ProjectionPath:
+    """PGD's iterates before and after projection for one of the 2-D points."""
+    model, X, y = moons_model()
+    return explain.pgd_path(model, X[point], int(y[point]), eps=ball, steps=steps, norm=norm,
+                            seed=seed)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def how_decision_grid(point: int, half_width: float) -> explain.DecisionGrid:
+    """The 2-D model's P(class 1) on a square window around one of its points."""
+    model, X, _ = moons_model()
+    return explain.decision_grid(model, X[point], half_width)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def how_linearity(index: int) -> explain.Linearity:
+    """Goodfellow's linearity argument on mnist-linear for test digit `index`, ε from 0 to 0.3."""
+    return explain.linearity(pretrained_model("mnist-linear"), *_test_digit(index),
+                             np.linspace(0.0, 0.3, 31).tolist())
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def how_train_mode(model: str, index: int) -> explain.TrainModeDemo:
+    """Test digit `index` through `model` in eval mode and three times in training mode."""
+    return explain.train_mode_demo(pretrained_model(model), *_test_digit(index))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def how_clip(model: str, index: int) -> explain.ClipDemo:
+    """Test digit `index` raw, normalised, and normalised-then-clipped, with the range checks."""
+    return explain.normalise_then_clip_demo(pretrained_model(model), _test_digit(index)[0])
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def how_softmax(model: str, index: int) -> explain.SoftmaxDemo:
+    """FGSM on test digit `index` through the logits and through softmax outputs."""
+    return explain.softmax_as_logits_demo(pretrained_model(model), *_test_digit(index),
+                                          np.linspace(0.0, 0.3, 13).tolist())
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def how_eps_units(model: str, index: int) -> explain.EpsUnitsDemo:
+    """Test digit `index` under FGSM at ε = 8/255 and ε = 0.3."""
+    return explain.eps_units_demo(pretrained_model(model), *_test_digit(index))
+
+
+def talk_text(talk: bool) -> None:
+    """In talk mode, body text one step larger and black, to read from the back of a room."""
+    if talk:
+        st.markdown(
+            "<style>[data-testid='stMainBlockContainer'] [data-testid='stMarkdownContainer'] "
+            "p, [data-testid='stMainBlockContainer'] li, [data-testid='stCaptionContainer'] "
+            "{font-size: 1.3rem; color: #000;}"
+            "</style>",
+            unsafe_allow_html=True,
+        )
+
+
+# --- sanity badges: any page can show them under its figure ------------------------------------
+
+
+def _tensor_or_none(a: torch.Tensor | np.ndarray | None) -> torch.Tensor | None:
+    if a is None or isinstance(a, torch.Tensor):
+        return a
+    return torch.as_tensor(np.asarray(a))
+
+
+def sanity_badges(
+    model: nn.Module | None = None,
+    x: torch.Tensor | np.ndarray | None = None,
+    logits: torch.Tensor | np.ndarray | None = None,
+    *,
+    eps: float | None = None,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
+    norm: str = "linf",
+) -> list[mistakes.Check]:
+    """Compact ✓/⚠ badges for the four classic mistakes, on one line; hover for details.
+
+    model: checked for eval mode (and run twice on x to catch hidden randomness; never switched).
+    x: (N, ...) the inputs as the model receives them (a tensor or a numpy array), checked to lie
+    in `bounds` and not to look normalised-then-clipped. logits: (N, C) model outputs, checked
+    not to be probabilities (computed from model and x when omitted). eps: the attack radius,
+    checked for its units (an L∞ ε > 1 on [0, 1] is probably in /255 units). Anything not given
+    is not checked. A failed check also gets a one-line caption saying what was seen.
+    Returns the checks, for a page that wants to act on them.
+    """
+    checks = mistakes.run_checks(model, _tensor_or_none(x), _tensor_or_none(logits), eps=eps,
+                                 bounds=bounds, norm=norm)
+    render_checks(checks)
+    return checks
+
+
+def render_checks(checks: list[mistakes.Check] | tuple[mistakes.Check, ...], *,
+                  names: list[str] | tuple[str, ...] | None = None,
+                  captions: bool = True) -> None:
+    """Draw checks as a row of ✓/⚠ badges (details on hover), and a caption per failure.
+
+    names: an optional prefix per check ("raw", "clipped", ...) when several checks of the same
+    kind sit side by side.
+    """
+    labels = [c.label if names is None else f"{n}: {c.label}"
+              for c, n in zip(checks, names or [""] * len(checks), strict=True)]
+    row = st.container(horizontal=True, gap="small")
+    for c, label in zip(checks, labels, strict=True):
+        row.badge(label, icon=":material/check_circle:" if c.ok else ":material/warning:",
+                  color="green" if c.ok else "orange", help=c.detail)
+    if captions:
+        for c, label in zip(checks, labels, strict=True):
+            if not c.ok:
+                st.caption(f":material/warning: **{label}**: {c.detail}")

@@ -74,8 +74,9 @@ def _images(titles: Sequence[str], talk: bool, base: int = 300) -> go.Figure:
 def _finish(fig: go.Figure, talk: bool, n_images: int = 0) -> go.Figure:
     _digit_axes(fig, n_images)
     style(fig, talk=talk)
-    # Subplot titles are annotations: style() does not reach them.
+    # Subplot titles are annotations and the legend has its own font: style() reaches neither.
     fig.update_annotations(font={"size": 20 if talk else 14})
+    fig.update_layout(legend_font_size=18 if talk else 13)
     return fig
 
 
@@ -175,7 +176,7 @@ def sign_geometry_figure(gradient: np.ndarray, eps: float, *, talk: bool = False
                              marker={"size": 12, "color": "#111111", "symbol": "x"}))
     fig.update_xaxes(range=[-lim, lim], title_text="δ₁", zeroline=False, constrain="domain")
     fig.update_yaxes(range=[-lim, lim], title_text="δ₂", zeroline=False, scaleanchor="x",
-                     scaleratio=1)
+                     scaleratio=1, constrain="domain")
     fig.update_layout(height=_height(560, talk), margin={"l": 10, "r": 10, "t": 20, "b": 10},
                       legend={"orientation": "h", "y": -0.12, "x": 0})
     return _finish(fig, talk)
@@ -201,7 +202,7 @@ def sign_gain_figure(cmp: SignComparison, *, talk: bool = False) -> go.Figure:
     fig.update_layout(barmode="group", height=_height(360, talk),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.15})
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero", tickformat=".2~g")
     for col in (1, 2):
         top = max(max(s.linear_gain if col == 1 else s.loss_change for s in cmp.steps), 1e-9)
         fig.update_yaxes(range=[min(0, min(s.loss_change for s in cmp.steps) * 1.2),
@@ -280,14 +281,17 @@ def projection_figure(path: ProjectionPath, grid: DecisionGrid, *,
         marker={"size": 16, "symbol": "star", "color": CLASS_COLORS[path.label],
                 "line": {"width": 1.5, "color": "#111111"}}))
     g = path.gradient / max(float(np.linalg.norm(path.gradient)), 1e-12) * path.eps
-    fig.add_annotation(x=path.center[0] + g[0], y=path.center[1] + g[1], ax=path.center[0],
-                       ay=path.center[1], xref="x", yref="y", axref="x", ayref="y",
-                       showarrow=True, arrowhead=3, arrowwidth=3, arrowcolor="#111111",
-                       text="∇ₓL", font={"size": 18 if talk else 14})
+    head = path.center + g
+    fig.add_annotation(x=head[0], y=head[1], ax=path.center[0], ay=path.center[1], xref="x",
+                       yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
+                       arrowwidth=3, arrowcolor="#111111", text="")
+    fig.add_annotation(x=head[0], y=head[1], xref="x", yref="y", showarrow=False,
+                       text="<b>∇ₓL</b>", yshift=16, bgcolor="rgba(255,255,255,0.7)",
+                       font={"size": 18 if talk else 14})
     fig.update_xaxes(range=[float(grid.xs[0]), float(grid.xs[-1])], title_text="feature 1",
                      constrain="domain")
     fig.update_yaxes(range=[float(grid.ys[0]), float(grid.ys[-1])], title_text="feature 2",
-                     scaleanchor="x", scaleratio=1)
+                     scaleanchor="x", scaleratio=1, constrain="domain")
     fig.update_layout(height=_height(640, talk), margin={"l": 10, "r": 10, "t": 20, "b": 10},
                       legend={"orientation": "h", "y": -0.14, "x": 0})
     return _finish(fig, talk)
@@ -313,7 +317,7 @@ def linearity_figure(lin: Linearity, eps: float, *, talk: bool = False) -> go.Fi
                              marker={"size": 6}))
     fig.add_hline(y=lin.margin, line={"color": FLIP_COLOR, "width": 2, "dash": "dot"},
                   annotation_text=f"margin {lin.margin:.2f}: the prediction flips above",
-                  annotation_position="top left")
+                  annotation_position="bottom right")
     fig.add_vline(x=eps, line={"color": "#555555", "width": 1},
                   annotation_text=f"ε = {eps:.3f}", annotation_position="bottom right")
     fig.update_xaxes(title_text="ε (per pixel, [0, 1] scale)")
@@ -416,7 +420,7 @@ def eps_units_figure(demo: EpsUnitsDemo, *, talk: bool = False) -> go.Figure:
     """The clean digit beside its FGSM versions at each ε, with ε in both units and the model's
     answer: 8/255 and 0.3 are both called "ε" and are ten times apart."""
     titles = [f"clean (a {demo.label})"] + [
-        f"ε = {e:.3f} = {e * 255:.0f}/255 → {p}"
+        f"ε = {e:.3f} = {e * 255:.3g}/255 → {p}"
         for e, p in zip(demo.epsilons, demo.predictions, strict=True)
     ]
     fig = _images(titles, talk, base=290)

@@ -1,0 +1,324 @@
+"""The "How it works" page (/how-it-works): the maths of an adversarial example, with live numbers.
+
+A thin view: the widgets make a `HowScene` (kept in the URL), the cached helpers in pages/ui.py
+call advcore.explain for the numbers, and advcore.figures.explain draws them. Four concepts (the
+input gradient, the sign, the ε-ball with PGD's projection, the linearity argument), then the
+four mistakes that the badges on the other pages guard against.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from advcore import mistakes, state
+from advcore.figures import explain as figs
+from advcore.models import PRETRAINED
+from pages import ui
+
+Scene = state.HowScene
+ss = st.session_state
+NO_BAR = {"displayModeBar": False}
+
+
+def key(name: str) -> str:
+    return f"how.{name}"
+
+
+def controls(talk: bool) -> st.delta_generator.DeltaGenerator:
+    """Where a section's own controls go: inline, or in a closed expander in talk mode."""
+    return st.expander("Controls", expanded=False) if talk else st.container()
+
+
+def chart(fig: object, name: str) -> None:
+    st.plotly_chart(fig, width="stretch", config=NO_BAR, key=key(f"fig.{name}"))
+
+
+# --- the scene: URL -> widgets (first run of a session) -> scene -> URL -------------------------
+
+url_scene = ui.scene_from_url(Scene)
+for f in state.defaults_of(Scene):
+    if key(f) not in ss:
+        ss[key(f)] = getattr(url_scene, f)
+
+with st.sidebar:
+    st.subheader("The digit")
+    st.selectbox("Model", list(PRETRAINED), key=key("model"),
+                 help="The shipped model whose gradient sections 1 and 2 show.")
+    st.number_input("Test digit (0–999)", min_value=0, max_value=999, step=1, key=key("index"))
+    lo, hi = state.bounds_of(Scene, "eps")
+    st.slider("ε (per pixel, [0, 1] scale)", float(lo), float(hi), step=0.005, key=key("eps"),
+              format="%.3f", help="The L∞ radius for sections 2 and 4: 0.1 = 25.5/255.")
+    st.toggle("Talk mode (bigger text for a projector)", key=key("talk"))
+
+talk = bool(ss[key("talk")])
+ui.talk_text(talk)
+st.title("How it works")
+st.markdown(
+    "Training changes the **weights** to *lower* the loss. An attack holds the weights still and "
+    "changes the **input** to *raise* it, inside a budget ε so small that a person sees no "
+    "difference. Every number on this page is computed now, from the app's own models."
+)
+st.latex(r"\text{training: } \theta \leftarrow \theta - \eta\,\nabla_\theta L(\theta; x, y)"
+         r"\qquad\qquad \text{attack (FGSM): } x' = x + \varepsilon\,"
+         r"\operatorname{sign}\big(\nabla_x L(\theta; x, y)\big)")
+st.caption("As the seed notes put it (translated from the Chinese): the attacker adds to the "
+           "input a change so fine that no human sense can detect it, and the model accepts it "
+           "and makes the wrong decision.")
+
+# Section 3's controls are read before anything is drawn so the scene is complete for the URL.
+section3 = {}
+for name in ("norm", "ball", "steps", "point", "seed"):
+    section3[name] = ss[key(name)]
+
+scene = Scene(
+    model=ss[key("model")], index=int(ss[key("index")]), eps=float(ss[key("eps")]),
+    norm=section3["norm"], ball=float(section3["ball"]), steps=int(section3["steps"]),
+    point=int(section3["point"]), seed=int(section3["seed"]), talk=talk,
+)
+ui.write_url(scene)
+
+# --- 1. the gradient of the loss with respect to the input --------------------------------------
+
+st.header("1 · The gradient of the loss with respect to the input")
+model = ui.pretrained_or_warn(scene.model)
+if model is not None:
+    g = ui.how_input_gradient(scene.model, scene.index)
+    st.markdown(
+        f"For this **{g.label}** the model `{scene.model}` says **{g.prediction}** "
+        f"(p = {g.probs[g.prediction]:.3f}); the cross-entropy loss is **{g.loss:.3f}**. "
+        "The gradient has the shape of the image: one number per pixel, saying how fast the "
+        "loss rises if that pixel gets brighter."
+    )
+    st.latex(r"g = \nabla_x L(\theta; x, y) = \frac{\partial\, \mathrm{CE}(f_\theta(x), y)}"
+             r"{\partial x} \in \mathbb{R}^{28\times 28}")
+    chart(figs.gradient_figure(g, talk=talk), "gradient")
+    kink = "" if g.fd_agrees else (
+        " They differ here: a ReLU/max-pool network is not differentiable at every input (flat "
+        "background gives ties in max-pooling), and autograd then returns one of the one-sided "
+        "slopes. On `mnist-linear` they agree to six digits."
+    )
+    st.caption(
+        f"A numerical gradient done right differentiates the **loss** along the **input**: along "
+        f"a random direction v, (L(x + hv) − L(x − hv)) / 2h = {g.fd_estimate:.6g} and "
+        f"gᵀv = {g.fd_exact:.6g}.{kink}"
+    )
+
+
+    st.subheader("Not the gradient with respect to the weights")
+    text, fig_col = st.columns([2, 3], gap="large")
+    with text:
+        st.latex(rf"\nabla_\theta L \in \mathbb{{R}}^{{{g.n_weights}}}")
+        st.markdown(f"{g.n_weights:,} numbers, one per weight: how to change the **model**. "
+                    "Training follows it. ∇ₓL has 784, one per pixel: how to change the "
+                    "**digit**. An attack follows that one.")
+        if g.linear_weight_grad is not None:
+            st.latex(r"\nabla_W L = (p - e_y)\,x^\top")
+            st.markdown("For softmax regression every row of ∇_W L is **the digit itself**, "
+                        "scaled by how wrong that class's probability is (the tile titles).")
+    with fig_col:
+        if g.linear_weight_grad is not None:
+            chart(figs.weight_gradient_figure(g, talk=talk), "weights")
+        else:
+            st.dataframe(
+                {"parameter": [n for n, _ in g.weight_shapes],
+                 "shape of ∇": [" × ".join(map(str, s)) for _, s in g.weight_shapes]},
+                hide_index=True, width="stretch",
+            )
+
+    st.subheader("Not a numerical gradient of the predictions")
+    text, fig_col = st.columns([2, 3], gap="large")
+    with text:
+        st.markdown("Seed 000's code example takes its gradient like this:")
+        st.code("grad = np.gradient(model.predict(x.reshape(1, 784)))[0]\n"
+                "x = x + epsilon * np.sign(grad)", language="python", wrap_lines=True)
+        st.markdown(
+            "On this digit's predictions (shape 1 × 10) the first line raises "
+            f"`{g.seed_error.rstrip('.')}`. Along the class axis it would give ten differences "
+            "between *neighbouring classes'* probabilities (right): nothing about pixels, and "
+            "no loss in sight. The fix, in PyTorch (what `advcore.attacks.fgsm` does):"
+        )
+        st.code(
+            "x = x.clone().requires_grad_(True)\n"
+            "loss = F.cross_entropy(model(x), y)  # logits in\n"
+            "(g,) = torch.autograd.grad(loss, x)  # w.r.t. x\n"
+            "x_adv = (x + eps * g.sign()).clamp(0, 1)",
+            language="python", wrap_lines=True,
+        )
+    with fig_col:
+        chart(figs.seed_gradient_figure(g, talk=talk), "seed")
+        st.markdown("Two more slips in that seed: an untargeted attack **raises** the loss "
+                    "(gradient ascent; only a targeted attack descends, towards its target "
+                    "label), and ε is not a learning rate but the **budget**: how far each pixel "
+                    "may move.")
+
+# --- 2. why the sign ---------------------------------------------------------------------------
+
+st.header("2 · Why the sign")
+text, fig_col = st.columns([2, 3], gap="large")
+with text:
+    st.markdown("Near x the loss is almost linear: L(x + δ) ≈ L(x) + gᵀδ. Which δ of size ε "
+                "raises it most depends on how size is measured.")
+    st.latex(r"\max_{\|\delta\|_\infty \le \varepsilon} g^\top\delta = \varepsilon\,\|g\|_1"
+             r"\quad\text{at}\quad \delta = \varepsilon\,\operatorname{sign}(g)")
+    st.latex(r"\max_{\|\delta\|_2 \le r} g^\top\delta = r\,\|g\|_2"
+             r"\quad\text{at}\quad \delta = r\,g/\|g\|_2")
+    st.markdown("Under L∞ every pixel may move by ε on its own, so each goes all the way in the "
+                "direction that helps: the step lands on a **corner** of the ε-square. Under L2 "
+                "the budget is shared, and the gradient's own direction wins.")
+path = ui.how_pgd_path(scene.norm, scene.ball, scene.steps, scene.point, scene.seed)
+with fig_col:
+    chart(figs.sign_geometry_figure(path.gradient, scene.ball, talk=talk), "geometry")
+    st.caption(f"The 2-D picture uses ∇ₓL at the moons point of section 3 and its ε = "
+               f"{scene.ball:.2f}.")
+if model is not None:
+    cmp = ui.how_sign(scene.model, scene.index, scene.eps)
+    st.markdown(f"**In 784 dimensions**, for the digit of section 1 at ε = {scene.eps:.3f}: "
+                f"the sign step gains ε‖g‖₁ = {cmp.best_linf:.4g}, "
+                f"**×{cmp.gain('linf', 'sign') / max(cmp.gain('linf', 'gradient'), 1e-30):.1f}** "
+                f"what the gradient direction gains in the same L∞ ball. In the L2 ball of the "
+                f"same length ε√d = {cmp.radius_l2:.2f}, the gradient direction wins "
+                f"×{cmp.gain('l2', 'gradient') / max(cmp.gain('l2', 'sign'), 1e-30):.2f}.")
+    chart(figs.sign_gain_figure(cmp, talk=talk), "gain")
+
+# --- 3. the ε-ball and PGD's projection --------------------------------------------------------
+
+st.header("3 · The ε-ball, and PGD's projection onto it")
+text, fig_col = st.columns([2, 3], gap="large")
+with text:
+    with controls(talk):
+        st.radio("Norm", state.HOW_NORMS, key=key("norm"), horizontal=True,
+                 format_func=lambda n: {"linf": "L∞ (square)", "l2": "L2 (circle)"}[n])
+        lo, hi = state.bounds_of(Scene, "ball")
+        st.slider("ε (feature units)", float(lo), float(hi), step=0.05, key=key("ball"))
+        lo, hi = state.bounds_of(Scene, "steps")
+        st.slider("Steps", int(lo), int(hi), key=key("steps"))
+        c1, c2 = st.columns(2)
+        lo, hi = state.bounds_of(Scene, "point")
+        c1.number_input("Point (0–199)", int(lo), int(hi), step=1, key=key("point"))
+        lo, hi = state.bounds_of(Scene, "seed")
+        c2.number_input("Random-start seed", int(lo), int(hi), step=1, key=key("seed"))
+    st.markdown("PGD (Madry et al. 2018) starts at a random point of the ball, takes a step of "
+                f"size α = 2.5ε/steps = {path.step_size:.3f}, and **projects** back whenever a "
+                "step leaves the ball:")
+    st.latex(r"x_{k+1} = \Pi_{B_\varepsilon(x)}\big(x_k + \alpha\,"
+             r"\operatorname{step}(\nabla_x L(x_k))\big)")
+    st.latex(r"\Pi_\infty(\delta) = \operatorname{clip}(\delta, -\varepsilon, \varepsilon)")
+    st.latex(r"\Pi_2(\delta) = \delta\cdot\min\!\Big(1, \frac{\varepsilon}"
+             r"{\|\delta\|_2}\Big)")
+    pulled = int(path.outside.sum())
+    verdict = (f"crosses the boundary: class {path.label} → {int(path.predictions[-1])}"
+               if path.flipped else f"stays class {path.label}")
+    st.markdown(f"Here **{pulled} of {len(path.outside)}** steps left the ball and were pulled "
+                f"back (red dotted lines). The final point {verdict}.")
+with fig_col:
+    half = max(1.8 * scene.ball, 0.3)
+    grid = ui.how_decision_grid(scene.point, round(half, 3))
+    chart(figs.projection_figure(path, grid, talk=talk), "projection")
+
+# --- 4. Goodfellow's linearity argument -----------------------------------------------------
+
+st.header("4 · Goodfellow's linearity argument")
+linear = ui.pretrained_or_warn("mnist-linear")
+if linear is not None:
+    lin = ui.how_linearity(scene.index)
+    text, fig_col = st.columns([2, 3], gap="large")
+    with text:
+        st.markdown("Goodfellow, Shlens & Szegedy (2015) explain adversarial examples by "
+                    "linearity. For a linear score wᵀx, the step η = ε·sign(w) changes it by")
+        st.latex(r"w^\top(x+\eta) - w^\top x = \varepsilon\,\|w\|_1 \approx \varepsilon\, m\, n")
+        st.markdown(
+            "where m is the mean |wᵢ| and n the number of pixels. No pixel moves by more "
+            "than ε, yet the change grows with the dimension. On `mnist-linear` (softmax "
+            f"regression) and this **{lin.label}**, the margin to the runner-up "
+            f"**{lin.other}** is a linear score with w = w_{lin.label} − w_{lin.other}:"
+        )
+        st.markdown(
+            f"- ‖w‖₁ over the 784 pixels: **{lin.l1:.1f}** (mean |wᵢ| = {lin.mean_abs_w:.3f})\n"
+            f"- at ε = {scene.eps:.3f}: ε‖w‖₁ = **{scene.eps * lin.l1:.2f} logits**\n"
+            f"- the margin is {lin.margin:.2f}, so ε = {lin.flip_eps:.3f} "
+            f"({lin.flip_eps * 255:.1f}/255) already flips it (without clipping)"
+        )
+    with fig_col:
+        chart(figs.linearity_figure(lin, scene.eps, talk=talk), "linearity")
+    st.caption("Measured and predicted agree to float precision: for a linear model the argument "
+               "is exact. Clipped to [0, 1] the fall is smaller, because pixels already at 0 "
+               "cannot get darker.")
+    chart(figs.dimension_figure(lin, scene.eps, talk=talk), "dimension")
+
+# --- 5. the mistakes this tool guards against -------------------------------------------------
+
+st.header("5 · The mistakes this tool guards against")
+st.markdown("Each of these runs without an error message and gives wrong numbers. The other "
+            "pages show a badge for each; here is what each one looks like.")
+
+if model is not None:
+    st.markdown("**The badges for the digit and model above:**")
+    ui.sanity_badges(model, ui.how_digit(scene.index), eps=scene.eps)
+
+tabs = st.tabs(["Training mode", "Normalised, then clipped", "Softmax as logits", "ε units"])
+with tabs[0]:
+    dropout_name = "mnist-cnn"
+    cnn = ui.pretrained_or_warn(dropout_name)
+    if cnn is not None:
+        demo = ui.how_train_mode(dropout_name, scene.index)
+        st.markdown(
+            f"`{dropout_name}` has dropout. Left in training mode (`model.train()`, the default "
+            "after building a model) it draws a new dropout mask at every call: the same digit "
+            "gets different logits each time, and the attack aims at a moving target. Between "
+            f"two training-mode calls **{demo.sign_flips:.0%} of the pixels of sign(∇ₓL) flip**: "
+            "the FGSM direction itself is partly noise. Call `model.eval()`; the attacks here "
+            "warn rather than switch the mode for you."
+        )
+        chart(figs.train_mode_figure(demo, talk=talk), "trainmode")
+        ui.render_checks(demo.checks, names=("as shipped", "after model.train()"))
+with tabs[1]:
+    if model is not None:
+        clip = ui.how_clip(scene.model, scene.index)
+        st.markdown(
+            "Normalising with MNIST's mean and std (0.1307, 0.3081) moves pixels outside "
+            "[0, 1]. Clipping them back \"to keep the image valid\" pins most of the ink at 1 "
+            "and deletes faint strokes. Keep the raw [0, 1] image, attack it, clip *it*, and "
+            "normalise inside the model."
+        )
+        chart(figs.clip_figure(clip, talk=talk), "clip")
+        ui.render_checks(clip.checks, names=("raw", "normalised", "then clipped"))
+with tabs[2]:
+    if model is not None:
+        soft = ui.how_softmax(scene.model, scene.index)
+        st.markdown(
+            "Cross-entropy applies its own softmax. Fed probabilities, it applies a second one, "
+            "and the loss is trapped between log(1 + 9/e) = 1.46 and log(e + 9) = 2.46: it "
+            "barely reacts to the attack, so a loss-driven step size or a stopping rule is blind."
+        )
+        chart(figs.softmax_figure(soft, talk=talk), "softmax")
+        st.markdown(
+            f"At ε = 0, ‖∇ₓL‖₂ is {soft.grad_norm_right:.3g} from logits and "
+            f"{soft.grad_norm_wrong:.3g} from probabilities "
+            f"(×{soft.grad_norm_wrong / max(soft.grad_norm_right, 1e-30):.2g}); "
+            f"{soft.sign_agreement:.0%} of the pixels keep their sign and "
+            f"{soft.zero_share:.0%} get a gradient of exactly 0."
+        )
+        ui.render_checks(soft.checks, names=("model(x)", "softmax(model(x))"))
+with tabs[3]:
+    if model is not None:
+        units = ui.how_eps_units(scene.model, scene.index)
+        st.markdown(
+            "Papers quote ε on different scales. MNIST papers use the [0, 1] pixel scale "
+            "(0.3); CIFAR and ImageNet papers use 0–255 grey levels (8, meaning 8/255 = 0.031). "
+            "The same word, budgets ten times apart:"
+        )
+        st.dataframe(
+            {"where": [w for w, _ in mistakes.EPS_CONVENTIONS],
+             "ε on [0, 1]": [f"{e:.4f}" for _, e in mistakes.EPS_CONVENTIONS],
+             "in grey levels": [f"{e * 255:.1f}/255" for _, e in mistakes.EPS_CONVENTIONS]},
+            hide_index=True, width="stretch",
+        )
+        chart(figs.eps_units_figure(units, talk=talk), "units")
+        ui.render_checks([*units.checks, mistakes.check_eps_units(8.0)],
+                         names=("ε = 8/255", "ε = 0.3", "ε = 8"))
+
+st.divider()
+st.caption("Sources: Goodfellow, Shlens & Szegedy, *Explaining and Harnessing Adversarial "
+           "Examples*, ICLR 2015; Madry et al., *Towards Deep Learning Models Resistant to "
+           "Adversarial Attacks*, ICLR 2018. Gradient images use a diverging scale: red raises "
+           "the loss, blue lowers it.")
