@@ -25,7 +25,7 @@ from advcore.explain import (
     SoftmaxDemo,
     TrainModeDemo,
 )
-from advcore.figures import CLASS_COLORS, FLIP_COLOR, style
+from advcore.figures import CLASS_COLORS, FLIP_COLOR
 
 INK = [[0.0, "#ffffff"], [1.0, "#111111"]]
 SIGNED = [[0.0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"],
@@ -36,6 +36,23 @@ MEASURED_COLOR = "#111111"
 PREDICTED_COLOR = "#d62728"
 CLIPPED_COLOR = "#7f7f7f"
 CLASSES = [str(k) for k in range(10)]
+# Projector sizes, as on the other pages: talk mode must read from the back of a lecture hall.
+TALK_FONT, BASE_FONT = 22, 14
+
+
+def style(fig: go.Figure, *, talk: bool = False) -> go.Figure:
+    """White background, dark text; in talk mode larger text and thicker lines."""
+    size = TALK_FONT if talk else BASE_FONT
+    fig.update_layout(font={"size": size, "color": "#000000" if talk else "#222222"},
+                      paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
+                      legend_font_size=18 if talk else 13)
+    # Subplot titles are annotations: the layout font does not reach them.
+    fig.update_annotations(font={"size": 20 if talk else 14})
+    if talk:
+        fig.update_traces(selector={"type": "scatter"}, line={"width": 4})
+        fig.update_xaxes(tickfont={"size": size - 2}, linewidth=2)
+        fig.update_yaxes(tickfont={"size": size - 2}, linewidth=2)
+    return fig
 
 
 def _height(base: int, talk: bool) -> int:
@@ -73,11 +90,7 @@ def _images(titles: Sequence[str], talk: bool, base: int = 300) -> go.Figure:
 
 def _finish(fig: go.Figure, talk: bool, n_images: int = 0) -> go.Figure:
     _digit_axes(fig, n_images)
-    style(fig, talk=talk)
-    # Subplot titles are annotations and the legend has its own font: style() reaches neither.
-    fig.update_annotations(font={"size": 20 if talk else 14})
-    fig.update_layout(legend_font_size=18 if talk else 13)
-    return fig
+    return style(fig, talk=talk)
 
 
 # --- 1. gradients -------------------------------------------------------------------------------
