@@ -4,3 +4,26 @@
 # flipped prediction. Chosen to stay distinct for colour-blind viewers and on a projector.
 CLASS_COLORS = ("#1f77b4", "#ff7f0e")
 FLIP_COLOR = "#d62728"
+
+# Talk mode: what reads from the back of a lecture hall on a washed-out projector.
+TALK_FONT_SIZE = 22
+BASE_FONT_SIZE = 14
+
+
+def style(fig, *, talk: bool = False):  # noqa: ANN001, ANN201 - plotly Figure in, same out
+    """Apply the shared look to a Plotly figure; `talk` enlarges text and thickens lines.
+
+    Returns the same figure (for chaining). Pure: no Streamlit.
+    """
+    size = TALK_FONT_SIZE if talk else BASE_FONT_SIZE
+    fig.update_layout(
+        font={"size": size, "color": "#000000" if talk else "#222222"},
+        title={"font": {"size": size + 4}},
+        paper_bgcolor="#ffffff",
+        plot_bgcolor="#ffffff",
+    )
+    if talk:
+        fig.update_traces(selector={"type": "scatter"}, line={"width": 4})
+        fig.update_xaxes(tickfont={"size": size - 2}, linewidth=2)
+        fig.update_yaxes(tickfont={"size": size - 2}, linewidth=2)
+    return fig
