@@ -202,9 +202,18 @@ def test_linearity_refuses_a_nonlinear_model(moons):
 # --- the mistakes, demonstrated -------------------------------------------------------------------
 
 
-def test_train_mode_demo_shows_dropout_and_leaves_the_model_alone():
+def _with_dropout() -> nn.Module:
+    """A small digit classifier with dropout, frozen and in eval mode like a shipped model."""
     torch.manual_seed(0)
-    model = SmallCNN().eval()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Dropout(0.3),
+                          nn.Linear(64, 10)).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def test_train_mode_demo_shows_dropout_and_leaves_the_model_alone():
+    model = _with_dropout()
     before = _snapshot(model)
     rng = torch.random.get_rng_state()
     x = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(2))
