@@ -261,14 +261,21 @@ with tabs[0]:
     cnn = ui.pretrained_or_warn(dropout_name)
     if cnn is not None:
         demo = ui.how_train_mode(dropout_name, scene.index)
-        st.markdown(
-            f"`{dropout_name}` has dropout. Left in training mode (`model.train()`, the default "
-            "after building a model) it draws a new dropout mask at every call: the same digit "
-            "gets different logits each time, and the attack aims at a moving target. Between "
-            f"two training-mode calls **{demo.sign_flips:.0%} of the pixels of sign(∇ₓL) flip**: "
-            "the FGSM direction itself is partly noise. Call `model.eval()`; the attacks here "
-            "warn rather than switch the mode for you."
-        )
+        if demo.differs:
+            st.markdown(
+                f"`{dropout_name}` has dropout. Left in training mode (`model.train()`, the "
+                "default after building a model) it draws a new dropout mask at every call: the "
+                "same digit gets different logits each time, and the attack aims at a moving "
+                f"target. Between two training-mode calls **{demo.sign_flips:.0%} of the pixels "
+                "of sign(∇ₓL) flip**: the FGSM direction itself is partly noise. Call "
+                "`model.eval()`; the attacks here warn rather than switch the mode for you."
+            )
+        else:
+            st.markdown(
+                f"`{dropout_name}` has no dropout or batch norm, so training mode changes nothing "
+                "here, but the check still flags it: the next version of the model may have "
+                "them, and then every call gives a different answer. Call `model.eval()`."
+            )
         chart(figs.train_mode_figure(demo, talk=talk), "trainmode")
         ui.render_checks(demo.checks, names=("as shipped", "after model.train()"))
 with tabs[1]:
