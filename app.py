@@ -33,7 +33,7 @@ PAGES = [
     st.Page("pages/digits.py", title="Digits", icon="✍️", url_path="digits"),
     st.Page("pages/robustness.py", title="Robustness lab", icon=":material/science:",
             url_path="robustness"),
-    st.Page("pages/how_it_works.py", title="How it works", icon=":material/school:",
+    st.Page("pages/how-it-works.py", title="How it works", icon=":material/school:",
             url_path="how-it-works"),
 ]
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from advcore import models
 
-PAGE = "../pages/how_it_works.py"
+PAGE = "../pages/how-it-works.py"
 KEYS = {
     "selectbox": ["how.model"],
     "number_input": ["how.index", "how.point", "how.seed"],
