@@ -15,8 +15,9 @@ standardised feature units. Accuracies are fractions in [0, 1].
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -306,11 +307,12 @@ def paper_comparison(
         setting = ""
         if curve is not None:
             label = "FGSM" if ref.attack == "fgsm" else f"PGD-{curve.steps}"
-            setting = f"{label}, {curve.n:,} test digits ({curve.source})"
+            where = "card" if curve.source == "card" else f"live, {curve.n:,} digits"
+            setting = f"{label} ({where})"
         card = cards.get(ref.ours, {})
         if ref.source == _MADRY and "pgd100_accuracy_eps_0.3" in card:
             value = float(card["pgd100_accuracy_eps_0.3"])
-            setting = "PGD-100, one random start (card)"
+            setting = "PGD-100 (card)"
         rows.append(Comparison(ref, ref.ours, value, setting))
     return rows
 
@@ -400,6 +402,24 @@ class AdversarialTraining:
     after: ToyOutcome
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with one intra-op thread, then restore the previous count.
+
+    A 2-D network multiplies 200×32 matrices: on a 2-core CPU shared with anything else, MKL and
+    OpenMP threads cost far more than they save (measured: 2-D PGD training 1.8 s on one thread,
+    21 s on two with one busy neighbour process). torch.set_num_threads changes the calling
+    thread's OpenMP/MKL setting and the default of threads not yet started, so the change is
+    undone on exit; results do not depend on the thread count beyond the last float bit.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def probability_grid(
     model: nn.Module, X: np.ndarray, *, resolution: int = 120, margin: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -469,15 +489,16 @@ def adversarial_training_2d(
             return None
         return lambda f: progress(lo + (hi - lo) * f, what)
 
-    plain = train_toy(toy_model("mlp", width=width, depth=depth, seed=seed), X, y,
-                      epochs=epochs, seed=seed, progress=stage(0.0, 0.2, "standard training"))
-    robust = train_toy(toy_model("mlp", width=width, depth=depth, seed=seed), X, y,
-                       epochs=epochs, seed=seed, adversarial=attack, eps=eps, steps=steps,
-                       progress=stage(0.2, 0.9, f"training on {attack.upper()} examples"))
     common = {"attack": attack, "eps": eps, "steps": steps, "seed": seed}
-    before = _outcome("standard training", plain, X, X_test, y_test, **common)
-    after = _outcome(f"adversarial training ({attack.upper()})", robust, X, X_test, y_test,
-                     **common)
+    with one_thread():
+        plain = train_toy(toy_model("mlp", width=width, depth=depth, seed=seed), X, y,
+                          epochs=epochs, seed=seed, progress=stage(0.0, 0.2, "standard training"))
+        robust = train_toy(toy_model("mlp", width=width, depth=depth, seed=seed), X, y,
+                           epochs=epochs, seed=seed, adversarial=attack, eps=eps, steps=steps,
+                           progress=stage(0.2, 0.9, f"training on {attack.upper()} examples"))
+        before = _outcome("standard training", plain, X, X_test, y_test, **common)
+        after = _outcome(f"adversarial training ({attack.upper()})", robust, X, X_test, y_test,
+                         **common)
     if progress is not None:
         progress(1.0, "done")
     return AdversarialTraining(X, y, X_test, y_test, attack, eps, steps, before, after)

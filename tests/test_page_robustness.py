@@ -77,7 +77,10 @@ def test_talk_mode_tucks_the_controls_away() -> None:
     at = page(talk="1")
     assert not at.exception
     assert [e.label for e in at.expander] == ["Controls"]
+    assert at.toggle(key="rb_talk").value is True
     assert url(at, "talk") == "1"
+    at.toggle(key="rb_talk").set_value(False).run()
+    assert url(at, "talk") == "0" and not at.expander
 
 
 def test_training_section_from_the_url() -> None:

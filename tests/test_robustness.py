@@ -161,7 +161,7 @@ def test_paper_comparison_pairs_each_reference_with_our_model() -> None:
     assert lenet_005.ours_accuracy is None  # our curve has no point at 0.05: say so, never guess
     table = figs.comparison_table(rows)
     assert table[0]["paper's accuracy"] == "0.1% (1 − 99.9% error)"
-    assert next(t for t in table if t["our model"] == "mnist-cnn" and "0.05" in t["attack"]
+    assert next(t for t in table if t["our model"] == "mnist-cnn" and "ε 0.05" in t["attack"]
                 )["our accuracy"] == "—"
 
 
@@ -249,3 +249,13 @@ def test_robust_bars_figure() -> None:
     fig = figs.robust_bars_figure(values, eps=0.3, steps=20)
     assert [t.name.split()[0] for t in fig.data] == ["mnist-cnn", "mnist-cnn-robust"]
     assert list(fig.data[1].text) == ["97.0%", "90.0%", "88.0%"]
+
+
+def test_one_thread_restores_the_thread_count() -> None:
+    before = torch.get_num_threads()
+    with rb.one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), rb.one_thread():
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before

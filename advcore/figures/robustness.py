@@ -66,6 +66,14 @@ def _finish(fig: go.Figure, *, talk: bool, height: int) -> go.Figure:
         hoverlabel={"font_size": 18 if talk else 13},
     )
     fig.update_annotations(font_size=(20 if talk else 14))
+    # Explicit axis fonts: Streamlit's chart theme would otherwise shrink and grey them.
+    ink = "#000000" if talk else "#333333"
+    tick = {"size": 18 if talk else 13, "color": ink}
+    title = {"size": 20 if talk else 14, "color": ink}
+    fig.update_xaxes(tickfont=tick, title_font=title)
+    fig.update_yaxes(tickfont=tick, title_font=title)
+    fig.update_layout(legend_font_color=ink, title_font={"size": 22 if talk else 16,
+                                                         "color": ink})
     return fig
 
 
@@ -116,19 +124,23 @@ def curves_figure(
             fig.add_annotation(label, row=1, col=col)
     epsilons = sorted({e for c in (*curves, *compare) for e in c.epsilons}
                       | {r.eps for r in references}) or [0.0, 0.1, 0.2, 0.3]
-    fig.update_xaxes(title_text="ε per pixel: [0, 1] scale, and grey levels out of 255",
-                     range=[-0.01, max(epsilons) + 0.02], showgrid=True, gridcolor="#e5e5e5",
-                     zeroline=False, **eps_ticks(epsilons))
+    # Two-line ticks need room: on a projector, label every other ε.
+    ticks = epsilons[::2] if talk and len(epsilons) > 5 else epsilons
+    fig.update_xaxes(range=[-0.01, max(epsilons) + 0.02], showgrid=True, gridcolor="#e5e5e5",
+                     zeroline=False, tickangle=0, **eps_ticks(ticks))
     fig.update_yaxes(range=[-3, 103], ticksuffix="%", showgrid=True, gridcolor="#e5e5e5",
                      zeroline=False, dtick=20)
     fig.update_yaxes(title_text="accuracy on attacked test digits", row=1, col=1)
+    fig.add_annotation(text="ε per pixel: on the [0, 1] scale, and below it in grey levels of 255",
+                       xref="paper", yref="paper", x=0.5, y=-0.2, yanchor="top",
+                       showarrow=False)
     fig.update_layout(
-        legend={"orientation": "h", "yanchor": "top", "y": -0.28, "x": 0, "xanchor": "left",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0, "xanchor": "left",
                 "font": {"size": 17 if talk else 13}},
         hovermode="closest",
     )
-    _finish(fig, talk=talk, height=560)
-    fig.update_layout(margin={"b": 170 if talk else 150})
+    _finish(fig, talk=talk, height=600)
+    fig.update_layout(margin={"b": 200 if talk else 170})
     return fig
 
 
@@ -307,19 +319,20 @@ def training_figure(result: AdversarialTraining, *, talk: bool = False) -> go.Fi
     training points; crosses: test points the attack flips (correct before, wrong after).
     """
     outcomes = (result.before, result.after)
-    titles = [f"{o.label}<br><sup>robust accuracy {o.accuracy[result.attack]:.0%} under "
-              f"{result.attack.upper()} at ε = {result.eps:g}</sup>" for o in outcomes]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.05)
+    name = result.attack.upper()
+    titles = [f"<b>{o.label}</b><br>{name} at ε = {result.eps:g} flips {int(o.flipped.sum())} "
+              f"of {len(o.flipped)} test points" for o in outcomes]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.06)
     for col, o in enumerate(outcomes, start=1):
         for trace in _boundary_traces(o, result, col == 1, talk):
             fig.add_trace(trace, row=1, col=col)
-    fig.update_xaxes(showgrid=False, zeroline=False, title_text="feature 1")
+    fig.update_xaxes(showgrid=False, zeroline=False, title_text="feature 1 (standardised)")
     fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
-    fig.update_yaxes(title_text="feature 2", row=1, col=1)
+    fig.update_yaxes(title_text="feature 2 (standardised)", row=1, col=1)
     fig.update_yaxes(scaleanchor="x2", row=1, col=2)
-    fig.update_layout(legend={"orientation": "h", "y": -0.12, "x": 0})
-    _finish(fig, talk=talk, height=520)
-    fig.update_layout(margin={"t": 90})
+    fig.update_layout(legend={"orientation": "h", "y": -0.2, "x": 0.5, "xanchor": "center"})
+    _finish(fig, talk=talk, height=600)
+    fig.update_layout(margin={"t": 90, "b": 110})
     return fig
 
 
@@ -346,8 +359,8 @@ def _boundary_traces(o: ToyOutcome, r: AdversarialTraining, legend: bool,
     flipped = o.x_adv[o.flipped]
     traces.append(go.Scatter(
         x=flipped[:, 0], y=flipped[:, 1], mode="markers",
-        name=f"test points the attack flips ({int(o.flipped.sum())})",
-        showlegend=True, legendgroup=f"flip-{o.label}",
+        name="a test point after the attack flipped it",
+        showlegend=legend, legendgroup="flipped",
         marker={"symbol": "x-thin", "size": size + 3, "color": FLIP_COLOR,
                 "line": {"width": 2.5, "color": FLIP_COLOR}},
         hoverinfo="skip"))
@@ -368,13 +381,13 @@ def comparison_table(rows: Sequence[Comparison]) -> list[dict[str, str]]:
         if "error" in r.reported:
             paper += f" (1 − {r.reported})"
         out.append({
-            "published": f"{r.source}: {r.model}",
-            "attack": f"{what}, ε = {r.eps:g} ({eps_255(r.eps)})",
+            "published": f"{r.source.replace(' et al.', '')}: {r.model}",
+            "attack": f"{what} ε {r.eps:g} ({eps_255(r.eps)})",
             "paper's accuracy": paper,
             "our model": row.ours_model,
             "our accuracy": "—" if row.ours_accuracy is None else f"{row.ours_accuracy:.1%}",
             "ours − paper": "—" if diff is None else f"{100 * diff:+.1f} pp",
-            "how we measured": row.ours_setting or "model not available",
+            "ours from": row.ours_setting or "model not available",
         })
     return out
 
