@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.catalog import HOME, PAGES
+
 st.set_page_config(
     page_title="Adversarial Playground",
     page_icon="🎯",
@@ -14,27 +16,9 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 
-
-def home() -> None:
-    st.title("Adversarial Playground")
-    st.markdown(
-        "Watch adversarial examples happen: points slide across a classifier's decision boundary "
-        "as ε grows, and a handwritten digit changes class after a change no person can see. "
-        "Every picture is computed live by `advcore`, a small PyTorch attack engine you can also "
-        "use from a notebook."
-    )
-    for page in PAGES[1:]:
-        st.page_link(page, label=page.title, icon=page.icon)
-
-
-# The pages, in menu order. url_path is the address a speaker types: /boundary, /digits, ...
-PAGES = [
-    st.Page(home, title="Home", icon="🏠", url_path="home", default=True),
-    st.Page("pages/digits.py", title="Digits", icon="✍️", url_path="digits"),
-    st.Page("pages/robustness.py", title="Robustness lab", icon=":material/science:",
-            url_path="robustness"),
-    st.Page("pages/how-it-works.py", title="How it works", icon=":material/school:",
-            url_path="how-it-works"),
-]
-
-st.navigation(PAGES).run()
+# The menu, in order. url_path is the address a speaker types: /boundary, /digits, ...
+navigation = st.navigation(
+    [st.Page(HOME.path, title=HOME.title, icon=HOME.icon, url_path=HOME.url_path, default=True)]
+    + [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGES]
+)
+navigation.run()

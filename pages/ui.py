@@ -19,6 +19,11 @@ from advcore.data import mnist, toy_dataset
 
 S = TypeVar("S")
 
+# Every model here is tiny, and Streamlit already serves sessions in parallel threads: one torch
+# thread per operation avoids OpenMP threads spinning against each other. Measured: training the
+# 2-D MLP took 0.15 s on one thread and 0.5-25 s on two once the CPU was shared.
+torch.set_num_threads(1)
+
 
 # --- cached loaders ----------------------------------------------------------------------------
 
@@ -62,6 +67,92 @@ def write_url(scene: Any) -> None:
     wanted = state.to_query(scene)
     if {k: st.query_params.get(k) for k in wanted} != wanted:
         st.query_params.from_dict(wanted)
+
+
+# --- digits page: cached results, keyed by names and small arrays (never by model objects) ------
+# Models are looked up by name inside each function, so a cache key is a few strings, numbers and
+# at most one 28×28 digit. Every result is a frozen dataclass of numpy arrays.
+
+
+def model_or_none(name: str) -> nn.Module | None:
+    """The shipped model `name`, or None if its weights are missing or corrupt."""
+    try:
+        return pretrained_model(name)
+    except models.AssetError:
+        return None
+
+
+def test_digit(index: int) -> tuple[np.ndarray, int]:
+    """Test digit `index` (0-999) as (1, 1, 28, 28) float32 in [0, 1], and its true class."""
+    x, y = mnist("test")
+    return x[index : index + 1].numpy(), int(y[index])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def test_labels() -> np.ndarray:
+    """(1000,) true classes of the test digits."""
+    return mnist("test")[1].numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def digit_from_upload(data: bytes) -> np.ndarray:
+    """An uploaded PNG/JPEG as a digit (1, 1, 28, 28); raises preprocess.DigitImageError."""
+    return preprocess.digit_from_bytes(data)
+
+
+@st.cache_data(show_spinner="Attacking the digit…", max_entries=512)
+def digit_attack(model: str, attack: str, eps: float, steps: int, target: int | None,
+                 digit: np.ndarray, label: int) -> digits.DigitAttack:
+    """One digit attacked with one setting (see advcore.digits.attack_digit)."""
+    return digits.attack_digit(pretrained_model(model), digit, label, attack=attack, eps=eps,
+                               steps=steps, target=target)
+
+
+@st.cache_data(show_spinner="Re-running the attack at smaller ε…", max_entries=256)
+def digit_race(model: str, attack: str, eps: float, steps: int, target: int | None,
+               digit: np.ndarray, label: int, frames: int = 11) -> digits.LogitRace:
+    """The logit race from ε = 0 to `eps`, ending on `digit_attack`'s result."""
+    result = digit_attack(model, attack, eps, steps, target, digit, label)
+    return digits.logit_race(pretrained_model(model), result, attack=attack, eps=eps,
+                             steps=steps, frames=frames)
+
+
+@st.cache_data(show_spinner="Searching each model's smallest flipping ε…", max_entries=256)
+def digit_fragility(attack: str, steps: int, digit: np.ndarray,
+                    label: int | None) -> dict[str, float | None]:
+    """Per shipped model, the smallest ε that flips `digit` (None: model unavailable).
+
+    label None (a drawn digit of unknown class) means each model's own prediction. Does not
+    depend on ε, so moving the ε slider never recomputes it.
+    """
+    available = {name: m for name in models.PRETRAINED if (m := model_or_none(name)) is not None}
+    labels = {name: label if label is not None else digits.predicted_class(m, digit)
+              for name, m in available.items()}
+    found = digits.fragility(available, digit, labels, attack=attack, steps=steps)
+    return {name: found.get(name) for name in models.PRETRAINED}
+
+
+@st.cache_data(show_spinner="Attacking 16 test digits…", max_entries=256)
+def digit_gallery(model: str, attack: str, eps: float, steps: int,
+                  target: int | None) -> digits.Gallery:
+    """16 class-balanced test digits attacked with one setting."""
+    x, y = mnist("test")
+    indices = digits.gallery_indices(y.numpy(), 16)
+    return digits.attack_gallery(pretrained_model(model), x, y, indices, attack=attack, eps=eps,
+                                 steps=steps, target=target)
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def test_counts(model: str, attack: str, eps: float, steps: int, target: int | None,
+                start: int, stop: int) -> digits.Counts:
+    """Tallies for test digits [start, stop): one cached chunk of the 1,000-digit accuracy.
+
+    The page walks the chunks with a progress bar; a chunk once computed is never recomputed,
+    even if the visitor moved the slider before the whole test set was done.
+    """
+    x, y = mnist("test")
+    return digits.attack_counts(pretrained_model(model), x[start:stop], y[start:stop],
+                                attack=attack, eps=eps, steps=steps, target=target)
 
 
 # --- robustness lab: cached cells, keyed by model names and numbers ----------------------------
@@ -151,92 +242,6 @@ def robustness_examples(names: tuple[str, ...], attack: str, eps: float,
     indices = robustness.one_per_class(y.numpy())
     return robustness.attack_examples({m: pretrained_model(m) for m in names}, x, y, indices,
                                       attack=attack, eps=eps, steps=steps)
-
-
-# --- digits page: cached results, keyed by names and small arrays (never by model objects) ------
-# Models are looked up by name inside each function, so a cache key is a few strings, numbers and
-# at most one 28×28 digit. Every result is a frozen dataclass of numpy arrays.
-
-
-def model_or_none(name: str) -> nn.Module | None:
-    """The shipped model `name`, or None if its weights are missing or corrupt."""
-    try:
-        return pretrained_model(name)
-    except models.AssetError:
-        return None
-
-
-def test_digit(index: int) -> tuple[np.ndarray, int]:
-    """Test digit `index` (0-999) as (1, 1, 28, 28) float32 in [0, 1], and its true class."""
-    x, y = mnist("test")
-    return x[index : index + 1].numpy(), int(y[index])
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def test_labels() -> np.ndarray:
-    """(1000,) true classes of the test digits."""
-    return mnist("test")[1].numpy()
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def digit_from_upload(data: bytes) -> np.ndarray:
-    """An uploaded PNG/JPEG as a digit (1, 1, 28, 28); raises preprocess.DigitImageError."""
-    return preprocess.digit_from_bytes(data)
-
-
-@st.cache_data(show_spinner="Attacking the digit…", max_entries=512)
-def digit_attack(model: str, attack: str, eps: float, steps: int, target: int | None,
-                 digit: np.ndarray, label: int) -> digits.DigitAttack:
-    """One digit attacked with one setting (see advcore.digits.attack_digit)."""
-    return digits.attack_digit(pretrained_model(model), digit, label, attack=attack, eps=eps,
-                               steps=steps, target=target)
-
-
-@st.cache_data(show_spinner="Re-running the attack at smaller ε…", max_entries=256)
-def digit_race(model: str, attack: str, eps: float, steps: int, target: int | None,
-               digit: np.ndarray, label: int, frames: int = 11) -> digits.LogitRace:
-    """The logit race from ε = 0 to `eps`, ending on `digit_attack`'s result."""
-    result = digit_attack(model, attack, eps, steps, target, digit, label)
-    return digits.logit_race(pretrained_model(model), result, attack=attack, eps=eps,
-                             steps=steps, frames=frames)
-
-
-@st.cache_data(show_spinner="Searching each model's smallest flipping ε…", max_entries=256)
-def digit_fragility(attack: str, steps: int, digit: np.ndarray,
-                    label: int | None) -> dict[str, float | None]:
-    """Per shipped model, the smallest ε that flips `digit` (None: model unavailable).
-
-    label None (a drawn digit of unknown class) means each model's own prediction. Does not
-    depend on ε, so moving the ε slider never recomputes it.
-    """
-    available = {name: m for name in models.PRETRAINED if (m := model_or_none(name)) is not None}
-    labels = {name: label if label is not None else digits.predicted_class(m, digit)
-              for name, m in available.items()}
-    found = digits.fragility(available, digit, labels, attack=attack, steps=steps)
-    return {name: found.get(name) for name in models.PRETRAINED}
-
-
-@st.cache_data(show_spinner="Attacking 16 test digits…", max_entries=256)
-def digit_gallery(model: str, attack: str, eps: float, steps: int,
-                  target: int | None) -> digits.Gallery:
-    """16 class-balanced test digits attacked with one setting."""
-    x, y = mnist("test")
-    indices = digits.gallery_indices(y.numpy(), 16)
-    return digits.attack_gallery(pretrained_model(model), x, y, indices, attack=attack, eps=eps,
-                                 steps=steps, target=target)
-
-
-@st.cache_data(show_spinner=False, max_entries=4096)
-def test_counts(model: str, attack: str, eps: float, steps: int, target: int | None,
-                start: int, stop: int) -> digits.Counts:
-    """Tallies for test digits [start, stop): one cached chunk of the 1,000-digit accuracy.
-
-    The page walks the chunks with a progress bar; a chunk once computed is never recomputed,
-    even if the visitor moved the slider before the whole test set was done.
-    """
-    x, y = mnist("test")
-    return digits.attack_counts(pretrained_model(model), x[start:stop], y[start:stop],
-                                attack=attack, eps=eps, steps=steps, target=target)
 
 
 # --- how it works page: cached explanations, keyed by model names and numbers -----------------
@@ -393,3 +398,75 @@ def render_checks(checks: list[mistakes.Check] | tuple[mistakes.Check, ...], *,
         for c, label in zip(checks, labels, strict=True):
             if not c.ok:
                 st.caption(f":material/warning: **{label}**: {c.detail}")
+
+
+# --- talk mode: one switch, the same look on every page ----------------------------------------
+
+TALK_CSS = """<style>
+[data-testid='stMainBlockContainer'] {max-width: 100%; padding-top: 2rem;}
+[data-testid='stMainBlockContainer'] [data-testid='stMarkdownContainer'] p,
+[data-testid='stMainBlockContainer'] li,
+[data-testid='stCaptionContainer'] {font-size: 1.35rem; color: #000;}
+[data-testid='stMainBlockContainer'] h1 {font-size: 3rem;}
+[data-testid='stMetricValue'] {font-size: 2.6rem; color: #000;}
+[data-testid='stMetricLabel'] p {font-size: 1.2rem;}
+</style>"""
+
+
+def talk_mode(talk: bool) -> None:
+    """Presenter mode: large, high-contrast text and the sidebar's controls tucked away.
+
+    The CSS is a constant (never built from user input). The sidebar starts collapsed, so the
+    controls stay one click away on the left; `talk=1` in the URL keeps the mode.
+    """
+    if not talk:
+        return
+    st.set_page_config(initial_sidebar_state="collapsed")
+    st.markdown(TALK_CSS, unsafe_allow_html=True)
+
+
+# --- boundary page: a trained 2-D model per training key, its grid, attack and curve -----------
+# The key is advcore.boundary.training_key(scene, robust=...): data and model fields only (plus
+# attack and ε for the adversarially trained model), so moving ε never retrains the standard
+# model. Models are never mutated after training, so one cached object serves every session.
+
+
+@st.cache_resource(show_spinner="Training the classifier on the points…", max_entries=32)
+def boundary_model(key: tuple) -> nn.Module:
+    """The 2-D classifier for a training key (trained once per process, eval mode)."""
+    from advcore import boundary
+    return boundary.train_model(_scene_of_key(key), robust=len(key) > 7)
+
+
+def _scene_of_key(key: tuple) -> state.BoundaryScene:
+    names = ("dataset", "n", "noise", "seed", "model", "width", "depth", "attack", "eps")
+    return state.BoundaryScene(**dict(zip(names, key, strict=False)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def boundary_grid(key: tuple) -> Any:
+    """advcore.boundary.Grid of the model for `key` over its points' extent."""
+    from advcore import boundary
+    scene = _scene_of_key(key)
+    return boundary.decision_grid(boundary_model(key), toy_data(scene.dataset, scene.n,
+                                                                scene.noise, scene.seed)[0])
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def boundary_attack(key: tuple, attack: str, eps: float, steps: int) -> Any:
+    """advcore.boundary.Attacked: every point of `key`'s data attacked at `eps`."""
+    from advcore import boundary
+    scene = _scene_of_key(key)
+    X, y = toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
+    return boundary.attack_points(boundary_model(key), X, y, attack=attack, eps=eps,
+                                  steps=steps, seed=scene.seed)
+
+
+@st.cache_data(show_spinner="Sweeping ε for the accuracy curve…", max_entries=64)
+def boundary_curve(key: tuple, attack: str, steps: int) -> Any:
+    """advcore.boundary.AccuracyCurve over the fixed ε grid (not keyed by the current ε)."""
+    from advcore import boundary
+    scene = _scene_of_key(key)
+    X, y = toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
+    return boundary.accuracy_curve(boundary_model(key), X, y, attack=attack, steps=steps,
+                                   seed=scene.seed)

@@ -1,0 +1,99 @@
+"""Named scenes: prepared pictures a speaker opens from a link, the same every time.
+
+A scene is a page plus the query parameters that fix every control on it (seed included), so it
+is nothing more than a URL. Each one is checked by the tests to open without a warning, to set
+the controls it names, and to show what its title promises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from advcore import state
+
+
+@dataclass(frozen=True)
+class NamedScene:
+    """A prepared scene: `page` is a url_path of the app, `params` its query parameters."""
+
+    slug: str
+    title: str
+    blurb: str
+    page: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def url(self, *, talk: bool = False) -> str:
+        """The scene's relative URL, e.g. "/boundary?dataset=moons&…" (talk=True adds talk=1)."""
+        params = dict(self.params)
+        if talk:
+            params["talk"] = "1"
+        return f"/{self.page}?{urlencode(params)}"
+
+    def query(self, *, talk: bool = False) -> dict[str, str]:
+        params = dict(self.params)
+        if talk:
+            params["talk"] = "1"
+        return params
+
+
+# Each page's scene type, to check a named scene against the page's own URL parser.
+SCENE_TYPES: dict[str, type] = {
+    "boundary": state.BoundaryScene,
+    "digits": state.DigitsScene,
+}
+
+SCENES: tuple[NamedScene, ...] = (
+    NamedScene(
+        slug="fgsm-corner",
+        title="FGSM jumps to a corner of the ε-square",
+        blurb="On a linear model the sign of the gradient is the best L∞ step: every point "
+        "moves ε along both axes at once, to a corner of its ε-square.",
+        page="boundary",
+        params={"dataset": "blobs", "n": "200", "noise": "0.25", "seed": "0",
+                "model": "linear", "attack": "fgsm", "eps": "0.5", "steps": "10"},
+    ),
+    NamedScene(
+        slug="pgd-walks",
+        title="PGD walks around the curve where FGSM fails",
+        blurb="On the curved moons boundary one big sign step overshoots or misses; PGD's small "
+        "projected steps follow the curve and flip more points at the same ε.",
+        page="boundary",
+        params={"dataset": "moons", "n": "200", "noise": "0.15", "seed": "0", "model": "mlp",
+                "width": "32", "depth": "2", "attack": "pgd", "eps": "0.5", "steps": "20"},
+    ),
+    NamedScene(
+        slug="seven-to-three",
+        title="A 7 that becomes a 3",
+        blurb="Targeted PGD at ε = 0.1 (25/255) turns test digit 8, a clear 7, into a confident "
+        "3 for the standard CNN. A person still sees a 7.",
+        page="digits",
+        params={"model": "mnist-cnn", "attack": "pgd", "eps": "0.1", "steps": "40",
+                "index": "8", "target": "3"},
+    ),
+    NamedScene(
+        slug="robust-holds",
+        title="The robust model holds at ε = 0.3",
+        blurb="The same 7 against the adversarially trained CNN: PGD with ε = 0.3 (76/255) "
+        "leaves visible scratches, and the model still says 7.",
+        page="digits",
+        params={"model": "mnist-cnn-robust", "attack": "pgd", "eps": "0.3", "steps": "40",
+                "index": "8", "target": "none"},
+    ),
+    NamedScene(
+        slug="softmax-falls",
+        title="Softmax regression falls at ε = 0.25",
+        blurb="Goodfellow et al.'s linearity argument in one picture: FGSM at ε = 0.25 fools "
+        "the linear model on almost every digit.",
+        page="digits",
+        params={"model": "mnist-linear", "attack": "fgsm", "eps": "0.25", "steps": "10",
+                "index": "8", "target": "none"},
+    ),
+)
+
+
+def get_scene(slug: str) -> NamedScene:
+    for scene in SCENES:
+        if scene.slug == slug:
+            return scene
+    raise ValueError(f"unknown scene {slug!r}; known: {', '.join(s.slug for s in SCENES)}")
