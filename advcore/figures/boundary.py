@@ -1,0 +1,214 @@
+"""Plotly builders for the boundary page, from plain arrays (advcore.boundary results).
+
+The main figure is one animated scatter over a static background:
+
+    trace 0  heatmap of P(class 1)              static
+    trace 1  the 0.5 contour (the boundary)     static
+    trace 2  clean positions, faint             static
+    trace 3  class-0 points                     animated
+    trace 4  class-1 points                     animated
+    trace 5  rings on flipped points            animated
+    trace 6+ the selected point's path, ring    static
+
+Frames name only traces 3-5 (`traces=[3, 4, 5]`) and play with `redraw: True`: with
+`redraw: False` Plotly drops the heatmap and contour on Play (DESIGN.md's redraw trap), and a
+frame that carried the background would resend the grid every frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from advcore.boundary import AccuracyCurve, Attacked, Grid
+from advcore.figures import CLASS_COLORS, FLIP_COLOR, style
+
+ANIMATED = [3, 4, 5]
+HEAT_SCALE = [[0.0, "#c6dbef"], [0.5, "#ffffff"], [1.0, "#fdd0a2"]]  # class-0 blue, class-1 orange
+ATTACK_NAMES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD-L∞", "pgd-l2": "PGD-L2",
+                "deepfool": "DeepFool"}
+FRAME_MS = 350
+
+
+def _name(attack: str) -> str:
+    return ATTACK_NAMES.get(attack, attack.upper())
+
+
+def title_text(a: Attacked, frame: int | None = None, *, prefix: str = "") -> str:
+    """"FGSM at ε = 0.3: 31 of 200 points flipped" for the last frame, or a frame of the path."""
+    n = len(a.y)
+    f = len(a.frames) - 1 if frame is None else frame
+    flipped = int((~a.frame_wrong[0] & a.frame_wrong[f]).sum())
+    where = f"ε = {a.eps:g}" if f == len(a.frames) - 1 else a.frame_label[f].replace("=", " = ")
+    head = f"{prefix}{_name(a.attack)} at {where}" if a.attack == "fgsm" or f == len(
+        a.frames) - 1 else f"{prefix}{_name(a.attack)} ε = {a.eps:g}, {where}"
+    return f"<b>{head}: {flipped} of {n} points flipped</b>"
+
+
+def _point_traces(a: Attacked, f: int, size: int) -> list[go.Scatter]:
+    """Traces 3-5 at frame f: the two classes where the attack has moved them, and rings."""
+    pos = a.frames[f]
+    idx = np.arange(len(a.y))
+    out = []
+    for cls in (0, 1):
+        m = a.y == cls
+        out.append(go.Scatter(
+            x=pos[m, 0], y=pos[m, 1], customdata=idx[m], mode="markers",
+            name=f"class {cls}", legendgroup=f"c{cls}",
+            marker={"color": CLASS_COLORS[cls], "size": size,
+                    "line": {"width": 1, "color": "#ffffff"}},
+            unselected={"marker": {"opacity": 1.0}}, selected={"marker": {"opacity": 1.0}},
+            hovertemplate=f"point #%{{customdata}} · class {cls}<extra></extra>"))
+    flips = ~a.frame_wrong[0] & a.frame_wrong[f]
+    out.append(go.Scatter(
+        x=pos[flips, 0], y=pos[flips, 1], customdata=idx[flips], mode="markers",
+        name="flipped (now misclassified)", legendgroup="flip",
+        marker={"symbol": "circle-open", "color": FLIP_COLOR, "size": size + 8,
+                "line": {"width": 3, "color": FLIP_COLOR}},
+        hovertemplate="point #%{customdata} · flipped<extra></extra>"))
+    return out
+
+
+def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
+    """Play/Pause buttons and a frame slider (one stop per frame, starting on the last)."""
+    still = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
+             "transition": {"duration": 0}}
+    play = {"frame": {"duration": FRAME_MS, "redraw": True}, "fromcurrent": False,
+            "mode": "immediate", "transition": {"duration": FRAME_MS // 2}}
+    font = {"size": 18 if talk else 13}
+    return {
+        "updatemenus": [{
+            "type": "buttons", "direction": "left", "showactive": False,
+            "x": 0.0, "y": -0.08, "xanchor": "left", "yanchor": "top",
+            "pad": {"t": 0, "r": 10}, "font": font,
+            "buttons": [
+                {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                {"label": "❚❚ Pause", "method": "animate",
+                 "args": [[None], {**still, "frame": {"duration": 0, "redraw": False}}]},
+            ],
+        }],
+        "sliders": [{
+            "active": len(a.frames) - 1, "x": 0.25, "len": 0.75, "y": -0.04,
+            "yanchor": "top", "pad": {"t": 0, "b": 0}, "font": font,
+            "currentvalue": {"prefix": "frame: ", "font": font},
+            "steps": [{"label": lab, "method": "animate", "args": [[str(k)], still]}
+                      for k, lab in enumerate(a.frame_label)],
+        }],
+    }
+
+
+def _selection(fig: go.Figure, X: np.ndarray, a: Attacked, i: int, talk: bool) -> None:
+    """The selected point: its ε-ball (square L∞, circle L2), gradient arrow, path and ring."""
+    x0, y0 = (float(v) for v in X[i])
+    r = a.eps
+    fig.add_shape(type="rect" if a.norm == "linf" else "circle",
+                  x0=x0 - r, x1=x0 + r, y0=y0 - r, y1=y0 + r, xref="x", yref="y",
+                  line={"color": "#000000", "width": 3 if talk else 2, "dash": "dot"},
+                  fillcolor="rgba(0,0,0,0.06)", name="eps-ball")
+    dx, dy = (float(v) for v in a.direction[i])
+    if r > 0:
+        fig.add_annotation(x=x0 + dx, y=y0 + dy, ax=x0, ay=y0, xref="x", yref="y", axref="x",
+                           ayref="y", showarrow=True, arrowhead=3, arrowsize=1.2,
+                           arrowwidth=3 if talk else 2, arrowcolor="#000000", text="",
+                           name="gradient-arrow")
+    path = a.frames[:, i]
+    fig.add_trace(go.Scatter(
+        x=path[:, 0], y=path[:, 1], mode="lines+markers", name=f"path of point #{i}",
+        line={"color": "#000000", "width": 2}, marker={"size": 5, "color": "#000000"},
+        hoverinfo="skip"))
+    fig.add_trace(go.Scatter(
+        x=[x0], y=[y0], mode="markers", name=f"point #{i} (clean)", hoverinfo="skip",
+        marker={"symbol": "circle-open", "size": 18, "color": "#000000",
+                "line": {"width": 3, "color": "#000000"}}))
+
+
+def boundary_figure(
+    X: np.ndarray, grid: Grid, a: Attacked, *, selected: int | None = None, talk: bool = False,
+    title_prefix: str = "", height: int = 620,
+) -> go.Figure:
+    """The probability map, the boundary, and every point animated from clean to adversarial.
+
+    X (N, 2) clean points; grid: P(class 1) over the window; a: the attack's frames and flags.
+    selected: index of a clicked point (ε-ball, gradient arrow, path), or None.
+    Arrays go to Plotly as float32 numpy arrays, which it sends as compact binary.
+    """
+    size = 10 if talk else 7
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        x=grid.gx, y=grid.gy, z=np.round(grid.prob, 3), zmin=0, zmax=1, colorscale=HEAT_SCALE,
+        showscale=False, name="P(class 1)",
+        hovertemplate="P(class 1) = %{z:.2f}<extra></extra>"))
+    fig.add_trace(go.Contour(
+        x=grid.gx, y=grid.gy, z=grid.prob, showscale=False, hoverinfo="skip",
+        contours={"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"},
+        line={"color": "#000000", "width": 4 if talk else 2.5}, name="boundary (P = 0.5)"))
+    fig.add_trace(go.Scatter(
+        x=X[:, 0], y=X[:, 1], mode="markers", name="clean position", hoverinfo="skip",
+        marker={"color": "rgba(60,60,60,0.35)", "size": max(size - 3, 3)}, visible=True))
+    last = len(a.frames) - 1
+    for t in _point_traces(a, last, size):
+        fig.add_trace(t)
+    if selected is not None and 0 <= selected < len(X):
+        _selection(fig, X, a, selected, talk)
+    fig.frames = [
+        go.Frame(name=str(k), traces=ANIMATED, data=_point_traces(a, k, size),
+                 layout={"title": {"text": title_text(a, k, prefix=title_prefix)}})
+        for k in range(len(a.frames))
+    ]
+    fig.update_layout(
+        title={"text": title_text(a, prefix=title_prefix), "x": 0.01, "xanchor": "left"},
+        height=height, margin={"l": 10, "r": 10, "t": 60, "b": 140},
+        legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.2,
+                "yanchor": "top"},
+        hovermode="closest", clickmode="event+select",
+        **_animation_controls(a, talk),
+    )
+    fig.update_xaxes(range=[float(grid.gx[0]), float(grid.gx[-1])], autorange=False,
+                     showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(range=[float(grid.gy[0]), float(grid.gy[-1])], autorange=False,
+                     showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1,
+                     constrain="domain")
+    return style(fig, talk=talk)
+
+
+def curve_figure(
+    curves: Sequence[tuple[str, AccuracyCurve, float]], *, eps: float, talk: bool = False,
+) -> go.Figure:
+    """Accuracy vs ε, one line per (label, curve, accuracy at the current ε), ε marked."""
+    fig = go.Figure()
+    dashes = ("solid", "dash")
+    for k, (label, c, now) in enumerate(curves):
+        fig.add_trace(go.Scatter(
+            x=c.epsilons, y=c.accuracy, mode="lines", name=label,
+            line={"color": "#333333" if k == 0 else "#2ca02c", "dash": dashes[k % 2],
+                  "width": 3 if talk else 2},
+            hovertemplate="ε = %{x:.2f}: %{y:.0%}<extra>" + label + "</extra>"))
+        fig.add_trace(go.Scatter(
+            x=[eps], y=[now], mode="markers", showlegend=False, hoverinfo="skip",
+            marker={"color": FLIP_COLOR, "size": 12 if talk else 9}))
+    fig.add_vline(x=eps, line={"color": FLIP_COLOR, "width": 2, "dash": "dot"})
+    hi = float(curves[0][1].epsilons[-1]) if curves else 2.0
+    fig.update_layout(
+        title={"text": f"<b>Accuracy vs ε</b> (now ε = {eps:g})", "x": 0.01, "xanchor": "left"},
+        height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "x": 0, "y": 0.02, "yanchor": "bottom"},
+    )
+    fig.update_xaxes(title_text="ε (feature units)", range=[0, hi], showgrid=True)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickformat=".0%")
+    return style(fig, talk=talk)
+
+
+def point_table(a: Attacked, i: int) -> list[dict[str, str]]:
+    """The selected point before and after, as display rows (strings carry the units)."""
+    rows = []
+    for what, pos, p in (("clean", a.frames[0, i], a.prob_clean[i]),
+                         ("adversarial", a.x_adv[i], a.prob_adv[i])):
+        rows.append({
+            "": what, "position": f"({pos[0]:+.2f}, {pos[1]:+.2f})",
+            "P(class 0)": f"{p[0]:.3f}", "P(class 1)": f"{p[1]:.3f}",
+            "predicted": f"class {int(p.argmax())}",
+        })
+    return rows

@@ -1,0 +1,183 @@
+"""The boundary page (/boundary): watch 2-D points cross a classifier's decision boundary as ε grows.
+
+A thin view: read the widgets into a `BoundaryScene`, ask the cached helpers in pages/ui.py (which
+call advcore.boundary) for the model, grid, attack and curve, draw advcore.figures.boundary
+figures. The scene lives in the URL; a clicked point lives in the session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from advcore import state
+from advcore.attacks import ATTACKS
+from advcore.boundary import training_key
+from advcore.data import TOY_DATASETS
+from advcore.figures import boundary as figs
+from advcore.models import TOY_MODELS
+from pages import ui
+
+Scene = state.BoundaryScene
+ss = st.session_state
+NO_CHART_BAR = {"displayModeBar": False}
+FIELDS = ("dataset", "n", "noise", "seed", "model", "width", "depth", "attack", "eps", "steps",
+          "robust", "talk")
+
+
+def key(name: str) -> str:
+    return f"boundary.{name}"
+
+
+def rng(name: str) -> tuple[Any, Any]:
+    return state.bounds_of(Scene, name)
+
+
+# --- the scene: URL -> widgets (first run of a session) -> scene -> URL ---------------------------
+
+url_scene = ui.scene_from_url(Scene)
+for name in FIELDS:
+    if key(name) not in ss:
+        ss[key(name)] = getattr(url_scene, name)
+
+st.title("Decision boundary")
+
+with st.sidebar:
+    st.subheader("Data")
+    st.selectbox("Dataset", tuple(TOY_DATASETS), format_func=TOY_DATASETS.get,
+                 key=key("dataset"))
+    st.slider("Points", *rng("n"), step=10, key=key("n"))
+    st.slider("Noise", *rng("noise"), step=0.01, key=key("noise"))
+    st.number_input("Seed", *rng("seed"), step=1, key=key("seed"),
+                    help="Fixes the points, the initial weights and any random start.")
+    st.subheader("Model")
+    st.segmented_control("Model", tuple(TOY_MODELS), format_func=TOY_MODELS.get,
+                         required=True, key=key("model"))
+    linear = ss[key("model")] == "linear"
+    st.slider("Width (hidden units)", *rng("width"), key=key("width"), disabled=linear)
+    st.slider("Depth (hidden layers)", *rng("depth"), key=key("depth"), disabled=linear)
+    st.toggle("Talk mode (bigger text for a projector)", key=key("talk"))
+
+c_attack, c_eps, c_steps, c_robust = st.columns([1.6, 2, 1.4, 1.4], vertical_alignment="bottom")
+c_attack.selectbox("Attack", state.BOUNDARY_ATTACKS, format_func=lambda a: ATTACKS[a].label,
+                   key=key("attack"))
+spec = ATTACKS[ss[key("attack")]]
+norm_name = "L∞" if spec.norm == "linf" else "L2"
+c_eps.slider(f"ε ({norm_name} radius, feature units)", *rng("eps"), step=0.05, key=key("eps"),
+             help="How far each point may move: a square of half-side ε for L∞ attacks, a "
+                  "disc of radius ε for L2 attacks. DeepFool stops at the boundary; ε caps it.")
+c_steps.slider("Steps", *rng("steps"), key=key("steps"), disabled=not spec.iterative,
+               help="Iterations of BIM/PGD/DeepFool. FGSM takes one step.")
+c_robust.toggle("Side by side: adversarially trained", key=key("robust"),
+                help="Also train the same network on each point's adversarial version "
+                     "(the chosen attack at this ε): adversarial examples as data augmentation.")
+
+scene = Scene(**{name: ss[key(name)] for name in FIELDS})
+ui.write_url(scene)
+ui.talk_mode(scene.talk)
+
+# --- compute (each part cached on its own key) ----------------------------------------------------
+
+X, y = ui.toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
+variants = [("Standard training", training_key(scene, robust=False))]
+if scene.robust:
+    if scene.eps > 0:
+        variants.append((f"Adversarially trained ({spec.label}, ε = {scene.eps:g})",
+                         training_key(scene, robust=True)))
+    else:
+        st.info("At ε = 0 adversarial training is plain training: raise ε to compare.",
+                icon=":material/info:")
+
+
+def chart_key(i: int) -> str:
+    """The key of figure i; "Clear selection" bumps the generation to drop its selection."""
+    return key(f"fig{i}.{ss.get(key('generation'), 0)}")
+
+
+def selected_point(event: Any) -> int | None:
+    """The index of the clicked point from a plotly selection event, if any."""
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, list | tuple):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            return int(cd)
+    return None
+
+
+results = []
+for label, k in variants:
+    results.append((label, k, ui.boundary_grid(k), ui.boundary_attack(k, scene.attack, scene.eps,
+                                                                       scene.steps)))
+
+# A click on either figure selects the same point in both (same data, same index).
+chosen = ss.get(key("selected"))
+for i in range(len(results)):
+    picked = selected_point(ss.get(chart_key(i)))
+    if picked is not None and picked < len(X):
+        chosen = picked
+if chosen is not None and chosen >= len(X):
+    chosen = None
+ss[key("selected")] = chosen
+
+# --- draw ---------------------------------------------------------------------------------------
+
+st.caption(
+    f"Background: the model's probability of class 1 (blue = class 0, orange = class 1); black "
+    f"line: its decision boundary (P = 0.5). Each point has been pushed by **{spec.label}** "
+    f"({spec.paper}) within ε = {scene.eps:g} ({norm_name}); red rings mark points it flipped "
+    "from right to wrong. Press **▶ Play** or drag the frame slider to watch them move; click a "
+    "point to see its ε-ball, gradient direction and path.")
+
+cols = st.columns(len(results)) if len(results) > 1 else [st.container()]
+curves = []
+for i, ((label, k, grid, attacked), col) in enumerate(zip(results, cols, strict=True)):
+    with col:
+        prefix = "" if len(results) == 1 else ("Standard · " if i == 0 else "Adv. trained · ")
+        fig = figs.boundary_figure(X, grid, attacked, selected=chosen, talk=scene.talk,
+                                   title_prefix=prefix, height=640 if len(results) == 1 else 600)
+        st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points",
+                        key=chart_key(i), config=NO_CHART_BAR)
+        if len(results) > 1:
+            st.markdown(f"**{label}**")
+        m = st.columns(4)
+        m[0].metric("Clean accuracy", f"{attacked.clean_accuracy:.1%}")
+        m[1].metric("Adversarial accuracy", f"{attacked.adversarial_accuracy:.1%}",
+                    delta=f"{attacked.adversarial_accuracy - attacked.clean_accuracy:+.1%}")
+        m[2].metric("Flipped", f"{attacked.flipped_count} / {len(y)}")
+        m[3].metric(f"Mean ‖δ‖ ({norm_name})", f"{attacked.mean_perturbation:.3f}")
+        curves.append((label, ui.boundary_curve(k, scene.attack, scene.steps),
+                       attacked.adversarial_accuracy))
+
+left, right = st.columns([1, 1])
+with left:
+    st.plotly_chart(figs.curve_figure(curves, eps=scene.eps, talk=scene.talk), width="stretch",
+                    key=key("curve"), config=NO_CHART_BAR)
+with right:
+    if chosen is None:
+        st.info("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its "
+                "path and its probabilities before and after.", icon=":material/touch_app:")
+    else:
+        st.markdown(f"#### Point #{chosen} (class {int(y[chosen])})")
+        for label, _, _, attacked in results:
+            if len(results) > 1:
+                st.markdown(f"**{label}**")
+            st.dataframe(figs.point_table(attacked, chosen), hide_index=True, width="stretch")
+        d = results[0][3].direction[chosen]
+        what = "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂"
+        st.caption(f"Arrow: the first step's direction {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at "
+                   "the clean point; dotted outline: every position within ε "
+                   f"({'a square' if spec.norm == 'linf' else 'a disc'}).")
+        if st.button("Clear selection", key=key("clear")):
+            ss[key("selected")] = None
+            ss[key("generation")] = ss.get(key("generation"), 0) + 1
+            st.rerun()
+
+if scene.robust and len(results) > 1:
+    std, adv = results[0][3], results[1][3]
+    st.success(f"Adversarial training at ε = {scene.eps:g}: accuracy under {spec.label} goes "
+               f"from {std.adversarial_accuracy:.0%} to {adv.adversarial_accuracy:.0%} "
+               f"(clean: {std.clean_accuracy:.0%} → {adv.clean_accuracy:.0%}); the boundary "
+               "moves away from the points.", icon=":material/shield:")
