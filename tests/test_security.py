@@ -1,0 +1,191 @@
+"""What the app guarantees about untrusted input, checked on the source tree and the config.
+
+- Weights load only through safetensors: no pickle, no `torch.load` anywhere a visitor's bytes
+  could reach, and a pickle disguised as a `.safetensors` file is refused without being run.
+- HTML is only ever injected from constant strings (`unsafe_allow_html=True`, `st.html`,
+  `components.html`), never from anything built at run time.
+- `.streamlit/config.toml` caps uploads and keeps XSRF protection on.
+
+The source checks use `ast`, so a comment or a docstring mentioning `torch.load` does not count,
+and an aliased import (`from torch import load`) does.
+"""
+
+from __future__ import annotations
+
+import ast
+import pickle
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from advcore import models, preprocess
+
+ROOT = Path(__file__).resolve().parent.parent
+# Everything that runs in the server: the entry point, the pages and the engine.
+SOURCES = sorted([ROOT / "app.py", *(ROOT / "pages").rglob("*.py"),
+                  *(ROOT / "advcore").rglob("*.py")])
+# Modules whose loaders execute code from the bytes they read.
+PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "cloudpickle", "shelve",
+                  "marshal"}
+HTML_CALLS = {"html"}  # st.html(...), components.html(...): HTML from their first argument
+
+
+def _parsed() -> list[tuple[Path, ast.Module]]:
+    return [(path, ast.parse(path.read_text(), filename=str(path))) for path in SOURCES]
+
+
+def _dotted(node: ast.AST) -> str:
+    """`torch.load` for an Attribute chain, `load` for a Name, "" otherwise."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else node.attr
+    return ""
+
+
+def _where(path: Path, node: ast.AST) -> str:
+    return f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}"
+
+
+def test_the_source_tree_is_what_we_think_it_is() -> None:
+    names = {p.relative_to(ROOT).as_posix() for p in SOURCES}
+    assert {"app.py", "pages/ui.py", "pages/digits.py", "advcore/models.py",
+            "advcore/preprocess.py"} <= names
+
+
+def test_no_torch_load_and_no_pickle_in_the_server_code() -> None:
+    found = []
+    for path, tree in _parsed():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                name = _dotted(node.func)
+                if name.endswith(("torch.load", "torch.jit.load", "serialization.load")):
+                    found.append(f"{_where(path, node)} calls {name}")
+                if name.split(".")[0] in PICKLE_MODULES:
+                    found.append(f"{_where(path, node)} calls {name}")
+                # np.load / numpy.load run pickles only with allow_pickle=True.
+                if name.endswith("load") and any(
+                        k.arg == "allow_pickle" and not (isinstance(k.value, ast.Constant)
+                                                         and k.value.value is False)
+                        for k in node.keywords):
+                    found.append(f"{_where(path, node)} calls {name} with allow_pickle")
+            if isinstance(node, ast.Import):
+                found += [f"{_where(path, node)} imports {a.name}" for a in node.names
+                          if a.name.split(".")[0] in PICKLE_MODULES]
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.split(".")[0] in PICKLE_MODULES:
+                    found.append(f"{_where(path, node)} imports from {node.module}")
+                if node.module in ("torch", "torch.serialization") and any(
+                        a.name == "load" for a in node.names):
+                    found.append(f"{_where(path, node)} imports torch's load")
+    assert not found, "\n".join(found)
+
+
+def test_weights_load_through_safetensors_only() -> None:
+    tree = ast.parse((ROOT / "advcore" / "models.py").read_text())
+    imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                for a in n.names}
+    assert ("safetensors.torch", "load_file") in imported
+    loader = next(n for n in ast.walk(tree)
+                  if isinstance(n, ast.FunctionDef) and n.name == "load_pretrained")
+    calls = {_dotted(c.func) for c in ast.walk(loader) if isinstance(c, ast.Call)}
+    assert "load_file" in calls
+
+
+class _Boom:
+    """Unpickling this runs `Path(marker).touch()`: proof that a loader executed the file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_posing_as_weights_is_refused_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "code-was-executed"
+    (tmp_path / "mnist-linear.safetensors").write_bytes(pickle.dumps(_Boom(marker)))
+    with pytest.raises(models.AssetError, match="mnist-linear.safetensors"):
+        models.load_pretrained("mnist-linear", assets=tmp_path)
+    assert not marker.exists()
+
+
+def test_uploads_are_decoded_without_pickle() -> None:
+    """An uploaded .npy full of pickled objects is not an image: refused, never unpickled."""
+    payload = pickle.dumps(_Boom(Path("/nonexistent/never")))
+    with pytest.raises(preprocess.DigitImageError):
+        preprocess.digit_from_bytes(payload)
+
+
+def _module_strings(tree: ast.Module) -> dict[str, bool]:
+    """Module-level names bound exactly once, to a constant string (True) or to anything else."""
+    bound: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(tree):
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign)
+                   else [])
+        for t in targets:
+            if isinstance(t, ast.Name):
+                bound.setdefault(t.id, []).append(node)
+    return {name: len(nodes) == 1 and isinstance(nodes[0], ast.Assign | ast.AnnAssign)
+            and isinstance(nodes[0].value, ast.Constant) and isinstance(nodes[0].value.value, str)
+            for name, nodes in bound.items()}
+
+
+def _is_constant_text(node: ast.AST | None, constants: dict[str, bool]) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.Name):
+        return constants.get(node.id, False)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _is_constant_text(node.left, constants) and _is_constant_text(node.right, constants)
+    return False  # f-strings, .format, %, calls, attributes: built at run time
+
+
+def test_html_is_only_ever_injected_from_constant_strings() -> None:
+    uses, bad = [], []
+    for path, tree in _parsed():
+        constants = _module_strings(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            unsafe = any(k.arg == "unsafe_allow_html" and not (
+                isinstance(k.value, ast.Constant) and k.value.value is False)
+                for k in node.keywords)
+            html = _dotted(node.func).split(".")[-1] in HTML_CALLS
+            if not (unsafe or html):
+                continue
+            uses.append(_where(path, node))
+            body = node.args[0] if node.args else next(
+                (k.value for k in node.keywords if k.arg in ("body", "html")), None)
+            if not _is_constant_text(body, constants):
+                bad.append(f"{_where(path, node)}: {ast.unparse(node)[:120]}")
+    assert not bad, "HTML built at run time:\n" + "\n".join(bad)
+    assert uses, "no unsafe_allow_html at all: update this test's docstring"
+
+
+def test_the_html_check_catches_what_it_should() -> None:
+    """The checker itself: f-strings and variables are caught, literal CSS passes."""
+    tree = ast.parse("CSS = '<style></style>'\nX = input()\n")
+    constants = _module_strings(tree)
+    call = ast.parse("st.markdown(f'<b>{x}</b>', unsafe_allow_html=True)").body[0].value
+    assert not _is_constant_text(call.args[0], constants)
+    assert _is_constant_text(ast.parse("CSS").body[0].value, constants)
+    assert not _is_constant_text(ast.parse("X").body[0].value, constants)
+    assert _is_constant_text(ast.parse("'<i>' 'a</i>'").body[0].value, constants)
+
+
+def test_config_caps_uploads_and_keeps_xsrf_protection() -> None:
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    server = config["server"]
+    assert isinstance(server.get("maxUploadSize"), int)
+    # Megabytes. Streamlit refuses larger uploads before the page sees them; the decoder's own
+    # byte cap is a second line behind it.
+    assert 1 <= server["maxUploadSize"] <= preprocess.MAX_BYTES // 2**20
+    assert server.get("enableXsrfProtection", True) is True
+    # XSRF protection needs CORS protection on as well (Streamlit overrides one with the other).
+    assert server.get("enableCORS", True) is True
+    # Visitors never see tracebacks (paths, code) when something does go wrong.
+    assert config.get("client", {}).get("showErrorDetails") in ("none", False)
