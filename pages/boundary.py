@@ -131,53 +131,81 @@ st.caption(
     "from right to wrong. Press **▶ Play** or drag the frame slider to watch them move; click a "
     "point to see its ε-ball, gradient direction and path.")
 
-cols = st.columns(len(results)) if len(results) > 1 else [st.container()]
-curves = []
-for i, ((label, k, grid, attacked), col) in enumerate(zip(results, cols, strict=True)):
-    with col:
-        prefix = "" if len(results) == 1 else ("Standard · " if i == 0 else "Adv. trained · ")
-        fig = figs.boundary_figure(X, grid, attacked, selected=chosen, talk=scene.talk,
-                                   title_prefix=prefix, height=640 if len(results) == 1 else 600)
-        st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points",
-                        key=chart_key(i), config=NO_CHART_BAR)
+
+def metrics(attacked: Any, n: int) -> None:
+    """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles."""
+    m = st.columns(2)
+    m[0].metric("Clean accuracy", f"{attacked.clean_accuracy:.1%}")
+    m[1].metric("Adversarial accuracy", f"{attacked.adversarial_accuracy:.1%}",
+                delta=f"{attacked.adversarial_accuracy - attacked.clean_accuracy:+.1%}")
+    m = st.columns(2)
+    m[0].metric("Flipped", f"{attacked.flipped_count} / {n}",
+                help="Points classified correctly before the attack and wrongly after it.")
+    m[1].metric(f"Mean ‖δ‖ ({norm_name})", f"{attacked.mean_perturbation:.3f}",
+                help="Average distance each point moved, in the attack's norm (feature units).")
+
+
+def point_details(i: int) -> None:
+    """The clicked point's probabilities before and after, and what the arrow shows."""
+    st.markdown(f"#### Point #{i} (class {int(y[i])})")
+    for label, _, _, attacked in results:
         if len(results) > 1:
             st.markdown(f"**{label}**")
-        m = st.columns(4)
-        m[0].metric("Clean accuracy", f"{attacked.clean_accuracy:.1%}")
-        m[1].metric("Adversarial accuracy", f"{attacked.adversarial_accuracy:.1%}",
-                    delta=f"{attacked.adversarial_accuracy - attacked.clean_accuracy:+.1%}")
-        m[2].metric("Flipped", f"{attacked.flipped_count} / {len(y)}")
-        m[3].metric(f"Mean ‖δ‖ ({norm_name})", f"{attacked.mean_perturbation:.3f}")
-        curves.append((label, ui.boundary_curve(k, scene.attack, scene.steps),
-                       attacked.adversarial_accuracy))
+        st.dataframe(figs.point_table(attacked, i), hide_index=True, width="stretch")
+    d = results[0][3].direction[i]
+    what = "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂"
+    st.caption(f"Arrow: the first step {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at the clean point; "
+               f"dotted {'square' if spec.norm == 'linf' else 'circle'}: every position within "
+               f"ε = {scene.eps:g}; black line: the path the attack took.")
+    if st.button("Clear selection", key=key("clear"), icon=":material/close:"):
+        ss[key("selected")] = None
+        ss[key("generation")] = ss.get(key("generation"), 0) + 1
+        st.rerun()
 
-left, right = st.columns([1, 1])
-with left:
-    st.plotly_chart(figs.curve_figure(curves, eps=scene.eps, talk=scene.talk), width="stretch",
-                    key=key("curve"), config=NO_CHART_BAR)
-with right:
-    if chosen is None:
-        st.info("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its "
-                "path and its probabilities before and after.", icon=":material/touch_app:")
-    else:
-        st.markdown(f"#### Point #{chosen} (class {int(y[chosen])})")
-        for label, _, _, attacked in results:
-            if len(results) > 1:
-                st.markdown(f"**{label}**")
-            st.dataframe(figs.point_table(attacked, chosen), hide_index=True, width="stretch")
-        d = results[0][3].direction[chosen]
-        what = "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂"
-        st.caption(f"Arrow: the first step's direction {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at "
-                   "the clean point; dotted outline: every position within ε "
-                   f"({'a square' if spec.norm == 'linf' else 'a disc'}).")
-        if st.button("Clear selection", key=key("clear")):
-            ss[key("selected")] = None
-            ss[key("generation")] = ss.get(key("generation"), 0) + 1
-            st.rerun()
 
-if scene.robust and len(results) > 1:
+def boundary_chart(i: int, attacked: Any, grid: Any, height: int) -> None:
+    prefix = "" if len(results) == 1 else ("Standard · " if i == 0 else "Adv. trained · ")
+    fig = figs.boundary_figure(X, grid, attacked, selected=chosen, talk=scene.talk,
+                               title_prefix=prefix, height=height)
+    st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points",
+                    key=chart_key(i), config=NO_CHART_BAR)
+
+
+curves = [(label, ui.boundary_curve(k, scene.attack, scene.steps), a.adversarial_accuracy)
+          for label, k, _, a in results]
+curve_fig = figs.curve_figure(curves, eps=scene.eps, talk=scene.talk)
+HINT = ("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its path and "
+        "its probabilities before and after.")
+
+if len(results) == 1:
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        boundary_chart(0, results[0][3], results[0][2], 720 if scene.talk else 680)
+    with right:
+        metrics(results[0][3], len(y))
+        st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+        if chosen is None:
+            st.info(HINT, icon=":material/touch_app:")
+        else:
+            point_details(chosen)
+else:
+    cols = st.columns(2, gap="medium")
+    for i, ((label, _, grid, attacked), col) in enumerate(zip(results, cols, strict=True)):
+        with col:
+            boundary_chart(i, attacked, grid, 640)
+            st.markdown(f"**{label}**")
+            metrics(attacked, len(y))
     std, adv = results[0][3], results[1][3]
     st.success(f"Adversarial training at ε = {scene.eps:g}: accuracy under {spec.label} goes "
                f"from {std.adversarial_accuracy:.0%} to {adv.adversarial_accuracy:.0%} "
-               f"(clean: {std.clean_accuracy:.0%} → {adv.clean_accuracy:.0%}); the boundary "
-               "moves away from the points.", icon=":material/shield:")
+               f"(clean: {std.clean_accuracy:.0%} → {adv.clean_accuracy:.0%}). The boundary "
+               "moves away from the points: adversarial examples used as training data.",
+               icon=":material/shield:")
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+    with right:
+        if chosen is None:
+            st.info(HINT, icon=":material/touch_app:")
+        else:
+            point_details(chosen)

@@ -38,14 +38,18 @@ def _name(attack: str) -> str:
 
 
 def title_text(a: Attacked, frame: int | None = None, *, prefix: str = "") -> str:
-    """"FGSM at ε = 0.3: 31 of 200 points flipped" for the last frame, or a frame of the path."""
-    n = len(a.y)
-    f = len(a.frames) - 1 if frame is None else frame
+    """"FGSM at ε = 0.3: 31 of 200 points flipped" for the last frame (the default), or the
+    same for a frame of the animation ("FGSM at ε = 0.12: …", "PGD-L∞ ε = 0.3, step 4: …")."""
+    last = len(a.frames) - 1
+    f = last if frame is None else frame
     flipped = int((~a.frame_wrong[0] & a.frame_wrong[f]).sum())
-    where = f"ε = {a.eps:g}" if f == len(a.frames) - 1 else a.frame_label[f].replace("=", " = ")
-    head = f"{prefix}{_name(a.attack)} at {where}" if a.attack == "fgsm" or f == len(
-        a.frames) - 1 else f"{prefix}{_name(a.attack)} ε = {a.eps:g}, {where}"
-    return f"<b>{head}: {flipped} of {n} points flipped</b>"
+    if f == last:
+        where = f"at ε = {a.eps:g}"
+    elif a.attack == "fgsm":
+        where = f"at ε = {a.frame_eps[f]:.2f}"
+    else:
+        where = f"ε = {a.eps:g}, {a.frame_label[f]} of {a.steps}"
+    return f"<b>{prefix}{_name(a.attack)} {where}: {flipped} of {len(a.y)} points flipped</b>"
 
 
 def _point_traces(a: Attacked, f: int, size: int) -> list[go.Scatter]:
@@ -82,7 +86,7 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
     return {
         "updatemenus": [{
             "type": "buttons", "direction": "left", "showactive": False,
-            "x": 0.0, "y": -0.08, "xanchor": "left", "yanchor": "top",
+            "x": 0.0, "y": -0.09, "xanchor": "left", "yanchor": "top",
             "pad": {"t": 0, "r": 10}, "font": font,
             "buttons": [
                 {"label": "▶ Play", "method": "animate", "args": [None, play]},
@@ -91,9 +95,9 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
             ],
         }],
         "sliders": [{
-            "active": len(a.frames) - 1, "x": 0.25, "len": 0.75, "y": -0.04,
-            "yanchor": "top", "pad": {"t": 0, "b": 0}, "font": font,
-            "currentvalue": {"prefix": "frame: ", "font": font},
+            "active": len(a.frames) - 1, "x": 0.25, "len": 0.75, "y": -0.06,
+            "yanchor": "top", "pad": {"t": 30, "b": 0}, "font": font,
+            "currentvalue": {"prefix": "frame: ", "font": font, "xanchor": "right"},
             "steps": [{"label": lab, "method": "animate", "args": [[str(k)], still]}
                       for k, lab in enumerate(a.frame_label)],
         }],
@@ -159,10 +163,11 @@ def boundary_figure(
         for k in range(len(a.frames))
     ]
     fig.update_layout(
-        title={"text": title_text(a, prefix=title_prefix), "x": 0.01, "xanchor": "left"},
-        height=height, margin={"l": 10, "r": 10, "t": 60, "b": 140},
-        legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.2,
-                "yanchor": "top"},
+        title={"text": title_text(a, prefix=title_prefix), "x": 0.01, "xanchor": "left",
+               "yref": "container", "y": 0.99, "yanchor": "top"},
+        height=height, margin={"l": 10, "r": 10, "t": 110 if talk else 95, "b": 120},
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0,
+                "yanchor": "bottom", "font": {"size": 16 if talk else 12}},
         hovermode="closest", clickmode="event+select",
         **_animation_controls(a, talk),
     )
@@ -207,8 +212,7 @@ def point_table(a: Attacked, i: int) -> list[dict[str, str]]:
     for what, pos, p in (("clean", a.frames[0, i], a.prob_clean[i]),
                          ("adversarial", a.x_adv[i], a.prob_adv[i])):
         rows.append({
-            "": what, "position": f"({pos[0]:+.2f}, {pos[1]:+.2f})",
-            "P(class 0)": f"{p[0]:.3f}", "P(class 1)": f"{p[1]:.3f}",
-            "predicted": f"class {int(p.argmax())}",
+            "": what, "(x₁, x₂)": f"({pos[0]:+.2f}, {pos[1]:+.2f})",
+            "P(class 1)": f"{p[1]:.3f}", "predicted": f"class {int(p.argmax())}",
         })
     return rows
