@@ -18,6 +18,7 @@ from pages import ui
 
 Scene = state.DigitsScene
 SOURCES = ("Test set", "Draw", "Upload")
+MINIMAL_STEPS = 50  # iterations given to DeepFool and C&W when the visitor switches to them
 CHUNK = 25  # test digits per cached chunk: a slider move never waits long for a chunk to end
 NO_CHART_BAR = {"displayModeBar": False}
 ss = st.session_state
@@ -50,6 +51,20 @@ def step_digit(direction: int) -> None:
     ss[key("index")] = int(later[0] if len(later) else (pool[0] if direction > 0 else pool[-1]))
 
 
+def class_changed() -> None:
+    """Picking a class shows a digit of that class straight away (the next one from here)."""
+    klass = ss[key("class")]
+    if klass != "any" and int(ui.test_labels()[int(ss[key("index")])]) != int(klass):
+        step_digit(1)
+
+
+def attack_changed() -> None:
+    """A minimal attack (DeepFool, C&W) stops when it succeeds, and on a CNN with pixels clipped
+    to [0, 1] it often needs more than 10 iterations: give it room when the visitor picks it."""
+    if ATTACKS[ss[key("attack")]].minimal and ss[key("steps")] < MINIMAL_STEPS:
+        ss[key("steps")] = MINIMAL_STEPS
+
+
 def random_digit() -> None:
     """Jump to a random test digit of the chosen class. The draw is seeded by where we are, so
     the walk is reproducible; the digit it lands on goes into the URL like any other."""
@@ -68,7 +83,7 @@ with st.sidebar:
         help="mnist-cnn-robust was trained on PGD adversarial examples (Madry et al. 2018).",
     )
     attack = st.selectbox(
-        "Attack", state.DIGIT_ATTACKS, key=key("attack"),
+        "Attack", state.DIGIT_ATTACKS, key=key("attack"), on_change=attack_changed,
         format_func=lambda a: ATTACKS[a].label,
     )
     spec = ATTACKS[attack]
@@ -91,8 +106,10 @@ with st.sidebar:
     if not spec.iterative:
         st.caption(f"{spec.label} takes a single step; steps do not apply.")
     elif spec.minimal:
-        st.caption(f"{spec.label} runs at least 50 iterations and looks for the *smallest* "
-                   "change that flips the digit; ε only caps its size.")
+        st.caption(f"{spec.label} looks for the *smallest* change that flips the digit and "
+                   "stops there; ε only caps its size"
+                   + (", and it runs at least 50 Adam steps in each of its 5 rounds."
+                      if attack == "cw-l2" else "; steps cap its linearisations."))
     target_choice = st.selectbox(
         "Target class", ("none", *map(str, range(10))), key=key("target"),
         format_func=lambda t: "none (any wrong class will do)" if t == "none" else t,
@@ -107,6 +124,7 @@ with st.sidebar:
                              "which shows how faint it really is.")
     talk = st.toggle("Talk mode (bigger text for a projector)", key=key("talk"))
     st.caption(f"{spec.label}: {spec.paper}")
+ui.talk_mode(talk)
 
 st.title("Digits: a change you cannot see")
 st.markdown(
@@ -125,6 +143,7 @@ with choose:
         cols = st.columns([2, 2, 1.3, 1.3, 1.3], vertical_alignment="bottom")
         cols[0].number_input("Test digit # (0-999)", 0, 999, step=1, key=key("index"))
         cols[1].selectbox("Class", ("any", *map(str, range(10))), key=key("class"),
+                          on_change=class_changed,
                           help="Previous / next / random stay within this class.")
         cols[2].button("Previous", icon=":material/chevron_left:", on_click=step_digit,
                        args=(-1,), help="Previous digit of the class", width="stretch")
@@ -241,12 +260,19 @@ st.plotly_chart(figs.probabilities_figure(result.probs_clean, result.probs_adv, 
 st.subheader("How fragile is it?")
 race_col, fragile_col = st.columns(2)
 with race_col:
-    race = ui.digit_race(scene.model, scene.attack, scene.eps, scene.steps, target, digit, label)
-    st.plotly_chart(figs.logit_race_figure(race.epsilons, race.images, race.logits, label=label,
-                                           target=target, norm=spec.norm, talk=talk),
-                    key=key("race"), config=NO_CHART_BAR)
-    st.caption("Press ▶ Play: the attack is re-run at each ε from 0 up to yours, and the bars "
-               "show the network's raw scores (logits) for each class.")
+    if scene.eps > 0:
+        race = ui.digit_race(scene.model, scene.attack, scene.eps, scene.steps, target, digit,
+                             label)
+        st.plotly_chart(figs.logit_race_figure(race.epsilons, race.images, race.logits,
+                                               label=label, target=target, norm=spec.norm,
+                                               talk=talk),
+                        key=key("race"), config=NO_CHART_BAR)
+        how = ("the change it found is capped at each ε from 0 up to yours" if spec.minimal
+               else "the attack is re-run at each ε from 0 up to yours")
+        st.caption(f"Press ▶ Play: {how}, and the bars show the network's raw scores (logits) "
+                   "for each class.")
+    else:
+        st.info("With ε = 0 there is no race to watch: raise ε.")
 with fragile_col:
     with st.spinner("Searching the smallest ε for each model…"):
         smallest = ui.digit_fragility(scene.attack, scene.steps, digit,
@@ -254,9 +280,9 @@ with fragile_col:
     st.plotly_chart(figs.fragility_figure(smallest, current_eps=scene.eps, norm=spec.norm,
                                           eps_max=FRAGILITY_EPS_MAX[spec.norm], talk=talk),
                     key=key("fragility"), config=NO_CHART_BAR)
-    st.caption(f"{spec.label}, untargeted, found by bisection on ε"
-               + (" (minimal attacks: the size of the change they find)." if spec.minimal
-                  else "."))
+    st.caption(f"{spec.label}, untargeted: "
+               + ("the size of the smallest change it finds, run once without a cap."
+                  if spec.minimal else "found by bisection on ε, to half a grey level (1/510)."))
 
 # --- 4. beyond one digit -----------------------------------------------------------------------
 

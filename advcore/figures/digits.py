@@ -68,11 +68,14 @@ def perturbation_scale(perturbation: np.ndarray, *, eps: float, norm: str,
     """
     if not amplify:
         return 1.0, "±1: true scale, the same contrast as the digit"
+    peak = float(np.abs(perturbation).max())
+    if eps <= 0 or peak == 0:
+        # Nothing changed: any colour range would do; say so instead of "amplified ×10⁶".
+        return 1 / 255, "±1/255: ε = 0, nothing changed"
     if norm == "linf":
-        scale = max(float(eps), 1e-6)
+        scale = float(eps)
         gain = f", amplified ×{1 / scale:.0f}" if scale < 1 else ""
         return scale, f"±ε = ±{format_eps(eps, norm)}{gain}"
-    peak = max(float(np.abs(perturbation).max()), 1e-6)
     return peak, f"±max|δ| = ±{peak:.3f} (L2 attack: ε caps ‖δ‖₂), amplified ×{1 / peak:.0f}"
 
 
@@ -252,7 +255,7 @@ def logit_race_figure(
             "font": _font(talk),
             "title": {"text": _race_title(epsilons[last], logits[last], norm)},
             "xaxis": {"domain": [0.0, 0.3]},
-            "xaxis2": {"domain": [0.42, 1.0], "range": [lo - pad, hi + pad],
+            "xaxis2": {"domain": [0.42, 1.0], "anchor": "y2", "range": [lo - pad, hi + pad],
                        "title": {"text": "logit (the network's score for each class)"},
                        "fixedrange": True, "zeroline": True, "zerolinecolor": "#999999",
                        "gridcolor": "#eeeeee"},
@@ -310,7 +313,7 @@ def gallery_figure(
     """
     g = len(indices)
     rows = -(-g // columns)
-    tile, gap = 28, 6
+    tile, gap = 28, 9 if talk else 6
     height_px = rows * (tile + gap) - gap
     width_px = columns * (tile + gap) - gap
     mosaic = np.full((height_px, width_px), np.nan, dtype=np.float32)
@@ -331,7 +334,7 @@ def gallery_figure(
             "x": left + tile / 2 - 0.5, "y": top + tile + 0.2, "xref": "x", "yref": "y",
             "text": f"#{int(indices[k])} {int(labels[k])}→{int(pred_adv[k])}",
             "showarrow": False, "yanchor": "top",
-            "font": {"size": 16 if talk else 12, "color": FLIP_COLOR if wrong else "#444444"},
+            "font": {"size": 14 if talk else 12, "color": FLIP_COLOR if wrong else "#444444"},
         })
         shapes.append({"type": "rect", "x0": left - 1.5, "x1": left + tile - 0.5 + 1,
                        "y0": top - 1.5, "y1": top + tile - 0.5 + 1, "xref": "x", "yref": "y",
@@ -408,7 +411,7 @@ def fragility_figure(
         layout={
             "height": 260 if not talk else 340, "font": _font(talk),
             "title": {"text": "How fragile is this digit? Smallest ε that changes the prediction"},
-            "xaxis": {"range": [0, eps_max * 1.35], "title": unit, "fixedrange": True,
+            "xaxis": {"range": [0, eps_max * 1.6], "title": unit, "fixedrange": True,
                       "gridcolor": "#eeeeee"},
             "yaxis": {"autorange": "reversed", "fixedrange": True},
             "margin": {"l": 10, "r": 10, "t": 50, "b": 50},

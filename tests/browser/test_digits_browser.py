@@ -67,7 +67,8 @@ def digits_server() -> Iterator[str]:
     """The app served on a free local port; yields its base URL and stops it by PID."""
     _require_browser()
     port = _free_port()
-    log = tempfile.NamedTemporaryFile(prefix="streamlit-digits-", suffix=".log", delete=False)
+    log_path = Path(tempfile.mkdtemp(prefix="streamlit-digits-")) / "streamlit.log"
+    log = log_path.open("w")  # closed in the finally below, after the server has stopped
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -86,7 +87,7 @@ def digits_server() -> Iterator[str]:
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {log.name}")
+                raise RuntimeError(f"streamlit did not start; see {log_path}")
             time.sleep(0.3)
         yield base
     finally:
@@ -164,10 +165,11 @@ def test_draw_a_digit_attack_it_and_screenshot_the_panels(page: object,
         tab.mouse.move(*at(0.75 - 0.3 * k / 30, 0.22 + 0.6 * k / 30))
     tab.mouse.up()
 
-    panels = tab.locator("[data-testid='stPlotlyChart']").first
-    panels.wait_for(timeout=COMPUTE_MS)
+    # The preview appears only once the drawing has reached Python and been preprocessed; the
+    # panels above it then belong to the drawn digit, not to the test digit shown before.
+    tab.get_by_text("What the model sees").wait_for(timeout=COMPUTE_MS)
     _wait_idle(tab)
-    assert "What the model sees" in tab.locator("[data-testid='stMain']").inner_text()
+    panels = tab.locator("[data-testid='stPlotlyChart']").first
 
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / "digits-drawn-page.png"), full_page=True)

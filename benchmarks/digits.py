@@ -1,0 +1,238 @@
+"""How fast the digits page answers: prints figures, asserts nothing.
+
+    python benchmarks/digits.py              # server-side reruns + compute times
+    python benchmarks/digits.py --browser    # also: ε change -> panels redrawn in Chromium
+
+1. Re-render after an ε change, server side: the page runs in AppTest (the real script, the real
+   caches); the ε slider moves to a value never seen before ("cold": the attack runs) and back
+   to a value already seen ("cached"). "panels" is the part a visitor waits for (attack + the
+   three-panel figure), "rerun" the whole script (race, gallery, ...; the browser already shows
+   the new panels while the rest streams in).
+2. Gallery (16 digits) and test-set accuracy (1,000 digits) compute times, cold and cached.
+3. With --browser: the same ε step made with the keyboard in headless Chromium, timed until the
+   panels' colour-scale label shows the new ε.
+
+Numbers depend on the machine and on what else runs on it; the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PAGE = str(ROOT / "pages" / "digits.py")
+
+SCENES = [  # (model, attack, steps)
+    ("mnist-cnn", "fgsm", 1),
+    ("mnist-cnn", "bim", 10),
+    ("mnist-cnn", "pgd", 10),
+    ("mnist-cnn", "pgd", 40),
+    ("mnist-cnn", "mifgsm", 10),
+    ("mnist-cnn-robust", "pgd", 40),
+    ("mnist-linear", "pgd", 40),
+]
+EPS_WALK = [0.1, 0.105, 0.11, 0.115, 0.12]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.0f} ms"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def panel_work(model: object, digit: object, label: int, attack: str, eps: float,
+               steps: int) -> None:
+    """What stands between an ε change and the new panels: the attack and the figure."""
+    from advcore import digits
+    from advcore.figures import digits as figs
+
+    r = digits.attack_digit(model, digit, label, attack=attack, eps=eps, steps=steps)
+    figs.panels_figure(r.clean, r.perturbation, r.adversarial, pred_clean=r.pred_clean,
+                       conf_clean=1.0, pred_adv=r.pred_adv, conf_adv=1.0, eps=eps, norm="linf")
+
+
+def server_side(repeats: int) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from advcore import data, models
+
+    x, y = data.mnist("test")
+    print("\n1. ε change -> re-render, server side (median over the ε walk "
+          f"{EPS_WALK[1:]}; digit #0)")
+    print(f"{'model':18} {'attack':8} {'steps':>5} {'panels cold':>12} {'rerun cold':>12} "
+          f"{'rerun cached':>13}")
+    for model_name, attack, steps in SCENES:
+        try:
+            model = models.pretrained(model_name)
+        except models.AssetError as exc:
+            print(f"{model_name:18} skipped: {exc}")
+            continue
+        at = AppTest.from_file(PAGE, default_timeout=600)
+        at.query_params.update({"model": model_name, "attack": attack, "steps": str(steps),
+                                "eps": str(EPS_WALK[0]), "index": "0"})
+        at.run()
+        slider = "digits.eps.linf"
+        panels, cold, cached = [], [], []
+        for _ in range(repeats):
+            for eps in EPS_WALK[1:]:
+                panels.append(timed(partial(panel_work, model, x[0].numpy(), int(y[0]),
+                                            attack, eps, steps)))
+                at.slider(key=slider).set_value(eps)
+                cold.append(timed(at.run))
+                # Back and forth between two values already seen: everything comes from caches.
+                at.slider(key=slider).set_value(EPS_WALK[0])
+                cached.append(timed(at.run))
+            EPS_WALK[1:] = [e + 0.0025 for e in EPS_WALK[1:]]  # fresh values for the next round
+        print(f"{model_name:18} {attack:8} {steps:5d} {ms(statistics.median(panels)):>12} "
+              f"{ms(statistics.median(cold)):>12} {ms(statistics.median(cached)):>13}")
+
+
+def _test_set(model_name: str, attack: str, eps: float, steps: int) -> None:
+    from pages import ui
+
+    for start in range(0, 1000, 25):
+        ui.test_counts(model_name, attack, eps, steps, None, start, start + 25)
+
+
+def compute_times() -> None:
+    import streamlit as st
+
+    from pages import ui
+
+    st.cache_data.clear()  # part 1 filled the caches; cold means cold
+    print("\n2. Gallery (16 digits) and test-set accuracy (1,000 digits), cold vs cached")
+    print(f"{'model':18} {'attack':8} {'steps':>5} {'gallery cold':>13} {'cached':>9} "
+          f"{'test set cold':>14} {'cached':>9}")
+    for model_name, attack, steps in [("mnist-cnn", "fgsm", 1), ("mnist-cnn", "pgd", 10),
+                                      ("mnist-cnn", "pgd", 40), ("mnist-linear", "pgd", 40),
+                                      ("mnist-cnn", "deepfool", 10)]:
+        eps = 2.0 if attack == "deepfool" else 0.1
+        if ui.model_or_none(model_name) is None:
+            print(f"{model_name:18} skipped: weights unavailable")
+            continue
+
+        gallery = partial(ui.digit_gallery, model_name, attack, eps, steps, None)
+        test_set = partial(_test_set, model_name, attack, eps, steps)
+        g_cold, g_warm = timed(gallery), timed(gallery)
+        if attack == "deepfool":
+            t_cold = t_warm = float("nan")
+        else:
+            t_cold, t_warm = timed(test_set), timed(test_set)
+        row = f"{model_name:18} {attack:8} {steps:5d} {ms(g_cold):>13} {ms(g_warm):>9} "
+        row += (f"{ms(t_cold):>14} {ms(t_warm):>9}" if t_cold == t_cold
+                else f"{'(not run)':>14} {'':>9}")
+        print(row)
+    st.cache_data.clear()
+
+
+def browser(repeats: int) -> None:
+    import socket
+    import tempfile
+
+    print("\n3. ε change -> panels redrawn in headless Chromium (keyboard → on the ε slider, "
+          "+0.005 a press)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = Path(tempfile.mkdtemp(prefix="bench-digits-")) / "streamlit.log"
+    with log.open("w") as out:
+        _browser(port, out, repeats)
+
+
+def _browser(port: int, out: object, repeats: int) -> None:
+    import subprocess
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out,
+        stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+            tab = chromium.new_page(viewport={"width": 1400, "height": 1000})
+            tab.set_default_timeout(300_000)
+            tab.goto(base + "/")
+            tab.get_by_test_id("stSidebarNav").wait_for()
+            print(f"{'model':18} {'attack':8} {'steps':>5} {'cold median':>12} {'cold max':>9} "
+                  f"{'cached median':>14}")
+            for model_name, attack, steps in SCENES[:5]:
+                tab.goto(f"{base}/digits?model={model_name}&attack={attack}&steps={steps}"
+                         "&eps=0.1&index=0")
+                tab.get_by_text("colour scale ±ε = ±0.100").wait_for()
+                tab.wait_for_function(
+                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+                thumb = tab.locator("[data-testid='stSlider'] input[type='range']").first
+                thumb.focus()
+                cold, cached, eps = [], [], 0.1
+                # Right: ε values never seen (the attack runs); left: back over cached ones.
+                for key, step, times in (("ArrowRight", 0.005, cold), ("ArrowLeft", -0.005,
+                                                                         cached)):
+                    for _ in range(repeats * 4):
+                        eps = round(eps + step, 3)
+                        start = time.perf_counter()
+                        thumb.press(key)
+                        tab.get_by_text(f"colour scale ±ε = ±{eps:.3f}").wait_for()
+                        times.append(time.perf_counter() - start)
+                        # Let the rest of the page (race, gallery) finish before the next step.
+                        tab.wait_for_function(
+                            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+                print(f"{model_name:18} {attack:8} {steps:5d} {ms(statistics.median(cold)):>12} "
+                      f"{ms(max(cold)):>9} {ms(statistics.median(cached)):>14}")
+            chromium.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--browser", action="store_true", help="also time it in Chromium")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    import logging
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    import torch
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+          "(other processes slow everything below)")
+    server_side(args.repeats)
+    compute_times()
+    if args.browser:
+        browser(args.repeats)
+
+
+if __name__ == "__main__":
+    main()
