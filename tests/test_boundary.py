@@ -1,0 +1,122 @@
+"""advcore.boundary: the grid, the animation frames, the metrics, and determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from advcore import boundary
+from advcore.attacks import get_attack
+from advcore.state import BOUNDARY_ATTACKS, BoundaryScene
+
+SCENE = BoundaryScene(n=60, width=8, depth=1)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    X, y = boundary.points_of(SCENE)
+    return boundary.train_model(SCENE), X, y
+
+
+def test_grid_shape_range_and_extent(trained):
+    model, X, _ = trained
+    g = boundary.decision_grid(model, X, resolution=40)
+    assert g.prob.shape == (40, 40) and g.gx.shape == (40,) and g.gy.shape == (40,)
+    assert g.prob.dtype == np.float32
+    assert g.prob.min() >= 0.0 and g.prob.max() <= 1.0
+    assert g.gx[0] < X[:, 0].min() and g.gx[-1] > X[:, 0].max()
+    assert g.gy[0] < X[:, 1].min() and g.gy[-1] > X[:, 1].max()
+    # The trained model separates the data: both classes appear on the map.
+    assert g.prob.min() < 0.5 < g.prob.max()
+
+
+@pytest.mark.parametrize("attack", BOUNDARY_ATTACKS)
+def test_frames_start_clean_end_at_the_attack_output(trained, attack):
+    model, X, y = trained
+    a = boundary.attack_points(model, X, y, attack=attack, eps=0.3, steps=30, seed=0)
+    assert a.frames.shape[1:] == (len(X), 2)
+    assert 2 <= len(a.frames) <= boundary.MAX_FRAMES
+    assert len(a.frame_label) == len(a.frames) == len(a.frame_wrong)
+    np.testing.assert_allclose(a.frames[0], X, atol=1e-6)
+    direct = get_attack(attack)(model, torch.from_numpy(X), torch.from_numpy(y), eps=0.3,
+                                steps=30, bounds=None, seed=0).numpy()
+    np.testing.assert_allclose(a.frames[-1], direct, atol=1e-5)
+    np.testing.assert_array_equal(a.x_adv, a.frames[-1])
+    # Every point stays within its ε-ball in the attack's norm.
+    assert (a.perturbation <= 0.3 + 1e-5).all()
+
+
+def test_fgsm_sweeps_eps_from_zero(trained):
+    model, X, y = trained
+    a = boundary.attack_points(model, X, y, attack="fgsm", eps=0.4, steps=10)
+    assert a.frame_eps[0] == 0 and a.frame_eps[-1] == pytest.approx(0.4)
+    sizes = [np.abs(f - X).max(1).max() for f in a.frames]
+    assert np.all(np.diff(sizes) >= -1e-6)
+
+
+def test_metrics_are_consistent(trained):
+    model, X, y = trained
+    a = boundary.attack_points(model, X, y, attack="pgd", eps=0.5, steps=10)
+    clean_right = a.prob_clean.argmax(1) == y
+    adv_right = a.prob_adv.argmax(1) == y
+    assert a.clean_accuracy == pytest.approx(clean_right.mean())
+    assert a.adversarial_accuracy == pytest.approx(adv_right.mean())
+    assert a.flipped_count == int((clean_right & ~adv_right).sum())
+    assert a.adversarial_accuracy <= a.clean_accuracy
+    assert a.mean_perturbation == pytest.approx(np.abs(a.x_adv - X).max(1).mean(), abs=1e-6)
+    np.testing.assert_allclose(np.abs(a.direction), 0.5)  # ε·sign(∇ₓL) under L∞
+
+
+def test_l2_direction_has_length_eps(trained):
+    model, X, y = trained
+    a = boundary.attack_points(model, X, y, attack="pgd-l2", eps=0.3, steps=5)
+    np.testing.assert_allclose(np.linalg.norm(a.direction, axis=1), 0.3, rtol=1e-4)
+
+
+def test_eps_zero_moves_nothing(trained):
+    model, X, y = trained
+    a = boundary.attack_points(model, X, y, attack="fgsm", eps=0.0, steps=10)
+    np.testing.assert_array_equal(a.x_adv, X)
+    assert a.flipped_count == 0
+
+
+def test_same_scene_gives_identical_result():
+    scene = BoundaryScene(n=40, width=8, depth=1, attack="pgd", eps=0.3, steps=5)
+    r1, r2 = boundary.compute(scene), boundary.compute(scene)
+    np.testing.assert_array_equal(r1.grid.prob, r2.grid.prob)
+    np.testing.assert_array_equal(r1.attacked.frames, r2.attacked.frames)
+    np.testing.assert_array_equal(r1.curve.accuracy, r2.curve.accuracy)
+
+
+def test_training_key_ignores_eps_for_the_standard_model():
+    a, b = BoundaryScene(eps=0.1, attack="fgsm"), BoundaryScene(eps=0.9, attack="pgd", steps=50)
+    assert boundary.training_key(a) == boundary.training_key(b)
+    assert boundary.training_key(a, robust=True) != boundary.training_key(b, robust=True)
+
+
+def test_accuracy_curve_starts_at_clean_accuracy(trained):
+    model, X, y = trained
+    c = boundary.accuracy_curve(model, X, y, attack="fgsm", steps=1, epsilons=(0.0, 0.5, 1.0))
+    a = boundary.attack_points(model, X, y, attack="fgsm", eps=0.5, steps=1)
+    assert c.accuracy[0] == pytest.approx(a.clean_accuracy)
+    assert c.accuracy[1] == pytest.approx(a.adversarial_accuracy)
+    assert c.accuracy[2] <= c.accuracy[0]
+
+
+def test_figure_keeps_background_out_of_frames(trained):
+    from advcore.figures import boundary as figs
+
+    model, X, y = trained
+    g = boundary.decision_grid(model, X, resolution=30)
+    a = boundary.attack_points(model, X, y, attack="bim", eps=0.3, steps=8)
+    fig = figs.boundary_figure(X, g, a, selected=3)
+    assert [t.type for t in fig.data[:2]] == ["heatmap", "contour"]
+    assert len(fig.frames) == len(a.frames)
+    for f in fig.frames:
+        assert list(f.traces) == figs.ANIMATED
+        assert all(t.type == "scatter" for t in f.data)
+    play = fig.layout.updatemenus[0].buttons[0]
+    assert play.args[1]["frame"]["redraw"] is True
+    assert fig.layout.dragmode is None  # "select" would disable click-to-select
+    assert fig.layout.shapes[0].type == "rect"  # the L∞ ball of the selected point
