@@ -10,9 +10,10 @@ The main figure is one animated scatter over a static background:
     trace 5  rings on flipped points            animated
     trace 6+ the selected point's path, ring    static
 
-Frames name only traces 3-5 (`traces=[3, 4, 5]`) and play with `redraw: True`: with
-`redraw: False` Plotly drops the heatmap and contour on Play (DESIGN.md's redraw trap), and a
-frame that carried the background would resend the grid every frame.
+Frames name only traces 3-5 (`traces=[3, 4, 5]`) and play with `redraw: True` and no tweening
+(`transition.duration = 0`): with `redraw: False` Plotly drops the heatmap and contour on Play
+(DESIGN.md's redraw trap), and with a tweened transition it hides them during every transition
+(seen in Chromium); a frame that carried the background would resend the grid every frame.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
     still = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
              "transition": {"duration": 0}}
     play = {"frame": {"duration": FRAME_MS, "redraw": True}, "fromcurrent": False,
-            "mode": "immediate", "transition": {"duration": FRAME_MS // 2}}
+            "mode": "immediate", "transition": {"duration": 0}}
     font = {"size": 18 if talk else 13}
     return {
         "updatemenus": [{
@@ -199,7 +200,9 @@ def curve_figure(
     fig.update_layout(
         title={"text": f"<b>Accuracy vs ε</b> (now ε = {eps:g})", "x": 0.01, "xanchor": "left"},
         height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"orientation": "h", "x": 0, "y": 0.02, "yanchor": "bottom"},
+        legend={"x": 0.99, "xanchor": "right", "y": 0.98, "yanchor": "top",
+                "bgcolor": "rgba(255,255,255,0.8)"},
+        showlegend=len(curves) > 1,
     )
     fig.update_xaxes(title_text="ε (feature units)", range=[0, hi], showgrid=True)
     fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickformat=".0%")
