@@ -178,8 +178,8 @@ def _browser(port: int, out: object, repeats: int) -> None:
             chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
             tab = chromium.new_page(viewport={"width": 1400, "height": 1000})
             tab.set_default_timeout(300_000)
-            tab.goto(base + "/")
-            tab.get_by_test_id("stSidebarNav").wait_for()
+            tab.goto(base + "/")  # run app.py's st.navigation once (see the browser tests)
+            tab.get_by_test_id("stSidebarNav").get_by_text("Digits", exact=True).wait_for()
             print(f"{'model':18} {'attack':8} {'steps':>5} {'cold median':>12} {'cold max':>9} "
                   f"{'cached median':>14}")
             for model_name, attack, steps in SCENES[:5]:

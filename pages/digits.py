@@ -19,6 +19,10 @@ from pages import ui
 Scene = state.DigitsScene
 SOURCES = ("Test set", "Draw", "Upload")
 MINIMAL_STEPS = 50  # iterations given to DeepFool and C&W when the visitor switches to them
+# The race re-runs the attack once per frame: 11 frames (ε in tenths) when that is cheap (FGSM;
+# DeepFool and C&W only cap one perturbation), 6 (ε in fifths) for the iterative L∞ attacks, whose
+# cost grows with the frames (one CPU thread: a batch of n digits costs n single digits).
+RACE_FRAMES, RACE_FRAMES_ITERATIVE = 11, 6
 CHUNK = 25  # test digits per cached chunk: a slider move never waits long for a chunk to end
 NO_CHART_BAR = {"displayModeBar": False}
 ss = st.session_state
@@ -262,7 +266,8 @@ race_col, fragile_col = st.columns(2)
 with race_col:
     if scene.eps > 0:
         race = ui.digit_race(scene.model, scene.attack, scene.eps, scene.steps, target, digit,
-                             label)
+                             label, RACE_FRAMES_ITERATIVE if spec.iterative and not spec.minimal
+                             else RACE_FRAMES)
         st.plotly_chart(figs.logit_race_figure(race.epsilons, race.images, race.logits,
                                                label=label, target=target, norm=spec.norm,
                                                talk=talk),

@@ -31,7 +31,9 @@ def page(app_server: str, browser: Any) -> Iterator[Any]:
     # old way (every file a page, app.py's layout skipped): open the entry page first, as a
     # visitor arriving at / would.
     tab.goto(app_server + "/")
-    tab.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
+    # "Digits" (capitalised) is the st.navigation menu; the old-style menu says "digits".
+    tab.get_by_test_id("stSidebarNav").get_by_text("Digits", exact=True).wait_for(
+        timeout=COMPUTE_MS)
     try:
         yield tab
     finally:
