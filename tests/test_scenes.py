@@ -72,3 +72,23 @@ def test_scene_opens_its_page_and_sets_its_controls(scene):
     # The page wrote its whole scene back to the URL: the named controls kept their values.
     for name, value in scene.query(talk=True).items():
         assert at.query_params[name] == [value] or at.query_params[name] == value, name
+
+
+def _boundary(slug: str, **change):
+    from advcore import boundary
+
+    scene, _ = state.from_query(state.BoundaryScene, {**scenes.get_scene(slug).params, **change})
+    return boundary.compute(scene)
+
+
+def test_fgsm_moves_every_point_to_a_corner_of_its_eps_square():
+    result = _boundary("fgsm-corner")
+    eps = float(scenes.get_scene("fgsm-corner").params["eps"])
+    step = result.attacked.x_adv - result.X
+    assert abs(abs(step) - eps).max() < 1e-5  # |δ| = ε along both axes: a corner
+
+
+def test_pgd_flips_points_that_fgsm_misses_on_the_curved_boundary():
+    pgd = _boundary("pgd-walks")
+    fgsm = _boundary("pgd-walks", attack="fgsm")
+    assert pgd.attacked.flipped.sum() >= fgsm.attacked.flipped.sum() + 10
