@@ -144,7 +144,7 @@ def _run(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float | Te
                 bounds=(0.0, 1.0), seed=SEED)
 
 
-def predicted_class(model: nn.Module, digit: np.ndarray) -> int:
+def predicted_class(model: nn.Module, digit: np.ndarray | Tensor) -> int:
     """The model's class for one digit (1, 1, 28, 28) or (28, 28) in [0, 1]."""
     return int(_probs(model, _as_batch(digit)).argmax())
 
@@ -248,12 +248,11 @@ def fragility(
     for name, model in models.items():
         y = torch.tensor([int(labels[name])])
         if spec.minimal:
-            if int(model(x).argmax()) != int(y):
+            if predicted_class(model, x) != int(y):
                 out[name] = 0.0
                 continue
             x_adv = spec(model, x, y, eps=eps_max, steps=steps, seed=SEED)
-            with torch.no_grad():
-                fooled = int(model(x_adv).argmax()) != int(y)
+            fooled = predicted_class(model, x_adv) != int(y)
             size = float((x_adv - x).flatten().norm())
             out[name] = size if fooled else float("inf")
         else:

@@ -1,0 +1,148 @@
+"""advcore.digits and advcore.figures.digits: the digits page's maths and figures, without Streamlit.
+
+Runs on the shipped softmax-regression model (fast, and exact enough to check ε bookkeeping).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from advcore import data, digits, models
+from advcore.figures import digits as figs
+
+
+@pytest.fixture(scope="module")
+def linear() -> torch.nn.Module:
+    try:
+        return models.pretrained("mnist-linear")
+    except models.AssetError as exc:
+        pytest.skip(f"mnist-linear weights unavailable: {exc}")
+
+
+@pytest.fixture(scope="module")
+def test_set() -> tuple[torch.Tensor, torch.Tensor]:
+    return data.mnist("test")
+
+
+@pytest.mark.parametrize("attack, eps", [("fgsm", 0.1), ("bim", 0.05), ("pgd", 0.2),
+                                         ("mifgsm", 0.1), ("deepfool", 1.5), ("cw-l2", 2.0)])
+def test_attack_digit_respects_eps_and_bounds(linear, test_set, attack: str, eps: float) -> None:
+    x, y = test_set
+    r = digits.attack_digit(linear, x[3].numpy(), int(y[3]), attack=attack, eps=eps, steps=5)
+    assert r.clean.shape == r.adversarial.shape == r.perturbation.shape == (28, 28)
+    assert r.adversarial.min() >= 0 and r.adversarial.max() <= 1
+    np.testing.assert_allclose(r.perturbation, r.adversarial - r.clean, atol=1e-7)
+    size = r.linf if attack in ("fgsm", "bim", "pgd", "mifgsm") else r.l2
+    assert size <= eps + 1e-5
+    assert r.probs_clean.sum() == pytest.approx(1, abs=1e-5)
+    assert r.pred_adv == int(np.argmax(r.probs_adv))
+
+
+def test_eps_zero_changes_nothing(linear, test_set) -> None:
+    x, y = test_set
+    r = digits.attack_digit(linear, x[0].numpy(), int(y[0]), attack="pgd", eps=0.0, steps=10)
+    assert r.linf == 0 and not r.flipped
+
+
+def test_targeted_success_means_the_target_wins(linear, test_set) -> None:
+    x, y = test_set
+    target = (int(y[5]) + 1) % 10
+    r = digits.attack_digit(linear, x[5].numpy(), int(y[5]), attack="pgd", eps=0.3, steps=40,
+                            target=target)
+    assert r.target == target
+    assert r.success == (r.pred_adv == target)
+    assert r.success  # a linear model gives way at ε = 0.3 (76.5/255)
+
+
+@pytest.mark.parametrize("attack, eps", [("fgsm", 0.1), ("pgd", 0.1), ("deepfool", 2.0)])
+def test_logit_race_starts_clean_and_ends_on_the_panels(linear, test_set, attack: str,
+                                                        eps: float) -> None:
+    x, y = test_set
+    r = digits.attack_digit(linear, x[7].numpy(), int(y[7]), attack=attack, eps=eps, steps=10)
+    race = digits.logit_race(linear, r, attack=attack, eps=eps, steps=10, frames=6)
+    np.testing.assert_allclose(race.epsilons, np.linspace(0, eps, 6))
+    assert race.images.shape == (6, 28, 28) and race.logits.shape == (6, 10)
+    np.testing.assert_array_equal(race.images[0], r.clean)
+    np.testing.assert_array_equal(race.images[-1], r.adversarial)
+    norm = np.inf if attack != "deepfool" else 2
+    for e, img in zip(race.epsilons, race.images, strict=True):
+        assert np.linalg.norm((img - r.clean).ravel(), ord=norm) <= e + 1e-4
+
+
+def test_fragility_is_the_smallest_flipping_eps(linear, test_set) -> None:
+    x, y = test_set
+    digit, label = x[1].numpy(), int(y[1])
+    found = digits.fragility({"mnist-linear": linear}, digit, {"mnist-linear": label},
+                             attack="fgsm", steps=1)["mnist-linear"]
+    assert 0 < found < digits.FRAGILITY_EPS_MAX["linf"]
+    at = digits.attack_digit(linear, digit, label, attack="fgsm", eps=found, steps=1)
+    below = digits.attack_digit(linear, digit, label, attack="fgsm",
+                                eps=found - digits.FRAGILITY_TOL["linf"], steps=1)
+    assert at.pred_adv != label and below.pred_adv == label
+
+
+def test_gallery_is_class_balanced_and_flips_are_right_then_wrong(linear, test_set) -> None:
+    x, y = test_set
+    idx = digits.gallery_indices(y.numpy(), 16)
+    assert len(set(idx.tolist())) == 16
+    assert sorted(y[idx[:10]].tolist()) == list(range(10))
+    g = digits.attack_gallery(linear, x, y, idx, attack="fgsm", eps=0.15, steps=1)
+    assert g.adversarial.shape == (16, 28, 28)
+    np.testing.assert_array_equal(g.flipped, (g.pred_clean == g.labels) & (g.pred_adv != g.labels))
+    assert g.flipped.any()
+
+
+def test_counts_add_up_over_chunks(linear, test_set) -> None:
+    x, y = test_set
+    whole = digits.attack_counts(linear, x[:60], y[:60], attack="fgsm", eps=0.05, steps=1,
+                                 target=3)
+    parts = (digits.attack_counts(linear, x[:25], y[:25], attack="fgsm", eps=0.05, steps=1,
+                                  target=3)
+             + digits.attack_counts(linear, x[25:60], y[25:60], attack="fgsm", eps=0.05, steps=1,
+                                    target=3))
+    assert whole == parts
+    assert whole.n == 60 and whole.eligible_target == int((y[:60] != 3).sum())
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+def test_perturbation_scale_says_what_it_draws() -> None:
+    delta = np.zeros((28, 28), np.float32)
+    delta[3, 4] = 0.1
+    assert figs.perturbation_scale(delta, eps=0.1, norm="linf", amplify=True) == (
+        0.1, "±ε = ±0.100 (25.5/255), amplified ×10")
+    scale, text = figs.perturbation_scale(delta, eps=0.1, norm="linf", amplify=False)
+    assert scale == 1.0 and "true scale" in text
+    scale, text = figs.perturbation_scale(delta, eps=2.0, norm="l2", amplify=True)
+    assert scale == pytest.approx(0.1) and "max|δ|" in text and "L2" in text
+    scale, text = figs.perturbation_scale(delta * 0, eps=0.0, norm="linf", amplify=True)
+    assert "nothing changed" in text and scale > 0
+
+
+def test_panels_are_three_equal_squares_with_a_signed_scale() -> None:
+    rng = np.random.default_rng(0)
+    clean = rng.random((28, 28), dtype=np.float32)
+    delta = rng.uniform(-0.1, 0.1, (28, 28)).astype(np.float32)
+    fig = figs.panels_figure(clean, delta, np.clip(clean + delta, 0, 1), pred_clean=7,
+                             conf_clean=0.99, pred_adv=3, conf_adv=0.8, eps=0.1, norm="linf")
+    names = [t.name for t in fig.data]
+    assert names == ["original", "perturbation", "adversarial"]
+    domains = [fig.layout[f"xaxis{s}"].domain for s in ("", "2", "3")]
+    assert len({round(b - a, 9) for a, b in domains}) == 1
+    for s in ("", "2", "3"):
+        assert fig.layout[f"yaxis{s}"].scaleanchor == f"x{s}"  # square pixels
+    middle = fig.data[1]
+    assert (middle.zmin, middle.zmax) == (-0.1, 0.1)  # centred at 0
+    assert "±ε" in middle.colorbar.title.text
+
+
+def test_race_animation_redraws_every_frame() -> None:
+    eps = np.linspace(0, 0.1, 4)
+    fig = figs.logit_race_figure(eps, np.zeros((4, 28, 28)), np.zeros((4, 10)), label=1,
+                                 target=None, norm="linf")
+    assert len(fig.frames) == 4
+    play = fig.layout.updatemenus[0].buttons[0].args[1]
+    assert play["frame"]["redraw"] is True  # a heatmap animated without redraw vanishes
