@@ -23,22 +23,24 @@ st.markdown(
 # --- the hero: a 7 that becomes a 3, computed now by advcore --------------------------------------
 hero = get_scene("seven-to-three")
 p = hero.params
-digit, label = ui.test_digit(int(p["index"]))
-result = ui.digit_attack(p["model"], p["attack"], float(p["eps"]), int(p["steps"]),
-                         int(p["target"]), digit, label)
-pred_clean, pred_adv = int(result.probs_clean.argmax()), int(result.probs_adv.argmax())
-fig = digit_figs.panels_figure(
-    result.clean, result.perturbation, result.adversarial,
-    pred_clean=pred_clean, conf_clean=float(result.probs_clean[pred_clean]),
-    pred_adv=pred_adv, conf_adv=float(result.probs_adv[pred_adv]),
-    eps=float(p["eps"]), norm=ATTACKS[p["attack"]].norm, amplify=True, talk=talk,
-)
-st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="home.hero")
-st.caption(
-    f"Computed just now on this machine: targeted {ATTACKS[p['attack']].label} with "
-    f"ε = {float(p['eps'])} ({float(p['eps']) * 255:.0f}/255) against `{p['model']}` — "
-    f"the network said {pred_clean}, now it says {pred_adv}."
-)
+# Without its weights the hero cannot be computed: say which file is missing, keep the page.
+if ui.pretrained_or_warn(p["model"]) is not None:
+    digit, label = ui.test_digit(int(p["index"]))
+    result = ui.digit_attack(p["model"], p["attack"], float(p["eps"]), int(p["steps"]),
+                             int(p["target"]), digit, label)
+    pred_clean, pred_adv = int(result.probs_clean.argmax()), int(result.probs_adv.argmax())
+    fig = digit_figs.panels_figure(
+        result.clean, result.perturbation, result.adversarial,
+        pred_clean=pred_clean, conf_clean=float(result.probs_clean[pred_clean]),
+        pred_adv=pred_adv, conf_adv=float(result.probs_adv[pred_adv]),
+        eps=float(p["eps"]), norm=ATTACKS[p["attack"]].norm, amplify=True, talk=talk,
+    )
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="home.hero")
+    st.caption(
+        f"Computed just now on this machine: targeted {ATTACKS[p['attack']].label} with "
+        f"ε = {float(p['eps'])} ({float(p['eps']) * 255:.0f}/255) against `{p['model']}` — "
+        f"the network said {pred_clean}, now it says {pred_adv}."
+    )
 st.page_link("pages/digits.py", label="Open this scene", icon=":material/open_in_new:",
              query_params=hero.query(talk=talk))
 
