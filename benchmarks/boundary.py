@@ -1,0 +1,90 @@
+"""Boundary page latency: server-side rerun after an ε change (AppTest) and browser update time
+after moving ε (Playwright, real headless Chromium). Prints figures; asserts nothing.
+
+    python benchmarks/boundary.py            # both
+    python benchmarks/boundary.py --no-browser
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
+
+EPS_VALUES = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+
+
+def server_side(repeats: int = len(EPS_VALUES)) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "boundary.py"), default_timeout=120)
+    t0 = time.perf_counter()
+    at.run()
+    print(f"server: first run (trains the model) {time.perf_counter() - t0:.2f} s")
+    times = []
+    for eps in EPS_VALUES[:repeats]:
+        t0 = time.perf_counter()
+        at.slider(key="boundary.eps").set_value(eps).run()
+        times.append(time.perf_counter() - t0)
+        assert not at.exception
+    print(f"server: rerun after an ε change (new ε, n={len(times)}): median "
+          f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
+    t0 = time.perf_counter()
+    at.slider(key="boundary.eps").set_value(EPS_VALUES[0]).run()
+    print(f"server: rerun after an ε change (cached ε): {(time.perf_counter() - t0) * 1000:.0f} ms")
+
+
+def browser_side() -> None:
+    import conftest as c
+    from playwright.sync_api import sync_playwright
+
+    port = c.free_port()
+    log = Path(tempfile.mkdtemp(prefix="bench-boundary-")) / "streamlit.log"
+    proc = c.start_server(port, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        c.wait_healthy(base, proc, log)
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=c.CHROMIUM, args=c.CHROMIUM_ARGS)
+            tab = b.new_page(viewport={"width": 1400, "height": 1100})
+            tab.goto(base + "/")
+            tab.get_by_test_id("stSidebarNav").get_by_text("Decision boundary").wait_for(
+                timeout=120_000)
+            tab.goto(base + "/boundary")
+            tab.locator(".js-plotly-plot .scatterlayer path.point").first.wait_for(
+                timeout=120_000)
+            time.sleep(2)
+            thumb = (tab.locator("[data-testid='stSlider']").filter(has_text="radius")
+                     .locator("input[type=range]"))
+            times = []
+            for k in range(8):
+                title = tab.locator(".js-plotly-plot .gtitle").first.text_content()
+                thumb.focus()
+                t0 = time.perf_counter()
+                tab.keyboard.press("ArrowRight" if k % 4 != 3 else "ArrowLeft")
+                tab.wait_for_function(
+                    "t => document.querySelector('.js-plotly-plot .gtitle').textContent !== t",
+                    arg=title, timeout=60_000)
+                times.append(time.perf_counter() - t0)
+                time.sleep(0.5)
+            print(f"browser: slider key press -> figure title updated (n={len(times)}): median "
+                  f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms, "
+                  f"all {[round(t * 1000) for t in times]}")
+            b.close()
+    finally:
+        c.stop(proc)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-browser", action="store_true")
+    args = ap.parse_args()
+    server_side()
+    if not args.no_browser:
+        browser_side()
