@@ -49,7 +49,7 @@ def _wait_idle(tab: Any) -> None:
 
 
 def _panel_title(tab: Any, which: str) -> str:
-    text = tab.locator(".st-key-digits-panels, [data-testid='stPlotlyChart']").first.inner_text()
+    text = tab.locator(".st-key-digits-panels").inner_text()
     match = re.search(rf"{which} → (\d)", text)
     assert match, text
     return match.group(1)
@@ -82,7 +82,7 @@ def test_draw_a_digit_attack_it_and_screenshot_the_panels(page: Any, app_server:
     # panels above it then belong to the drawn digit, not to the test digit shown before.
     tab.get_by_text("What the model sees").wait_for(timeout=COMPUTE_MS)
     _wait_idle(tab)
-    panels = tab.locator("[data-testid='stPlotlyChart']").first
+    panels = tab.locator(".st-key-digits-panels")
 
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / "digits-drawn-page.png"), full_page=True)
@@ -101,3 +101,13 @@ def test_draw_a_digit_attack_it_and_screenshot_the_panels(page: Any, app_server:
     assert _panel_title(tab, "Original") == "7"
     main = tab.locator("[data-testid='stMain']").inner_text()
     assert "FGSM at ε = 0.200 (51.0/255)" in main
+
+    # The logit race plays, and its digit (a heatmap) is still drawn afterwards: frames redraw
+    # fully, the trap DESIGN.md warns about for animated heatmaps.
+    race = tab.locator(".st-key-digits-race")
+    race.scroll_into_view_if_needed()
+    race.get_by_text("▶ Play").click()
+    tab.wait_for_timeout(11 * 350 + 1500)  # 11 frames of 350 ms, and a margin
+    assert race.locator("g.hm image").count() == 1
+    assert "ε = 0.200" in race.inner_text()  # it ended on the chosen ε
+    race.screenshot(path=str(ARTIFACTS / "digits-drawn-race-after-play.png"))
