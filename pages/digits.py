@@ -169,7 +169,7 @@ with choose:
             digit = preprocess.digit_from_canvas(canvas.image_data)
         except preprocess.EmptyCanvasError as exc:
             st.info(str(exc), icon=":material/edit:")
-        except preprocess.DigitImageError as exc:
+        except ValueError as exc:  # DigitImageError, or a canvas that is not an RGBA image
             st.error(str(exc))
     else:
         upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"],
@@ -188,6 +188,8 @@ with choose:
                               format_func=lambda s: "don't say: attack the model's own answer"
                               if s == "unknown" else s)
         label_known = stated != "unknown"
+        if label_known:
+            label = int(stated)
 
 if digit is None:
     ui.write_url(Scene(model=model_name, attack=attack, eps=float(eps), steps=int(steps),

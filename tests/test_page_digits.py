@@ -175,3 +175,8 @@ def test_uploads_good_and_bad() -> None:
     at.run()
     assert not at.exception and not at.error
     assert panel(at, "original").max() == pytest.approx(1.0)
+    # Saying which digit it is makes that the class the attack moves away from.
+    at.selectbox(key="digits.stated").set_value("7").run()
+    assert not at.exception
+    ticks = chart(at, "probabilities")["layout"]["xaxis"]["ticktext"]
+    assert ticks[7] == "<b>7</b> (label)"
