@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from advcore.attacks import get_attack
+from advcore.boundary import Attacked, Grid, attack_points, decision_grid
 from advcore.data import toy_dataset
 from advcore.evaluate import accuracy, predict
 from advcore.models import toy_model
@@ -369,20 +370,19 @@ def transfer_matrix(
 
 @dataclass(frozen=True)
 class ToyOutcome:
-    """One trained 2-D model: its probability map and its test accuracies.
+    """One trained 2-D model: its probability map, the test points under the attack, and its
+    test accuracies.
 
-    grid_x (G,), grid_y (G,), prob (G, G): P(class 1) over the plotting window, row i at grid_y[i].
-    accuracy: {"clean", "fgsm", "pgd"} -> fraction on the test points, at the lab's ε.
-    x_adv (M, 2): the test points after the chosen attack; flipped (M,): correct before, wrong after.
+    grid: P(class 1) over a window around the training and test points (advcore.boundary.Grid).
+    attacked: every test point attacked with the lab's attack and ε, frame by frame
+        (advcore.boundary.Attacked: what the boundary page animates).
+    accuracy: {"clean", "fgsm", "pgd"} -> fraction of the test points, at the lab's ε.
     """
 
     label: str
-    grid_x: np.ndarray
-    grid_y: np.ndarray
-    prob: np.ndarray
+    grid: Grid
+    attacked: Attacked
     accuracy: dict[str, float]
-    x_adv: np.ndarray
-    flipped: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -420,38 +420,19 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def probability_grid(
-    model: nn.Module, X: np.ndarray, *, resolution: int = 120, margin: float = 0.5
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """P(class 1) of a 2-D model over a square-ish window around X (N, 2), plus margin.
-
-    Returns grid_x (G,), grid_y (G,), prob (G, G) with prob[i, j] at (grid_x[j], grid_y[i]).
-    """
-    lo = X.min(0) - margin
-    hi = X.max(0) + margin
-    gx = np.linspace(lo[0], hi[0], resolution, dtype=np.float32)
-    gy = np.linspace(lo[1], hi[1], resolution, dtype=np.float32)
-    xx, yy = np.meshgrid(gx, gy)
-    pts = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))
-    with torch.no_grad():
-        prob = torch.softmax(model(pts), 1)[:, 1].reshape(resolution, resolution).numpy()
-    return gx, gy, prob
-
-
 def _outcome(
     label: str, model: nn.Module, X: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, *,
     attack: str, eps: float, steps: int, seed: int,
 ) -> ToyOutcome:
     xt, yt = torch.from_numpy(X_test), torch.from_numpy(y_test)
     acc = {"clean": accuracy(model, xt, yt)}
-    adv = {}
     for a in CURVE_ATTACKS:
-        adv[a] = get_attack(a)(model, xt, yt, eps=eps, steps=steps, bounds=None, seed=seed)
-        acc[a] = accuracy(model, adv[a], yt)
-    x_adv = adv[attack]
-    flipped = (predict(model, xt) == yt) & (predict(model, x_adv) != yt)
-    gx, gy, prob = probability_grid(model, np.concatenate([X, X_test]))
-    return ToyOutcome(label, gx, gy, prob, acc, x_adv.numpy(), flipped.numpy())
+        x_adv = get_attack(a)(model, xt, yt, eps=eps, steps=steps, bounds=None, seed=seed)
+        acc[a] = accuracy(model, x_adv, yt)
+    attacked = attack_points(model, X_test, y_test, attack=attack, eps=eps, steps=steps,
+                             seed=seed)
+    grid = decision_grid(model, np.concatenate([X, X_test]))
+    return ToyOutcome(label, grid, attacked, acc)
 
 
 def adversarial_training_2d(

@@ -82,7 +82,9 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
         recompute = c4.button("Recompute live", key="rb_recompute", type="primary",
                               icon=":material/refresh:",
                               help="Run FGSM and PGD on the test digits now, with these "
-                                   "settings, instead of reading the model cards.")
+                                   "settings, instead of reading the model cards. Every finished "
+                                   "piece is kept: change any control to stop, and a later run "
+                                   "resumes where this one stopped.")
     scene = replace(scene, papers=papers, n=int(n), steps=int(steps))
     if recompute:
         st.session_state["rb_live"] = (scene.n, scene.steps)
@@ -98,12 +100,16 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
         cells = rb.curve_cells(names, epsilons, n=live_n, chunk=CHUNK)
         counts = ui.run_cells(cells, steps=live_steps, label="Recomputing")
         live = rb.curves_from_cells(counts, steps=live_steps, n=live_n)
+        reasons = ["PGD starts from a random point of the ε-ball"]
+        if live_n < ui.test_size():
+            reasons.insert(0, f"{live_n:,} digits are a sample of the {ui.test_size():,}")
         left, right = st.columns([4, 1], vertical_alignment="center")
         left.success(
             f"Live: FGSM and PGD-{live_steps} on the first {live_n:,} test digits, just now. "
             f"Dotted: the model cards. Largest difference "
-            f"{rb.curve_difference(live, curves):.1%} (PGD starts at a random point of the "
-            "ε-ball, so its numbers move by a point or so from run to run).", icon="✅")
+            f"{100 * rb.curve_difference(live, curves):.1f} points ({'; '.join(reasons)}; and "
+            "a card is only as fresh as the attack code it was measured with).",
+            icon=":material/check_circle:")
         if right.button("Back to the cards", key="rb_cards"):
             del st.session_state["rb_live"]
             st.rerun()
@@ -161,12 +167,13 @@ def training_section(scene: RobustnessScene) -> RobustnessScene:
 
     result = ui.toy_adversarial_training(scene.dataset, scene.noise, scene.seed,
                                          scene.toy_attack, scene.toy_eps)
-    st.plotly_chart(figs.training_figure(result, talk=scene.talk), width="stretch",
-                    key="rb_training_fig")
     cols = st.columns(2)
-    for col, outcome, base in ((cols[0], result.before, None),
-                               (cols[1], result.after, result.before)):
+    pictures = figs.training_figures(result, talk=scene.talk)
+    for i, (col, outcome, base) in enumerate(((cols[0], result.before, None),
+                                              (cols[1], result.after, result.before))):
         with col:
+            st.markdown(f"#### {outcome.label[0].upper()}{outcome.label[1:]}")
+            st.plotly_chart(pictures[i], width="stretch", key=f"rb_training_fig_{i}")
             m = st.columns(3)
             for box, what, label in zip(m, ("clean", "fgsm", "pgd"),
                                         ("clean", f"FGSM ε={scene.toy_eps:g}",
@@ -176,8 +183,9 @@ def training_section(scene: RobustnessScene) -> RobustnessScene:
                 box.metric(label, f"{outcome.accuracy[what]:.1%}", delta, border=True)
     gain = result.after.accuracy["pgd"] - result.before.accuracy["pgd"]
     st.caption(
-        f"Accuracies on {len(result.y_test)} fresh test points of the same distribution, not the "
-        "training points. Red crosses: test points where the attack left them, on the wrong side. "
+        f"The {len(result.y_test)} points drawn are fresh test points of the same distribution, "
+        "not the training points; ▶ Play moves them from clean to attacked, and red rings mark "
+        "the ones that end on the wrong side. "
         f"In two dimensions the gain is modest ({100 * gain:+.1f} points under PGD here): a "
         "standard boundary already runs between the classes, and a point closer than ε to the "
         "other class cannot be saved by any boundary. In 784 dimensions (below) the same recipe "

@@ -96,7 +96,8 @@ def test_training_section_from_the_url() -> None:
     assert labels[:3] == ["clean", "FGSM ε=0.25", "PGD ε=0.25"]
     if models_built():
         assert at.select_slider(key="rb_eps_training").value == pytest.approx(0.3)
-        assert len(at.get("plotly_chart")) == 3  # 2-D boundary, MNIST bars, example digits
+        assert [c.key for c in at.get("plotly_chart")] == [
+            "rb_training_fig_0", "rb_training_fig_1", "rb_bars_fig", "rb_examples_fig"]
     else:  # a clear message, never a traceback
         assert any("cannot be loaded" in e.value for e in at.error)
 

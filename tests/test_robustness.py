@@ -192,15 +192,21 @@ def test_adversarial_training_raises_robust_accuracy(attack: str) -> None:
                                    n_test=200, noise=0.15)
     assert r.after.accuracy[attack] > r.before.accuracy[attack] + 0.03
     assert r.after.accuracy["clean"] > 0.8
-    assert r.before.prob.shape == (len(r.before.grid_y), len(r.before.grid_x))
-    assert r.before.prob.min() >= 0 and r.before.prob.max() <= 1
-    assert r.before.x_adv.shape == r.X_test.shape
+    g = r.before.grid
+    assert g.prob.shape == (len(g.gy), len(g.gx))
+    assert g.prob.min() >= 0 and g.prob.max() <= 1
+    a = r.after.attacked
+    assert a.x_adv.shape == r.X_test.shape and a.attack == attack
+    # The animation's last frame is the attack the accuracy was measured with.
+    assert (~a.frame_wrong[-1]).mean() == pytest.approx(r.after.accuracy[attack])
     # Both networks start from the same weights and data: the picture is reproducible.
     again = rb.adversarial_training_2d("moons", attack=attack, eps=0.3, n=120, epochs=150,
                                        n_test=200, noise=0.15)
-    assert np.array_equal(again.after.prob, r.after.prob)
-    fig = figs.training_figure(r)
-    assert sum(t.type == "contour" for t in fig.data) == 2
+    assert np.array_equal(again.after.grid.prob, r.after.grid.prob)
+    before, after = figs.training_figures(r)
+    assert [t.type for t in after.data[:2]] == ["heatmap", "contour"]
+    assert f"{int(a.flipped.sum())} of 200 points flipped" in after.layout.title.text
+    assert after.frames  # ▶ Play animates the test points
 
 
 def test_adversarial_training_rejects_bad_settings() -> None:
@@ -235,7 +241,9 @@ def test_curves_figure_labels_papers_and_units() -> None:
     assert any("Madry" in n for n in names) and any("LeNet" in n for n in names)
     texts = {a.text for a in fig.layout.annotations}
     assert {"0.1%", "10.6%", "82.1%", "89%"} <= texts
-    assert "25.5/255" in " ".join(fig.layout.xaxis.ticktext)
+    assert "0.1<br>" in " ".join(fig.layout.xaxis.ticktext)
+    assert ">25.5<" in " ".join(fig.layout.xaxis.ticktext)
+    assert any("out of 255" in a.text for a in fig.layout.annotations)
     live = [rb.Curve(c.model, c.attack, c.epsilons, c.accuracy, c.steps, 100, "live")
             for c in curves]
     both = figs.curves_figure(live, (), compare=curves, talk=True)

@@ -4,7 +4,8 @@
   published points overlaid in the colour of the model of ours they compare with.
 - `transfer_figure`: the transferability matrix as an annotated heatmap.
 - `robust_bars_figure`, `examples_figure`: standard vs adversarially trained CNN on MNIST.
-- `training_figure`: a 2-D model's boundary before and after adversarial training.
+- `training_figures`: a 2-D model's boundary before and after adversarial training, drawn with
+  the boundary page's builder.
 
 Every axis says its units: ε on the [0, 1] pixel scale *and* in 0-255 grey levels; accuracy in %.
 Goodfellow et al. 2015 report error rates; they are drawn as accuracy = 1 − error, and say so.
@@ -19,14 +20,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from advcore.figures import CLASS_COLORS, FLIP_COLOR
+from advcore.figures import FLIP_COLOR
+from advcore.figures.boundary import boundary_figure
 from advcore.robustness import (
     AdversarialTraining,
     Comparison,
     Curve,
     Examples,
     Reference,
-    ToyOutcome,
     TransferMatrix,
     eps_255,
 )
@@ -72,16 +73,17 @@ def _finish(fig: go.Figure, *, talk: bool, height: int) -> go.Figure:
     title = {"size": 20 if talk else 14, "color": ink}
     fig.update_xaxes(tickfont=tick, title_font=title)
     fig.update_yaxes(tickfont=tick, title_font=title)
-    fig.update_layout(legend_font_color=ink, title_font={"size": 22 if talk else 16,
-                                                         "color": ink})
+    fig.update_layout(legend_font={"color": ink, "size": 17 if talk else 13},
+                      title_font={"size": 22 if talk else 16, "color": ink})
     return fig
 
 
 def eps_ticks(epsilons: Sequence[float]) -> dict[str, Any]:
-    """Tick labels that give ε both ways: "0.1" over "25.5/255"."""
+    """Tick labels that give ε both ways: "0.1" over "25.5" (grey levels out of 255; the axis
+    title says so, which keeps two-line ticks narrow enough for a half-width panel)."""
     return {
         "tickvals": list(epsilons),
-        "ticktext": [f"{e:g}<br><span style='font-size:0.8em;color:#555'>{eps_255(e)}</span>"
+        "ticktext": [f"{e:g}<br><span style='font-size:0.85em;color:#555'>{e * 255:.4g}</span>"
                      for e in epsilons],
     }
 
@@ -131,7 +133,7 @@ def curves_figure(
     fig.update_yaxes(range=[-3, 103], ticksuffix="%", showgrid=True, gridcolor="#e5e5e5",
                      zeroline=False, dtick=20)
     fig.update_yaxes(title_text="accuracy on attacked test digits", row=1, col=1)
-    fig.add_annotation(text="ε per pixel: on the [0, 1] scale, and below it in grey levels of 255",
+    fig.add_annotation(text="ε per pixel: on the [0, 1] scale, and below it in grey levels (out of 255)",
                        xref="paper", yref="paper", x=0.5, y=-0.2, yanchor="top",
                        showarrow=False)
     fig.update_layout(
@@ -312,59 +314,17 @@ def examples_figure(ex: Examples, *, eps: float, attack: str, talk: bool = False
 # --- 2-D adversarial training -----------------------------------------------------------------
 
 
-def training_figure(result: AdversarialTraining, *, talk: bool = False) -> go.Figure:
-    """The boundary before and after adversarial training, side by side.
-
-    Background: P(class 1) (heatmap) with the 0.5 contour (the decision boundary); dots: the
-    training points; crosses: test points the attack flips (correct before, wrong after).
-    """
-    outcomes = (result.before, result.after)
-    name = result.attack.upper()
-    titles = [f"<b>{o.label}</b><br>{name} at ε = {result.eps:g} flips {int(o.flipped.sum())} "
-              f"of {len(o.flipped)} test points" for o in outcomes]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.06)
-    for col, o in enumerate(outcomes, start=1):
-        for trace in _boundary_traces(o, result, col == 1, talk):
-            fig.add_trace(trace, row=1, col=col)
-    fig.update_xaxes(showgrid=False, zeroline=False, title_text="feature 1 (standardised)")
-    fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
-    fig.update_yaxes(title_text="feature 2 (standardised)", row=1, col=1)
-    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
-    fig.update_layout(legend={"orientation": "h", "y": -0.2, "x": 0.5, "xanchor": "center"})
-    _finish(fig, talk=talk, height=600)
-    fig.update_layout(margin={"t": 90, "b": 110})
-    return fig
-
-
-def _boundary_traces(o: ToyOutcome, r: AdversarialTraining, legend: bool,
-                     talk: bool) -> list[Any]:
-    c0, c1 = CLASS_COLORS
-    size = 9 if talk else 6
-    traces: list[Any] = [
-        go.Heatmap(x=o.grid_x, y=o.grid_y, z=o.prob, zmin=0, zmax=1, showscale=False,
-                   colorscale=[[0, "#c6dbef"], [0.5, "#ffffff"], [1, "#fdd0a2"]],
-                   hovertemplate="P(class 1) = %{z:.2f}<extra></extra>"),
-        go.Contour(x=o.grid_x, y=o.grid_y, z=o.prob, showscale=False, hoverinfo="skip",
-                   contours={"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"},
-                   line={"color": "#000", "width": 4 if talk else 2.5}, name="boundary (P = 0.5)",
-                   showlegend=legend),
-    ]
-    for cls, colour in ((0, c0), (1, c1)):
-        pts = r.X[r.y == cls]
-        traces.append(go.Scatter(
-            x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {cls} (training)",
-            showlegend=legend, legendgroup=f"c{cls}",
-            marker={"color": colour, "size": size, "line": {"width": 1, "color": "#fff"}},
-            hoverinfo="skip"))
-    flipped = o.x_adv[o.flipped]
-    traces.append(go.Scatter(
-        x=flipped[:, 0], y=flipped[:, 1], mode="markers",
-        name="a test point after the attack flipped it",
-        showlegend=legend, legendgroup="flipped",
-        marker={"symbol": "x-thin", "size": size + 3, "color": FLIP_COLOR,
-                "line": {"width": 2.5, "color": FLIP_COLOR}},
-        hoverinfo="skip"))
-    return traces
+def training_figures(result: AdversarialTraining, *, talk: bool = False) -> list[go.Figure]:
+    """Before and after adversarial training, each drawn with the boundary page's own builder
+    (advcore.figures.boundary): P(class 1), the 0.5 contour, and the test points animated from
+    clean to attacked, flipped ones ringed. Same window for both, so the boundaries compare.
+    The page names each panel (ToyOutcome.label) above it: a second title line would be clipped."""
+    figures = [boundary_figure(result.X_test, o.grid, o.attacked, talk=talk)
+               for o in (result.before, result.after)]
+    if talk:  # two panels share the width: a title one size smaller still reads, and fits
+        for fig in figures:
+            fig.update_layout(title_font_size=18)
+    return figures
 
 
 # --- words and tables -------------------------------------------------------------------------
