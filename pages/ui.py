@@ -25,6 +25,25 @@ S = TypeVar("S")
 torch.set_num_threads(1)
 
 
+def _leave_pages_folder_mode() -> None:
+    """Make a direct link work on a freshly started server.
+
+    Streamlit treats an app with a pages/ folder as a v1 multipage app until app.py's
+    st.navigation has run once in the process. Until then a visitor who opens /boundary directly
+    gets pages/boundary.py run on its own: no wide layout, a file-name menu. Flip the flag and
+    rerun once, so this first visit goes through app.py like every later one.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if st.runtime.exists():
+            st.rerun()
+
+
+_leave_pages_folder_mode()
+
+
 # --- cached loaders ----------------------------------------------------------------------------
 
 
@@ -408,8 +427,9 @@ TALK_CSS = """<style>
 [data-testid='stMainBlockContainer'] li,
 [data-testid='stCaptionContainer'] {font-size: 1.35rem; color: #000;}
 [data-testid='stMainBlockContainer'] h1 {font-size: 3rem;}
-[data-testid='stMetricValue'] {font-size: 2.6rem; color: #000;}
-[data-testid='stMetricLabel'] p {font-size: 1.2rem;}
+[data-testid='stMainBlockContainer'] [data-testid='stMetricValue'],
+[data-testid='stMainBlockContainer'] [data-testid='stMetricValue'] p {font-size: 2.8rem; color: #000;}
+[data-testid='stMainBlockContainer'] [data-testid='stMetricLabel'] p {font-size: 1.2rem;}
 </style>"""
 
 
