@@ -8,8 +8,8 @@ L2 attacks (DeepFool, C&W), where ε only caps a minimal perturbation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -105,6 +105,12 @@ class Gallery:
     def flipped(self) -> np.ndarray:
         """(G,) bool: correct before the attack, wrong after it."""
         return (self.pred_clean == self.labels) & (self.pred_adv != self.labels)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Gallery]) -> Gallery:
+        """One gallery from galleries computed chunk by chunk, in order."""
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts])
+                     for f in fields(cls)))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from advcore import preprocess, state
 from advcore.attacks import ATTACKS
-from advcore.digits import FRAGILITY_EPS_MAX, predicted_class
+from advcore.digits import FRAGILITY_EPS_MAX, Gallery, predicted_class
 from advcore.figures import digits as figs
 from advcore.models import PRETRAINED
 from pages import ui
@@ -23,6 +23,7 @@ MINIMAL_STEPS = 50  # iterations given to DeepFool and C&W when the visitor swit
 # DeepFool and C&W only cap one perturbation), 6 (ε in fifths) for the iterative L∞ attacks, whose
 # cost grows with the frames (one CPU thread: a batch of n digits costs n single digits).
 RACE_FRAMES, RACE_FRAMES_ITERATIVE = 11, 6
+GALLERY_CHUNK = 4  # gallery digits per cached call
 CHUNK = 25  # test digits per cached chunk: a slider move never waits long for a chunk to end
 NO_CHART_BAR = {"displayModeBar": False}
 ss = st.session_state
@@ -294,7 +295,15 @@ with fragile_col:
 # --- 4. beyond one digit -----------------------------------------------------------------------
 
 st.subheader("Not just this digit")
-gallery = ui.digit_gallery(scene.model, scene.attack, scene.eps, scene.steps, target)
+progress = st.empty()
+parts = []
+for start in range(0, ui.GALLERY_SIZE, GALLERY_CHUNK):
+    # Each update is a point where a newer rerun (ε moved again) can take over.
+    progress.caption(f"Attacking {ui.GALLERY_SIZE} test digits… {start}/{ui.GALLERY_SIZE}")
+    parts.append(ui.digit_gallery(scene.model, scene.attack, scene.eps, scene.steps, target,
+                                  start, start + GALLERY_CHUNK))
+progress.empty()
+gallery = Gallery.concat(parts)
 st.plotly_chart(figs.gallery_figure(gallery.clean, gallery.adversarial, gallery.indices,
                                     gallery.labels, gallery.pred_clean, gallery.pred_adv,
                                     talk=talk),

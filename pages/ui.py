@@ -151,12 +151,19 @@ def digit_fragility(attack: str, steps: int, digit: np.ndarray,
     return {name: found.get(name) for name in models.PRETRAINED}
 
 
-@st.cache_data(show_spinner="Attacking 16 test digits…", max_entries=256)
-def digit_gallery(model: str, attack: str, eps: float, steps: int,
-                  target: int | None) -> digits.Gallery:
-    """16 class-balanced test digits attacked with one setting."""
+GALLERY_SIZE = 16
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def digit_gallery(model: str, attack: str, eps: float, steps: int, target: int | None,
+                  start: int = 0, stop: int = GALLERY_SIZE) -> digits.Gallery:
+    """Gallery digits [start, stop) of the 16 class-balanced test digits, attacked.
+
+    The page asks for a few at a time, so a visitor who moves ε again waits for at most one
+    chunk, not the whole gallery (a Streamlit rerun can only interrupt between calls).
+    """
     x, y = mnist("test")
-    indices = digits.gallery_indices(y.numpy(), 16)
+    indices = digits.gallery_indices(y.numpy(), GALLERY_SIZE)[start:stop]
     return digits.attack_gallery(pretrained_model(model), x, y, indices, attack=attack, eps=eps,
                                  steps=steps, target=target)
 

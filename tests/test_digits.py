@@ -92,6 +92,11 @@ def test_gallery_is_class_balanced_and_flips_are_right_then_wrong(linear, test_s
     assert g.adversarial.shape == (16, 28, 28)
     np.testing.assert_array_equal(g.flipped, (g.pred_clean == g.labels) & (g.pred_adv != g.labels))
     assert g.flipped.any()
+    halves = [digits.attack_gallery(linear, x, y, idx[a:b], attack="fgsm", eps=0.15, steps=1)
+              for a, b in ((0, 4), (4, 16))]
+    joined = digits.Gallery.concat(halves)
+    np.testing.assert_array_equal(joined.adversarial, g.adversarial)
+    np.testing.assert_array_equal(joined.indices, g.indices)
 
 
 def test_counts_add_up_over_chunks(linear, test_set) -> None:
