@@ -41,7 +41,7 @@ from advcore.mistakes import (
     check_input_range,
     check_logits,
 )
-from advcore.models import LinearClassifier, toy_model
+from advcore.models import GLOBAL_RNG, LinearClassifier, toy_model
 from advcore.train import train_toy
 
 # MNIST's usual normalisation constants (torchvision's tutorial values), for the clipping demo.
@@ -506,7 +506,7 @@ def train_mode_demo(model: nn.Module, x: Tensor, y: Tensor | int, *, calls: int 
     """
     xb, yb = _one(x, y)
     twin = copy.deepcopy(model).train()
-    with torch.random.fork_rng(devices=[]):
+    with GLOBAL_RNG, torch.random.fork_rng(devices=[]):  # fork_rng alone is not thread-safe
         torch.manual_seed(seed)
         with torch.no_grad():
             eval_logits = model(xb)[0]

@@ -8,6 +8,7 @@ Weights ship as safetensors in assets/ (no pickle), each with a JSON card beside
 from __future__ import annotations
 
 import json
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+# torch's default generator is one per process, shared by every thread, and Streamlit serves each
+# browser session in its own thread: whoever seeds it and then draws (weight initialisation,
+# dropout) holds this lock, or a concurrent session's seed lands between the two.
+GLOBAL_RNG = threading.Lock()
 REBUILD = "python -m advcore.train"
 
 
@@ -84,8 +89,9 @@ def toy_model(name: str, *, width: int = 32, depth: int = 2, seed: int = 0) -> n
     """A freshly initialised 2-D model ("linear" or "mlp"), initialised from `seed`."""
     if name not in TOY_MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(TOY_MODELS)}")
-    torch.manual_seed(seed)
-    return LinearClassifier(2, 2) if name == "linear" else MLP(2, width, depth, 2)
+    with GLOBAL_RNG:
+        torch.manual_seed(seed)
+        return LinearClassifier(2, 2) if name == "linear" else MLP(2, width, depth, 2)
 
 
 # name -> (description, constructor)

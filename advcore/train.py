@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from advcore import attacks
 from advcore.data import mnist, mnist_source
 from advcore.evaluate import accuracy, robust_accuracy
-from advcore.models import PRETRAINED, build, save_pretrained
+from advcore.models import GLOBAL_RNG, PRETRAINED, build, save_pretrained
 
 # ---------------------------------------------------------------------------------------------
 # Adversarial examples as data augmentation (Goodfellow et al. 2015; Madry et al. 2018)
@@ -81,7 +81,8 @@ def train_toy(
     """
     x = torch.as_tensor(X, dtype=torch.float32)
     t = torch.as_tensor(y, dtype=torch.int64)
-    torch.manual_seed(seed)
+    with GLOBAL_RNG:  # not in the middle of another session's seeded draws
+        torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     model.train()
     for epoch in range(epochs):
