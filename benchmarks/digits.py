@@ -218,6 +218,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--browser", action="store_true", help="also time it in Chromium")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the direct timings (the app uses 1)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import logging
@@ -225,7 +227,11 @@ def main() -> None:
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    # The app runs torch on one thread (pages/ui.py sets it when imported; new threads inherit
+    # it); this main thread was started before that, so set it here too or the numbers below
+    # would measure two OpenMP threads fighting the other processes for two cores.
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
           "(other processes slow everything below)")
     server_side(args.repeats)
