@@ -122,3 +122,51 @@ def test_recompute_runs_live_and_goes_back_to_the_cards() -> None:
     assert any("Live: FGSM and PGD-2 on the first 100 test digits" in s.value for s in at.success)
     at.button(key="rb_cards").click().run()
     assert not at.exception and not at.success
+
+
+PROBE = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+out = {}
+for section in ("curves", "training", "transfer"):
+    at = AppTest.from_file("pages/robustness.py", default_timeout=120)
+    at.query_params["section"] = section
+    at.run()
+    out[section] = {"exceptions": [e.value for e in at.exception],
+                    "errors": [e.value for e in at.error],
+                    "warnings": [w.value for w in at.warning]}
+print(json.dumps(out))
+"""
+
+
+def test_missing_and_corrupt_weights_give_a_message_not_a_traceback(tmp_path: Path) -> None:
+    """A copy of the app whose assets hold mnist-linear only, plus a corrupt mnist-cnn weight
+    file. Run in a fresh interpreter: model caches are per process, and nothing is mocked."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    for part in ("advcore", "pages"):
+        shutil.copytree(root / part, tmp_path / part,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "assets").mkdir()
+    for suffix in (".json", ".safetensors"):
+        src = root / "assets" / f"mnist-linear{suffix}"
+        if not src.exists():
+            pytest.skip("mnist-linear is not built")
+        shutil.copy(src, tmp_path / "assets" / src.name)
+    (tmp_path / "assets" / "mnist-cnn.safetensors").write_bytes(b"not a safetensors file")
+    run = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, env={"PATH": "/usr/bin:/bin",
+                                                      "PYTHONPATH": str(tmp_path),
+                                                      "HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert all(not o["exceptions"] for o in out.values())
+    assert any("mnist-cnn-robust" in w and "missing" in w for w in out["curves"]["warnings"])
+    for section in ("training", "transfer"):
+        assert any("cannot be loaded" in e and "rebuild it with" in e
+                   for e in out[section]["errors"]), out[section]
+    assert any("mnist-cnn" in e and "corrupt" in e for e in out["transfer"]["errors"])

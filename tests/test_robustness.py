@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,6 +18,14 @@ from advcore.evaluate import robust_accuracy
 from advcore.figures import robustness as figs
 from advcore.models import AssetError, load_card, pretrained
 from tests.conftest import TinyCNN, labels_of
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Every model here is tiny (the largest is 784×10): on two shared cores, a second torch
+    thread spends more time waiting than computing (57 s vs 11 s for the card test)."""
+    with rb.one_thread():
+        yield
 
 
 def shipped(name: str) -> nn.Module:

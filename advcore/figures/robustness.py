@@ -210,7 +210,7 @@ def transfer_figure(matrix: TransferMatrix, *, talk: bool = False) -> go.Figure:
     Cell text is accuracy in %; the diagonal (white-box) is outlined. A first row gives each
     model's clean accuracy on the same digits, for scale.
     """
-    rows = ["no attack (clean)", *(f"crafted on {s}" for s in matrix.sources)]
+    rows = ["no attack (clean)", *(f"crafted on <b>{s}</b>" for s in matrix.sources)]
     z = np.vstack([matrix.clean[None, :], matrix.accuracy]) * 100
     text = [[f"{v:.1f}%" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
@@ -232,7 +232,8 @@ def transfer_figure(matrix: TransferMatrix, *, talk: bool = False) -> go.Figure:
     fig.update_layout(
         title={"text": f"{label} at ε = {matrix.eps:g} ({eps_255(matrix.eps)}), "
                        f"{matrix.n:,} test digits · outlined: white-box (same model)"},
-        xaxis={"title": "evaluated on", "side": "top", "showgrid": False},
+        xaxis={"side": "top", "showgrid": False, "tickvals": list(matrix.targets),
+               "ticktext": [f"evaluated on<br><b>{t}</b>" for t in matrix.targets]},
         yaxis={"autorange": "reversed", "showgrid": False},
     )
     _finish(fig, talk=talk, height=430)
