@@ -29,11 +29,11 @@ from advcore.models import toy_model
 from advcore.state import BoundaryScene
 from advcore.train import train_toy
 
-# A Plotly animation sends every frame to the browser: 15 frames keep the payload small while
+# A Plotly animation sends every frame to the browser: 12 frames keep the payload small while
 # still showing a path step by step (more steps are subsampled, the last one always kept).
-MAX_FRAMES = 15
-FGSM_FRAMES = 12  # FGSM has one step: the animation sweeps ε from 0 to ε in this many slices
-GRID_RESOLUTION = 110
+MAX_FRAMES = 12
+FGSM_FRAMES = 11  # FGSM has one step: the animation sweeps ε from 0 to ε in 11 slices (12 frames)
+GRID_RESOLUTION = 96
 GRID_MARGIN = 0.5  # feature units around the data, so points pushed outwards stay in view
 CURVE_EPSILONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(21))  # 0 … 2.0
 TRAIN_EPOCHS = 300

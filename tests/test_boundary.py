@@ -110,13 +110,18 @@ def test_figure_keeps_background_out_of_frames(trained):
     model, X, y = trained
     g = boundary.decision_grid(model, X, resolution=30)
     a = boundary.attack_points(model, X, y, attack="bim", eps=0.3, steps=8)
+    spec = figs.boundary_spec(X, g, a, selected=3)
+    assert [t["type"] for t in spec["data"][:2]] == ["heatmap", "contour"]
+    assert len(spec["frames"]) == len(a.frames)
+    for f in spec["frames"]:
+        assert list(f["traces"]) == figs.ANIMATED
+        assert all(t["type"] == "scatter" for t in f["data"])
+    play = spec["layout"]["updatemenus"][0]["buttons"][0]
+    assert play["args"][1]["frame"]["redraw"] is True
+    assert play["args"][1]["transition"]["duration"] == 0
+    assert "dragmode" not in spec["layout"]  # "select" would disable click-to-select
+    assert spec["layout"]["shapes"][0]["type"] == "rect"  # the L∞ ball of the selected point
+    # The page's unvalidated dict is a valid Plotly figure, and what st.plotly_chart receives.
     fig = figs.boundary_figure(X, g, a, selected=3)
-    assert [t.type for t in fig.data[:2]] == ["heatmap", "contour"]
-    assert len(fig.frames) == len(a.frames)
-    for f in fig.frames:
-        assert list(f.traces) == figs.ANIMATED
-        assert all(t.type == "scatter" for t in f.data)
-    play = fig.layout.updatemenus[0].buttons[0]
-    assert play.args[1]["frame"]["redraw"] is True
-    assert fig.layout.dragmode is None  # "select" would disable click-to-select
-    assert fig.layout.shapes[0].type == "rect"  # the L∞ ball of the selected point
+    assert fig.layout.shapes[0].type == "rect" and len(fig.frames) == len(a.frames)
+    assert figs.LeanFigure(spec).to_dict() is spec

@@ -18,6 +18,7 @@ Frames name only traces 3-5 (`traces=[3, 4, 5]`) and play with `redraw: True` an
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from advcore.boundary import AccuracyCurve, Attacked, Grid
-from advcore.figures import CLASS_COLORS, FLIP_COLOR, style
+from advcore.figures import BASE_FONT_SIZE, CLASS_COLORS, FLIP_COLOR, TALK_FONT_SIZE, style
 
 ANIMATED = [3, 4, 5]
 HEAT_SCALE = [[0.0, "#c6dbef"], [0.5, "#ffffff"], [1.0, "#fdd0a2"]]  # class-0 blue, class-1 orange
@@ -53,27 +54,46 @@ def title_text(a: Attacked, frame: int | None = None, *, prefix: str = "") -> st
     return f"<b>{prefix}{_name(a.attack)} {where}: {flipped} of {len(a.y)} points flipped</b>"
 
 
-def _point_traces(a: Attacked, f: int, size: int) -> list[go.Scatter]:
-    """Traces 3-5 at frame f: the two classes where the attack has moved them, and rings."""
+def _typed(values: np.ndarray, dtype: str = "f4") -> dict[str, str]:
+    """A numpy array as a Plotly.js typed-array spec (base64 bytes): compact, parsed at once."""
+    arr = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<"))
+    spec = {"dtype": dtype, "bdata": base64.b64encode(arr.tobytes()).decode("ascii")}
+    if arr.ndim > 1:
+        spec["shape"] = ", ".join(map(str, arr.shape))
+    return spec
+
+
+def _point_traces(a: Attacked, f: int, size: int, *, full: bool = True) -> list[dict[str, Any]]:
+    """Traces 3-5 at frame f: the two classes where the attack has moved them, and rings.
+
+    full=False (a frame) sends only what changes: the class traces' positions (which points
+    belong to a class never changes, so their customdata and style stay from the figure) and
+    the rings' positions and indices (the flipped set grows frame by frame)."""
     pos = a.frames[f]
     idx = np.arange(len(a.y))
-    out = []
+    flips = ~a.frame_wrong[0] & a.frame_wrong[f]
+    out: list[dict[str, Any]] = []
     for cls in (0, 1):
         m = a.y == cls
-        out.append(go.Scatter(
-            x=pos[m, 0], y=pos[m, 1], customdata=idx[m], mode="markers",
-            name=f"class {cls}", legendgroup=f"c{cls}",
-            marker={"color": CLASS_COLORS[cls], "size": size,
-                    "line": {"width": 1, "color": "#ffffff"}},
-            unselected={"marker": {"opacity": 1.0}}, selected={"marker": {"opacity": 1.0}},
-            hovertemplate=f"point #%{{customdata}} · class {cls}<extra></extra>"))
-    flips = ~a.frame_wrong[0] & a.frame_wrong[f]
-    out.append(go.Scatter(
-        x=pos[flips, 0], y=pos[flips, 1], customdata=idx[flips], mode="markers",
-        name="flipped (now misclassified)", legendgroup="flip",
-        marker={"symbol": "circle-open", "color": FLIP_COLOR, "size": size + 8,
-                "line": {"width": 3, "color": FLIP_COLOR}},
-        hovertemplate="point #%{customdata} · flipped<extra></extra>"))
+        t: dict[str, Any] = {"type": "scatter", "x": _typed(pos[m, 0]), "y": _typed(pos[m, 1])}
+        if full:
+            t.update(
+                customdata=_typed(idx[m], "u2"), mode="markers", name=f"class {cls}",
+                legendgroup=f"c{cls}",
+                marker={"color": CLASS_COLORS[cls], "size": size,
+                        "line": {"width": 1, "color": "#ffffff"}},
+                unselected={"marker": {"opacity": 1.0}}, selected={"marker": {"opacity": 1.0}},
+                hovertemplate=f"point #%{{customdata}} · class {cls}<extra></extra>")
+        out.append(t)
+    rings: dict[str, Any] = {"type": "scatter", "x": _typed(pos[flips, 0]),
+                             "y": _typed(pos[flips, 1]), "customdata": _typed(idx[flips], "u2")}
+    if full:
+        rings.update(
+            mode="markers", name="flipped (now misclassified)", legendgroup="flip",
+            marker={"symbol": "circle-open", "color": FLIP_COLOR, "size": size + 8,
+                    "line": {"width": 3, "color": FLIP_COLOR}},
+            hovertemplate="point #%{customdata} · flipped<extra></extra>")
+    out.append(rings)
     return out
 
 
@@ -105,79 +125,122 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
     }
 
 
-def _selection(fig: go.Figure, X: np.ndarray, a: Attacked, i: int, talk: bool) -> None:
+def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: bool) -> None:
     """The selected point: its ε-ball (square L∞, circle L2), gradient arrow, path and ring."""
     x0, y0 = (float(v) for v in X[i])
     r = a.eps
-    fig.add_shape(type="rect" if a.norm == "linf" else "circle",
-                  x0=x0 - r, x1=x0 + r, y0=y0 - r, y1=y0 + r, xref="x", yref="y",
-                  line={"color": "#000000", "width": 3 if talk else 2, "dash": "dot"},
-                  fillcolor="rgba(0,0,0,0.06)", name="eps-ball")
+    layout = spec["layout"]
+    layout["shapes"] = [{
+        "type": "rect" if a.norm == "linf" else "circle",
+        "x0": x0 - r, "x1": x0 + r, "y0": y0 - r, "y1": y0 + r, "xref": "x", "yref": "y",
+        "line": {"color": "#000000", "width": 3 if talk else 2, "dash": "dot"},
+        "fillcolor": "rgba(0,0,0,0.06)", "name": "eps-ball"}]
     dx, dy = (float(v) for v in a.direction[i])
     if r > 0:
-        fig.add_annotation(x=x0 + dx, y=y0 + dy, ax=x0, ay=y0, xref="x", yref="y", axref="x",
-                           ayref="y", showarrow=True, arrowhead=3, arrowsize=1.2,
-                           arrowwidth=3 if talk else 2, arrowcolor="#000000", text="",
-                           name="gradient-arrow")
+        layout["annotations"] = [{
+            "x": x0 + dx, "y": y0 + dy, "ax": x0, "ay": y0, "xref": "x", "yref": "y",
+            "axref": "x", "ayref": "y", "showarrow": True, "arrowhead": 3, "arrowsize": 1.2,
+            "arrowwidth": 3 if talk else 2, "arrowcolor": "#000000", "text": "",
+            "name": "gradient-arrow"}]
     path = a.frames[:, i]
-    fig.add_trace(go.Scatter(
-        x=path[:, 0], y=path[:, 1], mode="lines+markers", name=f"path of point #{i}",
-        line={"color": "#000000", "width": 2}, marker={"size": 5, "color": "#000000"},
-        hoverinfo="skip"))
-    fig.add_trace(go.Scatter(
-        x=[x0], y=[y0], mode="markers", name=f"point #{i} (clean)", hoverinfo="skip",
-        marker={"symbol": "circle-open", "size": 18, "color": "#000000",
-                "line": {"width": 3, "color": "#000000"}}))
+    spec["data"] += [
+        {"type": "scatter", "x": _typed(path[:, 0]), "y": _typed(path[:, 1]),
+         "mode": "lines+markers", "name": f"path of point #{i}",
+         "line": {"color": "#000000", "width": 4 if talk else 2},
+         "marker": {"size": 5, "color": "#000000"}, "hoverinfo": "skip"},
+        {"type": "scatter", "x": [x0], "y": [y0], "mode": "markers",
+         "name": f"point #{i} (clean)", "hoverinfo": "skip",
+         "marker": {"symbol": "circle-open", "size": 18, "color": "#000000",
+                    "line": {"width": 3, "color": "#000000"}}},
+    ]
+
+
+def boundary_spec(
+    X: np.ndarray, grid: Grid, a: Attacked, *, selected: int | None = None, talk: bool = False,
+    title_prefix: str = "", height: int = 620,
+) -> dict[str, Any]:
+    """The probability map, the boundary, and every point animated from clean to adversarial,
+    as a plain Plotly figure dict (what `boundary_figure` wraps; the page sends it unvalidated).
+
+    X (N, 2) clean points; grid: P(class 1) over the window; a: the attack's frames and flags.
+    selected: index of a clicked point (ε-ball, gradient arrow, path), or None.
+
+    Lean on purpose: moving ε resends all of it. Arrays go as base64 typed arrays: the heatmap
+    as whole percent (uint8, hover reads "P(class 1) = 73%"), the contour as P in 1/10000
+    (uint16, level 5000: the boundary to 10⁻⁴), positions float32. Frames carry only what moves.
+    """
+    size = 10 if talk else 7
+    percent = np.rint(grid.prob * 100).astype(np.uint8)
+    fine = np.rint(grid.prob * 10_000).astype(np.uint16)
+    gx, gy = _typed(grid.gx), _typed(grid.gy)
+    clean_size = max(size - 3, 3)
+    data: list[dict[str, Any]] = [
+        {"type": "heatmap", "x": gx, "y": gy, "z": _typed(percent, "u1"), "zmin": 0,
+         "zmax": 100, "colorscale": HEAT_SCALE, "showscale": False, "name": "P(class 1)",
+         "hovertemplate": "P(class 1) = %{z}%<extra></extra>"},
+        {"type": "contour", "x": gx, "y": gy, "z": _typed(fine, "u2"), "showscale": False,
+         "hoverinfo": "skip",
+         "contours": {"start": 5000, "end": 5000, "size": 1, "coloring": "none"},
+         "line": {"color": "#000000", "width": 4 if talk else 2.5},
+         "name": "boundary (P = 0.5)"},
+        {"type": "scatter", "x": _typed(X[:, 0]), "y": _typed(X[:, 1]), "mode": "markers",
+         "name": "clean position", "hoverinfo": "skip", "visible": True,
+         "marker": {"color": "rgba(60,60,60,0.35)", "size": clean_size}},
+        *_point_traces(a, len(a.frames) - 1, size),
+    ]
+    font = BASE_FONT_SIZE if not talk else TALK_FONT_SIZE
+    axis = {"showgrid": False, "zeroline": False, "constrain": "domain", "autorange": False}
+    if talk:
+        axis |= {"tickfont": {"size": font - 2}, "linewidth": 2}
+    spec: dict[str, Any] = {"data": data, "layout": {
+        "title": {"text": title_text(a, prefix=title_prefix), "x": 0.01, "xanchor": "left",
+                  "yref": "container", "y": 0.99, "yanchor": "top",
+                  "font": {"size": font + 4}},
+        "height": height, "margin": {"l": 10, "r": 10, "t": 110 if talk else 95, "b": 120},
+        "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0,
+                   "yanchor": "bottom", "font": {"size": 16 if talk else 12}},
+        "hovermode": "closest", "clickmode": "event+select",
+        "font": {"size": font, "color": "#000000" if talk else "#222222"},
+        "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
+        "xaxis": {**axis, "range": [float(grid.gx[0]), float(grid.gx[-1])]},
+        "yaxis": {**axis, "range": [float(grid.gy[0]), float(grid.gy[-1])],
+                  "scaleanchor": "x", "scaleratio": 1},
+        **_animation_controls(a, talk),
+    }}
+    if selected is not None and 0 <= selected < len(X):
+        _selection(spec, X, a, selected, talk)
+    spec["frames"] = [
+        {"name": str(k), "traces": ANIMATED, "data": _point_traces(a, k, size, full=False),
+         "layout": {"title": {"text": title_text(a, k, prefix=title_prefix)}}}
+        for k in range(len(a.frames))
+    ]
+    return spec
+
+
+class LeanFigure(go.Figure):
+    """A go.Figure that hands a prebuilt dict to whoever asks for `to_dict()` (st.plotly_chart):
+    Streamlit validates a dict trace by trace (~150 ms for an animated figure), a Figure not.
+    Only for serialising: `.data`/`.layout` of this object are empty; read `.spec` instead."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self._lean_spec = spec  # plotly only lets underscored names be set on a Figure
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self._lean_spec
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._lean_spec
 
 
 def boundary_figure(
     X: np.ndarray, grid: Grid, a: Attacked, *, selected: int | None = None, talk: bool = False,
     title_prefix: str = "", height: int = 620,
 ) -> go.Figure:
-    """The probability map, the boundary, and every point animated from clean to adversarial.
-
-    X (N, 2) clean points; grid: P(class 1) over the window; a: the attack's frames and flags.
-    selected: index of a clicked point (ε-ball, gradient arrow, path), or None.
-    Arrays go to Plotly as float32 numpy arrays, which it sends as compact binary.
-    """
-    size = 10 if talk else 7
-    fig = go.Figure()
-    fig.add_trace(go.Heatmap(
-        x=grid.gx, y=grid.gy, z=np.round(grid.prob, 3), zmin=0, zmax=1, colorscale=HEAT_SCALE,
-        showscale=False, name="P(class 1)",
-        hovertemplate="P(class 1) = %{z:.2f}<extra></extra>"))
-    fig.add_trace(go.Contour(
-        x=grid.gx, y=grid.gy, z=grid.prob, showscale=False, hoverinfo="skip",
-        contours={"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"},
-        line={"color": "#000000", "width": 4 if talk else 2.5}, name="boundary (P = 0.5)"))
-    fig.add_trace(go.Scatter(
-        x=X[:, 0], y=X[:, 1], mode="markers", name="clean position", hoverinfo="skip",
-        marker={"color": "rgba(60,60,60,0.35)", "size": max(size - 3, 3)}, visible=True))
-    last = len(a.frames) - 1
-    for t in _point_traces(a, last, size):
-        fig.add_trace(t)
-    if selected is not None and 0 <= selected < len(X):
-        _selection(fig, X, a, selected, talk)
-    fig.frames = [
-        go.Frame(name=str(k), traces=ANIMATED, data=_point_traces(a, k, size),
-                 layout={"title": {"text": title_text(a, k, prefix=title_prefix)}})
-        for k in range(len(a.frames))
-    ]
-    fig.update_layout(
-        title={"text": title_text(a, prefix=title_prefix), "x": 0.01, "xanchor": "left",
-               "yref": "container", "y": 0.99, "yanchor": "top"},
-        height=height, margin={"l": 10, "r": 10, "t": 110 if talk else 95, "b": 120},
-        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0,
-                "yanchor": "bottom", "font": {"size": 16 if talk else 12}},
-        hovermode="closest", clickmode="event+select",
-        **_animation_controls(a, talk),
-    )
-    fig.update_xaxes(range=[float(grid.gx[0]), float(grid.gx[-1])], autorange=False,
-                     showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(range=[float(grid.gy[0]), float(grid.gy[-1])], autorange=False,
-                     showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1,
-                     constrain="domain")
-    return style(fig, talk=talk)
+    """`boundary_spec` as a validated go.Figure, for callers that edit it (update_layout)."""
+    return go.Figure(boundary_spec(X, grid, a, selected=selected, talk=talk,
+                                   title_prefix=title_prefix, height=height))
 
 
 def curve_figure(
