@@ -145,6 +145,7 @@ class BoundaryScene:
     steps: int = number(10, 1, 100)
     robust: bool = flag(False)
     talk: bool = flag(False)
+    point: int = number(-1, -1, 999)  # the highlighted point's index, -1 = none (page checks < n)
 
 
 @dataclass(frozen=True)

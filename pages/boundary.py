@@ -2,11 +2,16 @@
 
 A thin view: read the widgets into a `BoundaryScene`, ask the cached helpers in pages/ui.py (which
 call advcore.boundary) for the model, grid, attack and curve, draw advcore.figures.boundary
-figures. The scene lives in the URL; a clicked point lives in the session.
+figures. The scene lives in the URL, the clicked point included (`point`, -1 = none).
+
+Moving ε, the attack or the steps, or clicking a point, reruns only the `attack_view` fragment:
+the sidebar, the data and the trained model stay put, and the figure goes to the browser as a
+prebuilt, unvalidated Plotly dict (advcore.figures.boundary.LeanFigure).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import streamlit as st
@@ -40,6 +45,11 @@ url_scene = ui.scene_from_url(Scene)
 for name in FIELDS:
     if key(name) not in ss:
         ss[key(name)] = getattr(url_scene, name)
+if key("selected") not in ss:  # first run of the session: the URL's point is the selection
+    if url_scene.point >= url_scene.n:
+        st.warning(f"URL parameter point={url_scene.point} is not one of the {url_scene.n} "
+                   "points (0 to n − 1); no point is selected.", icon="⚠️")
+    ss[key("selected")] = url_scene.point if 0 <= url_scene.point < url_scene.n else None
 
 st.title("Decision boundary")
 
@@ -59,35 +69,8 @@ with st.sidebar:
     st.slider("Depth (hidden layers)", *rng("depth"), key=key("depth"), disabled=linear)
     st.toggle("Talk mode (bigger text for a projector)", key=key("talk"))
 
-c_attack, c_eps, c_steps, c_robust = st.columns([1.6, 2, 1.4, 1.4], vertical_alignment="bottom")
-c_attack.selectbox("Attack", state.BOUNDARY_ATTACKS, format_func=lambda a: ATTACKS[a].label,
-                   key=key("attack"))
-spec = ATTACKS[ss[key("attack")]]
-norm_name = "L∞" if spec.norm == "linf" else "L2"
-c_eps.slider(f"ε ({norm_name} radius, feature units)", *rng("eps"), step=0.05, key=key("eps"),
-             help="How far each point may move: a square of half-side ε for L∞ attacks, a "
-                  "disc of radius ε for L2 attacks. DeepFool stops at the boundary; ε caps it.")
-c_steps.slider("Steps", *rng("steps"), key=key("steps"), disabled=not spec.iterative,
-               help="Iterations of BIM/PGD/DeepFool. FGSM takes one step.")
-c_robust.toggle("Side by side: adversarially trained", key=key("robust"),
-                help="Also train the same network on each point's adversarial version "
-                     "(the chosen attack at this ε): adversarial examples as data augmentation.")
-
-scene = Scene(**{name: ss[key(name)] for name in FIELDS})
-ui.write_url(scene)
-ui.talk_mode(scene.talk)
-
-# --- compute (each part cached on its own key) ----------------------------------------------------
-
-X, y = ui.toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
-variants = [("Standard training", training_key(scene, robust=False))]
-if scene.robust:
-    if scene.eps > 0:
-        variants.append((f"Adversarially trained ({spec.label}, ε = {scene.eps:g})",
-                         training_key(scene, robust=True)))
-    else:
-        st.info("At ε = 0 adversarial training is plain training: raise ε to compare.",
-                icon=":material/info:")
+ui.talk_mode(ss[key("talk")])
+X, y = ui.toy_data(ss[key("dataset")], ss[key("n")], ss[key("noise")], ss[key("seed")])
 
 
 def chart_key(i: int) -> str:
@@ -107,105 +90,143 @@ def selected_point(event: Any) -> int | None:
     return None
 
 
-results = []
-for label, k in variants:
-    results.append((label, k, ui.boundary_grid(k), ui.boundary_attack(k, scene.attack, scene.eps,
-                                                                       scene.steps)))
+@st.fragment
+def attack_view() -> None:
+    """The attack controls, the figure(s), metrics, curve and the clicked point: what moving ε
+    or clicking a point changes, rerun on its own (st.fragment); it keeps the URL in sync."""
+    c_attack, c_eps, c_steps, c_robust = st.columns([1.6, 2, 1.4, 1.4],
+                                                    vertical_alignment="bottom")
+    c_attack.selectbox("Attack", state.BOUNDARY_ATTACKS,
+                       format_func=lambda a: ATTACKS[a].label, key=key("attack"))
+    spec = ATTACKS[ss[key("attack")]]
+    norm_name = "L∞" if spec.norm == "linf" else "L2"
+    c_eps.slider(f"ε ({norm_name} radius, feature units)", *rng("eps"), step=0.05,
+                 key=key("eps"),
+                 help="How far each point may move: a square of half-side ε for L∞ attacks, a "
+                      "disc of radius ε for L2 attacks. DeepFool stops at the boundary; ε caps "
+                      "it.")
+    c_steps.slider("Steps", *rng("steps"), key=key("steps"), disabled=not spec.iterative,
+                   help="Iterations of BIM/PGD/DeepFool. FGSM takes one step.")
+    c_robust.toggle("Side by side: adversarially trained", key=key("robust"),
+                    help="Also train the same network on each point's adversarial version "
+                         "(the chosen attack at this ε): adversarial examples as data "
+                         "augmentation.")
 
-# A click on either figure selects the same point in both (same data, same index).
-chosen = ss.get(key("selected"))
-for i in range(len(results)):
-    picked = selected_point(ss.get(chart_key(i)))
-    if picked is not None and picked < len(X):
-        chosen = picked
-if chosen is not None and chosen >= len(X):
-    chosen = None
-ss[key("selected")] = chosen
+    scene = Scene(**{name: ss[key(name)] for name in FIELDS})
 
-# --- draw ---------------------------------------------------------------------------------------
+    # --- compute (each part cached on its own key) ------------------------------------------
 
-st.caption(
-    f"Background: the model's probability of class 1 (blue = class 0, orange = class 1); black "
-    f"line: its decision boundary (P = 0.5). Each point has been pushed by **{spec.label}** "
-    f"({spec.paper}) within ε = {scene.eps:g} ({norm_name}); red rings mark points it flipped "
-    "from right to wrong. Press **▶ Play** or drag the frame slider to watch them move; click a "
-    "point to see its ε-ball, gradient direction and path.")
-
-
-def metrics(attacked: Any, n: int) -> None:
-    """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles."""
-    m = st.columns(2)
-    m[0].metric("Clean accuracy", f"{attacked.clean_accuracy:.1%}")
-    m[1].metric("Adversarial accuracy", f"{attacked.adversarial_accuracy:.1%}",
-                delta=f"{attacked.adversarial_accuracy - attacked.clean_accuracy:+.1%}")
-    m = st.columns(2)
-    m[0].metric("Flipped", f"{attacked.flipped_count} / {n}",
-                help="Points classified correctly before the attack and wrongly after it.")
-    m[1].metric(f"Mean ‖δ‖ ({norm_name})", f"{attacked.mean_perturbation:.3f}",
-                help="Average distance each point moved, in the attack's norm (feature units).")
-
-
-def point_details(i: int) -> None:
-    """The clicked point's probabilities before and after, and what the arrow shows."""
-    st.markdown(f"#### Point #{i} (class {int(y[i])})")
-    for label, _, _, attacked in results:
-        if len(results) > 1:
-            st.markdown(f"**{label}**")
-        st.dataframe(figs.point_table(attacked, i), hide_index=True, width="stretch")
-    d = results[0][3].direction[i]
-    what = "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂"
-    st.caption(f"Arrow: the first step {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at the clean point; "
-               f"dotted {'square' if spec.norm == 'linf' else 'circle'}: every position within "
-               f"ε = {scene.eps:g}; black line: the path the attack took.")
-    if st.button("Clear selection", key=key("clear"), icon=":material/close:"):
-        ss[key("selected")] = None
-        ss[key("generation")] = ss.get(key("generation"), 0) + 1
-        st.rerun()
-
-
-def boundary_chart(i: int, attacked: Any, grid: Any, height: int) -> None:
-    prefix = "" if len(results) == 1 else ("Standard · " if i == 0 else "Adv. trained · ")
-    fig = figs.boundary_figure(X, grid, attacked, selected=chosen, talk=scene.talk,
-                               title_prefix=prefix, height=height)
-    st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points",
-                    key=chart_key(i), config=NO_CHART_BAR)
-
-
-curves = [(label, ui.boundary_curve(k, scene.attack, scene.steps), a.adversarial_accuracy)
-          for label, k, _, a in results]
-curve_fig = figs.curve_figure(curves, eps=scene.eps, talk=scene.talk)
-HINT = ("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its path and "
-        "its probabilities before and after.")
-
-if len(results) == 1:
-    left, right = st.columns([3, 2], gap="medium")
-    with left:
-        boundary_chart(0, results[0][3], results[0][2], 720 if scene.talk else 680)
-    with right:
-        metrics(results[0][3], len(y))
-        st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
-        if chosen is None:
-            st.info(HINT, icon=":material/touch_app:")
+    variants = [("Standard training", training_key(scene, robust=False))]
+    if scene.robust:
+        if scene.eps > 0:
+            variants.append((f"Adversarially trained ({spec.label}, ε = {scene.eps:g})",
+                             training_key(scene, robust=True)))
         else:
-            point_details(chosen)
-else:
-    cols = st.columns(2, gap="medium")
-    for i, ((label, _, grid, attacked), col) in enumerate(zip(results, cols, strict=True)):
-        with col:
-            boundary_chart(i, attacked, grid, 640)
-            st.markdown(f"**{label}**")
-            metrics(attacked, len(y))
-    std, adv = results[0][3], results[1][3]
-    st.success(f"Adversarial training at ε = {scene.eps:g}: accuracy under {spec.label} goes "
-               f"from {std.adversarial_accuracy:.0%} to {adv.adversarial_accuracy:.0%} "
-               f"(clean: {std.clean_accuracy:.0%} → {adv.clean_accuracy:.0%}). The boundary "
-               "moves away from the points: adversarial examples used as training data.",
-               icon=":material/shield:")
-    left, right = st.columns(2, gap="medium")
-    with left:
-        st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
-    with right:
-        if chosen is None:
-            st.info(HINT, icon=":material/touch_app:")
-        else:
-            point_details(chosen)
+            st.info("At ε = 0 adversarial training is plain training: raise ε to compare.",
+                    icon=":material/info:")
+
+    results = []
+    for label, k in variants:
+        results.append((label, k, ui.boundary_grid(k),
+                        ui.boundary_attack(k, scene.attack, scene.eps, scene.steps)))
+
+    # A click on either figure selects the same point in both (same data, same index).
+    chosen = ss.get(key("selected"))
+    for i in range(len(results)):
+        picked = selected_point(ss.get(chart_key(i)))
+        if picked is not None and picked < len(X):
+            chosen = picked
+    if chosen is not None and chosen >= len(X):
+        chosen = None
+    ss[key("selected")] = chosen
+    scene = dataclasses.replace(scene, point=-1 if chosen is None else chosen)
+    ui.write_url(scene)  # a click, like ε, is part of the scene: a link reopens it highlighted
+
+    # --- draw -------------------------------------------------------------------------------
+
+    st.caption(
+        f"Background: the model's probability of class 1 (blue = class 0, orange = class 1); "
+        f"black line: its decision boundary (P = 0.5). Each point has been pushed by "
+        f"**{spec.label}** ({spec.paper}) within ε = {scene.eps:g} ({norm_name}); red rings mark "
+        "points it flipped from right to wrong. Press **▶ Play** or drag the frame slider to "
+        "watch them move; click a point to see its ε-ball, gradient direction and path.")
+
+    def metrics(attacked: Any, n: int) -> None:
+        """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles."""
+        m = st.columns(2)
+        m[0].metric("Clean accuracy", f"{attacked.clean_accuracy:.1%}")
+        m[1].metric("Adversarial accuracy", f"{attacked.adversarial_accuracy:.1%}",
+                    delta=f"{attacked.adversarial_accuracy - attacked.clean_accuracy:+.1%}")
+        m = st.columns(2)
+        m[0].metric("Flipped", f"{attacked.flipped_count} / {n}",
+                    help="Points classified correctly before the attack and wrongly after it.")
+        m[1].metric(f"Mean ‖δ‖ ({norm_name})", f"{attacked.mean_perturbation:.3f}",
+                    help="Average distance each point moved, in the attack's norm (feature "
+                         "units).")
+
+    def point_details(i: int) -> None:
+        """The clicked point's probabilities before and after, and what the arrow shows."""
+        st.markdown(f"#### Point #{i} (class {int(y[i])})")
+        for label, _, _, attacked in results:
+            if len(results) > 1:
+                st.markdown(f"**{label}**")
+            st.dataframe(figs.point_table(attacked, i), hide_index=True, width="stretch")
+        d = results[0][3].direction[i]
+        what = "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂"
+        st.caption(f"Arrow: the first step {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at the clean "
+                   f"point; dotted {'square' if spec.norm == 'linf' else 'circle'}: every "
+                   f"position within ε = {scene.eps:g}; black line: the path the attack took.")
+        if st.button("Clear selection", key=key("clear"), icon=":material/close:"):
+            ss[key("selected")] = None
+            ss[key("generation")] = ss.get(key("generation"), 0) + 1
+            st.rerun(scope="fragment")
+
+    def boundary_chart(i: int, attacked: Any, grid: Any, height: int) -> None:
+        prefix = "" if len(results) == 1 else ("Standard · " if i == 0 else "Adv. trained · ")
+        fig = figs.LeanFigure(figs.boundary_spec(X, grid, attacked, selected=chosen,
+                                                 talk=scene.talk, title_prefix=prefix,
+                                                 height=height))
+        st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points",
+                        key=chart_key(i), config=NO_CHART_BAR)
+
+    curves = [(label, ui.boundary_curve(k, scene.attack, scene.steps), a.adversarial_accuracy)
+              for label, k, _, a in results]
+    curve_fig = figs.curve_figure(curves, eps=scene.eps, talk=scene.talk)
+    hint = ("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its path "
+            "and its probabilities before and after.")
+
+    if len(results) == 1:
+        left, right = st.columns([3, 2], gap="medium")
+        with left:
+            boundary_chart(0, results[0][3], results[0][2], 720 if scene.talk else 680)
+        with right:
+            metrics(results[0][3], len(y))
+            st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+            if chosen is None:
+                st.info(hint, icon=":material/touch_app:")
+            else:
+                point_details(chosen)
+    else:
+        cols = st.columns(2, gap="medium")
+        for i, ((label, _, grid, attacked), col) in enumerate(zip(results, cols, strict=True)):
+            with col:
+                boundary_chart(i, attacked, grid, 640)
+                st.markdown(f"**{label}**")
+                metrics(attacked, len(y))
+        std, adv = results[0][3], results[1][3]
+        st.success(f"Adversarial training at ε = {scene.eps:g}: accuracy under {spec.label} goes "
+                   f"from {std.adversarial_accuracy:.0%} to {adv.adversarial_accuracy:.0%} "
+                   f"(clean: {std.clean_accuracy:.0%} → {adv.clean_accuracy:.0%}). The boundary "
+                   "moves away from the points: adversarial examples used as training data.",
+                   icon=":material/shield:")
+        left, right = st.columns(2, gap="medium")
+        with left:
+            st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+        with right:
+            if chosen is None:
+                st.info(hint, icon=":material/touch_app:")
+            else:
+                point_details(chosen)
+
+
+attack_view()
