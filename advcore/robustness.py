@@ -79,10 +79,10 @@ REFERENCES: tuple[Reference, ...] = (
               "MNIST test set (10,000 digits)", "mnist-linear", "Goodfellow 2015: softmax"),
     Reference(_GOODFELLOW, "maxout network", "fgsm", 0.25, 1 - 0.894, "89.4% error",
               "MNIST test set (10,000 digits)", "mnist-cnn", "Goodfellow 2015: maxout"),
-    Reference(_GOODFELLOW, "maxout, adversarially trained (FGSM)", "fgsm", 0.25, 1 - 0.179,
+    Reference(_GOODFELLOW, "maxout, FGSM-trained", "fgsm", 0.25, 1 - 0.179,
               "17.9% error", "MNIST test set (10,000 digits)", "mnist-cnn-robust",
               "Goodfellow 2015: maxout, adv. trained"),
-    Reference(_MADRY, "CNN, PGD adversarial training", "pgd", 0.3, 0.89, "89% accuracy",
+    Reference(_MADRY, "PGD-trained CNN", "pgd", 0.3, 0.89, "89% accuracy",
               "MNIST test set; their strongest white-box PGD (many steps, random restarts)",
               "mnist-cnn-robust", "Madry 2018: PGD-trained CNN"),
     *(
@@ -272,6 +272,44 @@ def curve_difference(live: Sequence[Curve], card: Sequence[Curve]) -> float:
             if b is not None:
                 worst = max(worst, abs(a - b))
     return worst
+
+
+def takeaways(curves: Sequence[Curve]) -> list[str]:
+    """What the curves show, in sentences with their own numbers (markdown, for the page).
+
+    Only sentences whose curves are present are returned: the page never states a number it
+    did not draw.
+    """
+    by = {(c.model, c.attack): c for c in curves}
+    out = []
+    lin = by.get(("mnist-linear", "fgsm"))
+    if lin is not None:
+        fallen = [(e, a) for e, a in zip(lin.epsilons, lin.accuracy, strict=True) if a < 0.1]
+        if fallen:
+            e, a = fallen[0]
+            out.append(
+                f"**The linear model falls first:** one FGSM step of ε = {e:g} ({eps_255(e)}) "
+                f"leaves it {a:.0%}. A change of ε in every pixel moves each logit by up to "
+                "ε·‖w‖₁, which grows with the 784 inputs (Goodfellow et al.'s linearity argument).")
+    f, p = by.get(("mnist-cnn", "fgsm")), by.get(("mnist-cnn", "pgd"))
+    if f is not None and p is not None:
+        gaps = [(fa - pa, e, fa, pa) for e, fa in zip(f.epsilons, f.accuracy, strict=True)
+                if (pa := p.at(e)) is not None]
+        if gaps:
+            _, e, fa, pa = max(gaps)
+            out.append(
+                f"**PGD is the stronger attack:** at ε = {e:g} ({eps_255(e)}) mnist-cnn keeps "
+                f"{fa:.0%} against one FGSM step and {pa:.0%} against PGD-{p.steps}, which walks "
+                "along the loss instead of trusting its first gradient.")
+    r = by.get(("mnist-cnn-robust", "pgd"))
+    if r is not None and p is not None:
+        e = max(set(r.epsilons) & set(p.epsilons), default=None)
+        if e is not None:
+            out.append(
+                f"**Adversarial training flattens the curve:** at ε = {e:g} ({eps_255(e)}) under "
+                f"PGD, mnist-cnn-robust keeps {r.at(e):.0%} where the same network trained "
+                f"normally keeps {p.at(e):.0%}.")
+    return out
 
 
 # --- our models vs the papers -----------------------------------------------------------------

@@ -118,6 +118,9 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
     fig = figs.curves_figure(live or curves, refs, compare=curves if live else (),
                              talk=scene.talk)
     st.plotly_chart(fig, width="stretch", key="rb_curves_fig")
+    notes = rb.takeaways(live or curves)
+    if notes:
+        st.markdown("**What to notice**\n\n" + "\n".join(f"- {n}" for n in notes))
     if live is None:
         st.caption(
             f"From the model cards: computed when each model was trained (`python -m "
@@ -128,7 +131,7 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
     st.subheader("Our models next to the papers")
     rows = rb.paper_comparison(live or curves, cards)
     st.dataframe(figs.comparison_table(rows), hide_index=True, width="stretch",
-                 column_config={"published": st.column_config.TextColumn(width="large")})
+                 column_config={"published": st.column_config.TextColumn(width="medium")})
     st.caption(
         "Goodfellow et al. report *error* rates; they are shown as accuracy = 1 − error. The "
         "papers use the full 10,000-digit MNIST test set and their own networks (a maxout net, "

@@ -44,9 +44,9 @@ def test_references_are_the_papers_numbers() -> None:
     # Goodfellow et al. 2015 report error rates at ε = 0.25; stored as accuracy = 1 − error.
     assert by[("Goodfellow et al. 2015", "shallow softmax", 0.25)] == pytest.approx(0.001)
     assert by[("Goodfellow et al. 2015", "maxout network", 0.25)] == pytest.approx(0.106)
-    assert by[("Goodfellow et al. 2015", "maxout, adversarially trained (FGSM)", 0.25)] == \
+    assert by[("Goodfellow et al. 2015", "maxout, FGSM-trained", 0.25)] == \
         pytest.approx(0.821)
-    assert by[("Madry et al. 2018", "CNN, PGD adversarial training", 0.3)] == 0.89
+    assert by[("Madry et al. 2018", "PGD-trained CNN", 0.3)] == 0.89
     tutorial = sorted((r.eps, r.accuracy) for r in rb.REFERENCES if r.model == "LeNet")
     assert tutorial == [(0.05, 0.943), (0.1, 0.851), (0.15, 0.683), (0.2, 0.430), (0.25, 0.208),
                         (0.3, 0.087)]
@@ -136,6 +136,19 @@ def test_chunked_fgsm_cells_sum_to_the_whole() -> None:
     assert [c.accuracy for c in whole] == [c.accuracy for c in parts]
 
 
+def test_takeaways_quote_the_curves_numbers() -> None:
+    e = (0.0, 0.1, 0.3)
+    curves = [rb.Curve("mnist-linear", "fgsm", e, (0.9, 0.05, 0.0), 1, 1000, "card"),
+              rb.Curve("mnist-cnn", "fgsm", e, (0.99, 0.8, 0.05), 1, 1000, "card"),
+              rb.Curve("mnist-cnn", "pgd", e, (0.99, 0.6, 0.0), 20, 1000, "card"),
+              rb.Curve("mnist-cnn-robust", "pgd", e, (0.98, 0.95, 0.9), 20, 1000, "card")]
+    text = " ".join(rb.takeaways(curves))
+    assert "ε = 0.1 (25.5/255) leaves it 5%" in text
+    assert "keeps 80% against one FGSM step and 60% against PGD-20" in text
+    assert "mnist-cnn-robust keeps 90% where the same network trained normally keeps 0%" in text
+    assert rb.takeaways(curves[:1]) and not rb.takeaways([])
+
+
 def test_curve_difference() -> None:
     fgsm, pgd = rb.card_curves("m", CARD, 1000)
     moved = rb.Curve("m", "pgd", (0.0, 0.1), (0.9, 0.35), 20, 100, "live")
@@ -170,8 +183,8 @@ def test_paper_comparison_pairs_each_reference_with_our_model() -> None:
     assert lenet_005.ours_accuracy is None  # our curve has no point at 0.05: say so, never guess
     table = figs.comparison_table(rows)
     assert table[0]["paper's accuracy"] == "0.1% (1 − 99.9% error)"
-    assert next(t for t in table if t["our model"] == "mnist-cnn" and "ε 0.05" in t["attack"]
-                )["our accuracy"] == "—"
+    assert next(t for t in table if "LeNet" in t["published"] and "ε 0.05" in t["attack"]
+                )["ours"] == "mnist-cnn: —"
 
 
 # --- transferability --------------------------------------------------------------------------

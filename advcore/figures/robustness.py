@@ -345,8 +345,8 @@ def comparison_table(rows: Sequence[Comparison]) -> list[dict[str, str]]:
             "published": f"{r.source.replace(' et al.', '')}: {r.model}",
             "attack": f"{what} ε {r.eps:g} ({eps_255(r.eps)})",
             "paper's accuracy": paper,
-            "our model": row.ours_model,
-            "our accuracy": "—" if row.ours_accuracy is None else f"{row.ours_accuracy:.1%}",
+            "ours": (f"{row.ours_model}: —" if row.ours_accuracy is None
+                     else f"{row.ours_model}: {row.ours_accuracy:.1%}"),
             "ours − paper": "—" if diff is None else f"{100 * diff:+.1f} pp",
             "ours from": row.ours_setting or "model not available",
         })
