@@ -78,6 +78,13 @@ def chart_key(i: int) -> str:
     return key(f"fig{i}.{ss.get(key('generation'), 0)}")
 
 
+def clear_selection() -> None:
+    """"Clear selection": no point, and a new chart key so the old click event is dropped.
+    A callback, so the (fragment or full) rerun that follows the click already sees it."""
+    ss[key("selected")] = None
+    ss[key("generation")] = ss.get(key("generation"), 0) + 1
+
+
 def selected_point(event: Any) -> int | None:
     """The index of the clicked point from a plotly selection event, if any."""
     points = (event or {}).get("selection", {}).get("points", []) if event else []
@@ -176,10 +183,8 @@ def attack_view() -> None:
         st.caption(f"Arrow: the first step {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at the clean "
                    f"point; dotted {'square' if spec.norm == 'linf' else 'circle'}: every "
                    f"position within ε = {scene.eps:g}; black line: the path the attack took.")
-        if st.button("Clear selection", key=key("clear"), icon=":material/close:"):
-            ss[key("selected")] = None
-            ss[key("generation")] = ss.get(key("generation"), 0) + 1
-            st.rerun(scope="fragment")
+        st.button("Clear selection", key=key("clear"), icon=":material/close:",
+                  on_click=clear_selection)
 
     def boundary_chart(i: int, attacked: Any, grid: Any, height: int) -> None:
         prefix = "" if len(results) == 1 else ("Standard · " if i == 0 else "Adv. trained · ")

@@ -72,3 +72,26 @@ def test_robust_switch_shows_two_figures():
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # two boundary figures and the accuracy curve
     assert "Adv. trained" in json.loads(charts[1].proto.spec)["layout"]["title"]["text"]
+
+
+def test_url_point_restores_the_highlighted_point():
+    at = _app({"point": "4", "attack": "fgsm", "eps": "0.5"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert [w.value for w in at.warning] == []
+    fig = _figure(at)
+    assert fig["layout"]["shapes"][0]["type"] == "rect"  # point #4's ε-square
+    assert fig["layout"]["shapes"][0]["x1"] - fig["layout"]["shapes"][0]["x0"] == (
+        pytest.approx(1.0))
+    assert any(t.get("name") == "path of point #4" for t in fig["data"])
+    assert any("Point #4" in m.value for m in at.markdown)
+    assert _q(at, "point") == "4"
+    at.button(key="boundary.clear").click().run()  # "Clear selection" writes point=-1
+    assert not at.exception
+    assert "shapes" not in _figure(at)["layout"] and _q(at, "point") == "-1"
+
+
+def test_url_point_beyond_the_data_warns_and_selects_none():
+    at = _app({"point": "500"})  # SMALL has 60 points
+    assert not at.exception
+    assert any("point=500" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert "shapes" not in _figure(at)["layout"] and _q(at, "point") == "-1"
