@@ -256,16 +256,29 @@ def rebuild(name: str, show: bool = True) -> dict[str, Any]:
     return card
 
 
+def reevaluate(name: str) -> dict[str, Any]:
+    """Refresh the measured figures of a shipped model's card; weights and recipe unchanged."""
+    from advcore.models import load_card, load_pretrained
+
+    card = load_card(name)
+    card.update(evaluate_card(load_pretrained(name)))
+    save_pretrained(load_pretrained(name), name, card)
+    return card
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m advcore.train", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"models to rebuild, of {', '.join(PRETRAINED)} (default: all)")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="re-measure the shipped weights and refresh their cards' accuracies "
+                        "(after a change to the attacks), without retraining")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in PRETRAINED]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(PRETRAINED)}")
     for name in args.names or list(PRETRAINED):
-        card = rebuild(name)
+        card = reevaluate(name) if args.evaluate_only else rebuild(name)
         print(
             f"{name}: clean {card['clean_accuracy']:.1%}, FGSM@0.25 "
             f"{card['fgsm_accuracy_eps_0.25']:.1%}, PGD-100@0.3 "
