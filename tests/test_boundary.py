@@ -120,6 +120,8 @@ def test_figure_keeps_background_out_of_frames(trained):
     a = boundary.attack_points(model, X, y, attack="bim", eps=0.3, steps=8)
     spec = figs.boundary_spec(X, g, a, selected=3)
     assert [t["type"] for t in spec["data"][:2]] == ["heatmap", "contour"]
+    # float32, not integer typed arrays: those blank the background during Play in Chromium
+    assert spec["data"][0]["z"]["dtype"] == spec["data"][1]["z"]["dtype"] == "f4"
     assert len(spec["frames"]) == len(a.frames)
     for f in spec["frames"]:
         assert list(f["traces"]) == figs.ANIMATED

@@ -165,22 +165,20 @@ def boundary_spec(
     X (N, 2) clean points; grid: P(class 1) over the window; a: the attack's frames and flags.
     selected: index of a clicked point (ε-ball, gradient arrow, path), or None.
 
-    Lean on purpose: moving ε resends all of it. Arrays go as base64 typed arrays: the heatmap
-    as whole percent (uint8, hover reads "P(class 1) = 73%"), the contour as P in 1/10000
-    (uint16, level 5000: the boundary to 10⁻⁴), positions float32. Frames carry only what moves.
+    Lean on purpose: moving ε resends all of it. Arrays go as base64 float32 typed arrays and
+    frames carry only what moves. Not integer arrays for z: with a uint8/uint16 heatmap and
+    contour Plotly.js blanks the background on every `redraw` frame of Play (seen in Chromium).
     """
     size = 10 if talk else 7
-    percent = np.rint(grid.prob * 100).astype(np.uint8)
-    fine = np.rint(grid.prob * 10_000).astype(np.uint16)
-    gx, gy = _typed(grid.gx), _typed(grid.gy)
+    gx, gy, z = _typed(grid.gx), _typed(grid.gy), _typed(grid.prob)
     clean_size = max(size - 3, 3)
     data: list[dict[str, Any]] = [
-        {"type": "heatmap", "x": gx, "y": gy, "z": _typed(percent, "u1"), "zmin": 0,
-         "zmax": 100, "colorscale": HEAT_SCALE, "showscale": False, "name": "P(class 1)",
-         "hovertemplate": "P(class 1) = %{z}%<extra></extra>"},
-        {"type": "contour", "x": gx, "y": gy, "z": _typed(fine, "u2"), "showscale": False,
+        {"type": "heatmap", "x": gx, "y": gy, "z": z, "zmin": 0, "zmax": 1,
+         "colorscale": HEAT_SCALE, "showscale": False, "name": "P(class 1)",
+         "hovertemplate": "P(class 1) = %{z:.2f}<extra></extra>"},
+        {"type": "contour", "x": gx, "y": gy, "z": z, "showscale": False,
          "hoverinfo": "skip",
-         "contours": {"start": 5000, "end": 5000, "size": 1, "coloring": "none"},
+         "contours": {"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"},
          "line": {"color": "#000000", "width": 4 if talk else 2.5},
          "name": "boundary (P = 0.5)"},
         {"type": "scatter", "x": _typed(X[:, 0]), "y": _typed(X[:, 1]), "mode": "markers",
