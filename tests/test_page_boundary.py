@@ -95,3 +95,27 @@ def test_url_point_beyond_the_data_warns_and_selects_none():
     assert not at.exception
     assert any("point=500" in w.value for w in at.warning), [w.value for w in at.warning]
     assert "shapes" not in _figure(at)["layout"] and _q(at, "point") == "-1"
+
+
+def test_moving_eps_the_attack_or_the_steps_never_retrains(monkeypatch):
+    """The issue's speed promise: the model is trained once per data/model fields, not per ε."""
+    from advcore import boundary
+    from pages import ui
+
+    trained = []
+    real = boundary.train_model
+
+    def counting(scene, *, robust=False):
+        trained.append((scene.n, robust))
+        return real(scene, robust=robust)
+
+    monkeypatch.setattr(boundary, "train_model", counting)
+    ui.boundary_model.clear()
+    at = _app({"seed": "4242", "attack": "fgsm", "eps": "0.3"})
+    at.slider(key="boundary.eps").set_value(0.6).run()
+    at.selectbox(key="boundary.attack").set_value("bim").run()
+    at.slider(key="boundary.steps").set_value(4).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert trained == [(60, False)]
+    at.slider(key="boundary.n").set_value(80).run()  # new data: a new model, trained once
+    assert trained == [(60, False), (80, False)]
