@@ -433,6 +433,8 @@ TALK_CSS = """<style>
 [data-testid='stMainBlockContainer'] [data-testid='stMarkdownContainer'] p,
 [data-testid='stMainBlockContainer'] li,
 [data-testid='stCaptionContainer'] {font-size: 1.35rem; color: #000;}
+[data-testid='stMainBlockContainer'] [data-testid='stSliderThumbValue'] p,
+[data-testid='stMainBlockContainer'] [data-testid='stSliderTickBar'] p {font-size: 1rem;}
 [data-testid='stMainBlockContainer'] h1 {font-size: 3rem;}
 [data-testid='stMainBlockContainer'] [data-testid='stMetricValue'],
 [data-testid='stMainBlockContainer'] [data-testid='stMetricValue'] p {font-size: 2.8rem; color: #000;}
