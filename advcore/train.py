@@ -87,7 +87,7 @@ def train_toy(
     model.train()
     for epoch in range(epochs):
         batch_x, batch_y = x, t
-        # Adversarial examples are recomputed every few epochs: cheap, and the boundary moves slowly.
+        # Fresh adversarial examples every epoch, against the model as it is now (Madry et al.).
         if adversarial and eps > 0:
             x_adv = adversarial_batch(model, x, t, attack=adversarial, eps=eps, steps=steps,
                                       bounds=None, seed=seed + epoch)
