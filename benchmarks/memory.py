@@ -125,7 +125,7 @@ def main() -> None:
             # Reruns: ε back and forth between two values already computed (cache hits).
             page.goto(base + "/digits?model=mnist-cnn&attack=fgsm&eps=0.1&index=0")
             wait_idle(page)
-            slider = page.locator("[data-testid='stSlider'] [role='slider']").first
+            slider = page.locator("[data-testid='stSlider'] input[type='range']").first
             samples = []
             for i in range(args.reruns + 1):
                 if i % 20 == 0:

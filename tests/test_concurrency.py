@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import magic
 from streamlit.testing.v1 import AppTest
 
 from advcore import models
@@ -46,6 +47,23 @@ SESSIONS: list[tuple[str, dict[str, str]]] = [
       for m, i, e in [("mnist-linear", "3", "0.05"), ("mnist-cnn", "5", "0.2"),
                       ("mnist-linear", "9", "0.3"), ("mnist-cnn-robust", "2", "0.1")]],
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_compile_at_a_time() -> object:
+    """A harness fix, not the app's: each AppTest compiles the page with its own ScriptCache, and
+    CPython 3.11's ast.parse is not thread-safe ("AST constructor recursion depth mismatch").
+    The real server compiles each page once, under ScriptCache's lock."""
+    lock = threading.Lock()
+    original = magic.add_magic
+
+    def locked(code: str, script_path: str) -> object:
+        with lock:
+            return original(code, script_path)
+
+    magic.add_magic = locked
+    yield
+    magic.add_magic = original
 
 
 def _signature(at: AppTest) -> dict[str, Any]:
