@@ -142,7 +142,8 @@ def load_card(name: str, assets: Path = ASSETS) -> dict[str, Any]:
 
 def load_pretrained(name: str, assets: Path = ASSETS) -> nn.Module:
     """Load `name` from assets/ into a fresh model in eval mode (uncached; see pretrained())."""
-    model = build(name)
+    with GLOBAL_RNG:  # building initialises weights from the global generator (then overwritten)
+        model = build(name)
     path = weights_path(name, assets)
     if not path.is_file():
         raise AssetError(f"weight file {path} is missing; rebuild it with `{REBUILD}`")
