@@ -121,7 +121,16 @@ def test_twenty_sessions_at_once_get_what_a_lone_session_gets(lone: list[dict[st
 
     def visit(i: int) -> tuple[AppTest, dict[str, Any]]:
         start.wait()  # all at once: they race for the model loads and the caches
-        at = _run(*SESSIONS[i])
+        for attempt in range(3):
+            try:
+                at = _run(*SESSIONS[i])
+                break
+            except KeyError as exc:
+                # AppTest, not the app: its run swaps process-wide singletons (Runtime._instance),
+                # so a threaded AppTest now and then loses its own internal session-state key.
+                # The page itself never raised (that would be in at.exception); run it again.
+                if "STREAMLIT_INTERNAL_KEY" not in str(exc) or attempt == 2:
+                    raise
         return at, _signature(at)
 
     with ThreadPoolExecutor(len(SESSIONS)) as pool:
