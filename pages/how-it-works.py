@@ -51,7 +51,7 @@ with st.sidebar:
     st.toggle("Talk mode (bigger text for a projector)", key=key("talk"))
 
 talk = bool(ss[key("talk")])
-ui.talk_text(talk)
+ui.talk_mode(talk)
 st.title("How it works")
 st.markdown(
     "Training changes the **weights** to *lower* the loss. An attack holds the weights still and "

@@ -314,7 +314,7 @@ with st.sidebar:
                      help="Large fonts, thick lines, controls tucked into expanders. Kept in "
                           "the URL as talk=1.")
 scene = replace(scene, talk=talk)
-ui.talk_text(scene.talk)
+ui.talk_mode(scene.talk)
 st.title("Robustness lab")
 st.markdown(
     "How much does an attack cost a model as ε grows, what does training on adversarial examples "

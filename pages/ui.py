@@ -360,18 +360,6 @@ def how_eps_units(model: str, index: int) -> explain.EpsUnitsDemo:
     return explain.eps_units_demo(pretrained_model(model), *_test_digit(index))
 
 
-def talk_text(talk: bool) -> None:
-    """In talk mode, body text one step larger and black, to read from the back of a room."""
-    if talk:
-        st.markdown(
-            "<style>[data-testid='stMainBlockContainer'] [data-testid='stMarkdownContainer'] "
-            "p, [data-testid='stMainBlockContainer'] li, [data-testid='stCaptionContainer'] "
-            "{font-size: 1.3rem; color: #000;}"
-            "</style>",
-            unsafe_allow_html=True,
-        )
-
-
 # --- sanity badges: any page can show them under its figure ------------------------------------
 
 
