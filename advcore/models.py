@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +162,7 @@ def load_pretrained(name: str, assets: Path = ASSETS) -> nn.Module:
     return model
 
 
-@lru_cache(maxsize=None)
+@cache
 def pretrained(name: str) -> nn.Module:
     """The shipped model `name` ("mnist-linear", "mnist-cnn", "mnist-cnn-robust"), in eval mode.
 

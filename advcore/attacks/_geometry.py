@@ -23,9 +23,12 @@ Norm = Literal["linf", "l2"]
 NORMS: tuple[str, ...] = ("linf", "l2")
 
 # Images are split into chunks of about this many input values before the forward/backward pass:
-# 64 MNIST digits. On a 2-core CPU the activations of such a chunk stay in cache, which measured
-# about 2x the throughput of one 1,000-digit batch (see benchmarks/attacks.py). 2-D points are tiny,
-# so thousands of them still make a single chunk.
+# 64 MNIST digits. The activations of such a chunk stay in cache; a 1,000-digit batch streams them
+# through memory. Measured on the shipped mnist-cnn, forward+backward on one thread (as the app
+# runs): 3,300-3,550 digits/s for chunks of 32-250 digits, flat within noise, against 2,000 for 500
+# and 1,500 for one 1,000-digit batch (`python benchmarks/attacks.py --cpu-time --chunks`). 64 sits
+# in the middle of the plateau, and leaves two threads enough work per operation. 2-D points are
+# tiny, so thousands of them still make a single chunk.
 CHUNK_VALUES = 64 * 784
 
 
