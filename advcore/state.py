@@ -83,8 +83,10 @@ def from_query(cls: type[S], params: Mapping[str, Any]) -> tuple[S, list[str]]:
         raw = str(raw).strip()
         value, problem = _parse_one(f, raw)
         if problem:
-            shown = raw if len(raw) <= 20 else raw[:20] + "…"
-            warnings.append(f"URL parameter {f.name}={shown!r} {problem}"
+            # The value is a stranger's text shown in markdown: as inline code (backticks
+            # removed), so `[x](//evil)` or `**` cannot become a link or formatting.
+            shown = (raw if len(raw) <= 20 else raw[:20] + "…").replace("`", "'")
+            warnings.append(f"URL parameter {f.name}=`{shown}` {problem}"
                             + ("" if "using" in problem else f"; using {f.default}"))
         values[f.name] = value
     return cls(**values), warnings  # type: ignore[call-arg]

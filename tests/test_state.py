@@ -119,7 +119,7 @@ def test_garbage_never_raises_and_gives_a_valid_scene(cls, data):
 @pytest.mark.parametrize(
     "params, expected, warned",
     [
-        ({"count": "abc"}, Scene(), "count='abc' is not a whole number; using 5"),
+        ({"count": "abc"}, Scene(), "count=`abc` is not a whole number; using 5"),
         ({"count": "2.0"}, Scene(), "is not a whole number"),
         ({"count": "1000"}, Scene(count=100), "is outside [1, 100]; using 100"),
         ({"count": "-3"}, Scene(count=1), "using 1"),
@@ -177,3 +177,8 @@ def test_helpers_read_the_field_metadata():
     assert state.choices_of(Scene, "kind") == ("a", "b", "long-name")
     assert state.defaults_of(Scene) == {"kind": "a", "count": 5, "ratio": 0.25, "seed": 0,
                                         "on": False}
+
+
+def test_a_hostile_value_is_shown_as_inline_code_not_markdown():
+    _, warnings = from_query(state.BoundaryScene, {"dataset": "[x](//e.vil)`**`"})
+    assert warnings and "`[x](//e.vil)'**'`" in warnings[0]
