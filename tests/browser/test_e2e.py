@@ -133,7 +133,13 @@ def _boundary_drawn(page: Any) -> dict[str, int]:
 
 def test_the_boundary_animation_plays_and_the_boundary_stays(tab: Tab) -> None:
     page = tab.open(SCENES[0].url())
-    before = _boundary_drawn(page)
+    # Plotly draws the heatmap and contour layers a moment after the figure element appears
+    # (longer on a loaded machine): give it up to 30 s before judging what is on screen.
+    for _ in range(60):
+        before = _boundary_drawn(page)
+        if before["layers"] + before["paths"] > 0:
+            break
+        page.wait_for_timeout(500)
     assert before["frames"] > 1, before
     assert before["layers"] + before["paths"] > 0, before
     play = page.locator("[data-testid='stPlotlyChart'] .updatemenu-button").first
