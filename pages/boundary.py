@@ -196,7 +196,7 @@ def attack_view() -> None:
 
     curves = [(label, ui.boundary_curve(k, scene.attack, scene.steps), a.adversarial_accuracy)
               for label, k, _, a in results]
-    curve_fig = figs.curve_figure(curves, eps=scene.eps, talk=scene.talk)
+    curve_fig = figs.LeanFigure(figs.curve_spec(curves, eps=scene.eps, talk=scene.talk))
     hint = ("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its path "
             "and its probabilities before and after.")
 

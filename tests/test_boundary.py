@@ -135,3 +135,20 @@ def test_figure_keeps_background_out_of_frames(trained):
     fig = figs.boundary_figure(X, g, a, selected=3)
     assert fig.layout.shapes[0].type == "rect" and len(fig.frames) == len(a.frames)
     assert figs.LeanFigure(spec).to_dict() is spec
+
+
+@pytest.mark.parametrize("talk", [False, True])
+def test_curve_marks_the_current_eps_on_a_valid_plotly_figure(trained, talk):
+    from advcore.figures import boundary as figs
+
+    model, X, y = trained
+    c = boundary.accuracy_curve(model, X, y, attack="fgsm", steps=1, epsilons=(0.0, 0.5, 1.0))
+    now = boundary.attack_points(model, X, y, attack="fgsm", eps=0.5, steps=1)
+    spec = figs.curve_spec([("Standard", c, now.adversarial_accuracy)], eps=0.5, talk=talk)
+    fig = figs.curve_figure([("Standard", c, now.adversarial_accuracy)], eps=0.5, talk=talk)
+    # The unvalidated dict the page sends passes plotly's validation unchanged.
+    assert fig.to_dict()["layout"]["shapes"][0]["x0"] == 0.5
+    line, marker = spec["data"]
+    assert line["y"] == pytest.approx(list(c.accuracy))
+    assert marker["x"] == [0.5] and marker["y"] == [pytest.approx(now.adversarial_accuracy)]
+    assert spec["layout"]["font"]["size"] == (22 if talk else 14)

@@ -26,7 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from advcore.boundary import AccuracyCurve, Attacked, Grid
-from advcore.figures import BASE_FONT_SIZE, CLASS_COLORS, FLIP_COLOR, TALK_FONT_SIZE, style
+from advcore.figures import BASE_FONT_SIZE, CLASS_COLORS, FLIP_COLOR, TALK_FONT_SIZE
 
 ANIMATED = [3, 4, 5]
 HEAT_SCALE = [[0.0, "#c6dbef"], [0.5, "#ffffff"], [1.0, "#fdd0a2"]]  # class-0 blue, class-1 orange
@@ -241,33 +241,52 @@ def boundary_figure(
                                    title_prefix=title_prefix, height=height))
 
 
+def curve_spec(
+    curves: Sequence[tuple[str, AccuracyCurve, float]], *, eps: float, talk: bool = False,
+) -> dict[str, Any]:
+    """Accuracy vs ε, one line per (label, curve, accuracy at the current ε), ε marked, as a
+    plain Plotly figure dict: built without plotly's validation, which cost ~30 ms per ε change
+    (the page sends it through LeanFigure; `curve_figure` wraps it for callers that edit it)."""
+    size = TALK_FONT_SIZE if talk else BASE_FONT_SIZE
+    data: list[dict[str, Any]] = []
+    dashes = ("solid", "dash")
+    for k, (label, c, now) in enumerate(curves):
+        data.append({
+            "type": "scatter", "x": np.asarray(c.epsilons).tolist(),
+            "y": np.asarray(c.accuracy).tolist(), "mode": "lines", "name": label,
+            "line": {"color": "#333333" if k == 0 else "#2ca02c", "dash": dashes[k % 2],
+                     "width": 4 if talk else 2},
+            "hovertemplate": "ε = %{x:.2f}: %{y:.0%}<extra>" + label + "</extra>"})
+        data.append({
+            "type": "scatter", "x": [eps], "y": [now], "mode": "markers", "showlegend": False,
+            "hoverinfo": "skip", "marker": {"color": FLIP_COLOR, "size": 12 if talk else 9}})
+    hi = float(curves[0][1].epsilons[-1]) if curves else 2.0
+    axis = {"tickfont": {"size": size - 2}, "linewidth": 2} if talk else {}
+    layout = {
+        "title": {"text": f"<b>Accuracy vs ε</b> (now ε = {eps:g})", "x": 0.01,
+                  "xanchor": "left", "font": {"size": size + 4}},
+        "height": 300, "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+        "legend": {"x": 0.99, "xanchor": "right", "y": 0.98, "yanchor": "top",
+                   "bgcolor": "rgba(255,255,255,0.8)"},
+        "showlegend": len(curves) > 1,
+        "font": {"size": size, "color": "#000000" if talk else "#222222"},
+        "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
+        "shapes": [{"type": "line", "x0": eps, "x1": eps, "xref": "x", "y0": 0, "y1": 1,
+                    "yref": "y domain", "line": {"color": FLIP_COLOR, "width": 2,
+                                                 "dash": "dot"}}],
+        "xaxis": {"title": {"text": "ε (feature units)"}, "range": [0, hi], "showgrid": True,
+                  **axis},
+        "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.02], "tickformat": ".0%",
+                  **axis},
+    }
+    return {"data": data, "layout": layout}
+
+
 def curve_figure(
     curves: Sequence[tuple[str, AccuracyCurve, float]], *, eps: float, talk: bool = False,
 ) -> go.Figure:
-    """Accuracy vs ε, one line per (label, curve, accuracy at the current ε), ε marked."""
-    fig = go.Figure()
-    dashes = ("solid", "dash")
-    for k, (label, c, now) in enumerate(curves):
-        fig.add_trace(go.Scatter(
-            x=c.epsilons, y=c.accuracy, mode="lines", name=label,
-            line={"color": "#333333" if k == 0 else "#2ca02c", "dash": dashes[k % 2],
-                  "width": 3 if talk else 2},
-            hovertemplate="ε = %{x:.2f}: %{y:.0%}<extra>" + label + "</extra>"))
-        fig.add_trace(go.Scatter(
-            x=[eps], y=[now], mode="markers", showlegend=False, hoverinfo="skip",
-            marker={"color": FLIP_COLOR, "size": 12 if talk else 9}))
-    fig.add_vline(x=eps, line={"color": FLIP_COLOR, "width": 2, "dash": "dot"})
-    hi = float(curves[0][1].epsilons[-1]) if curves else 2.0
-    fig.update_layout(
-        title={"text": f"<b>Accuracy vs ε</b> (now ε = {eps:g})", "x": 0.01, "xanchor": "left"},
-        height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"x": 0.99, "xanchor": "right", "y": 0.98, "yanchor": "top",
-                "bgcolor": "rgba(255,255,255,0.8)"},
-        showlegend=len(curves) > 1,
-    )
-    fig.update_xaxes(title_text="ε (feature units)", range=[0, hi], showgrid=True)
-    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickformat=".0%")
-    return style(fig, talk=talk)
+    """`curve_spec` as a validated go.Figure."""
+    return go.Figure(curve_spec(curves, eps=eps, talk=talk))
 
 
 def point_table(a: Attacked, i: int) -> list[dict[str, str]]:
