@@ -1,0 +1,92 @@
+"""Where an ε change's time goes between the server and the browser: prints figures, asserts
+nothing.
+
+    python benchmarks/timeline.py                                   # digits, PGD-10
+    python benchmarks/timeline.py --scene "model=mnist-cnn&attack=fgsm" --presses 12
+
+Opens /digits in headless Chromium, presses → on the ε slider, and for each press records, from
+the key press: when the browser sent the rerun request, when the websocket message carrying the
+new panels arrived, when the panels were drawn (their colour-scale label shows the new ε), and
+when the whole rerun finished. "panels drawn − message" is browser time; a large gap there means
+the frontend drew other charts first (Streamlit re-mounts every changed Plotly chart, and deltas
+that arrive together are drawn together).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
+
+NOT_RUNNING = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+def main() -> None:
+    import conftest as c
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scene", default="model=mnist-cnn&attack=pgd&steps=10")
+    ap.add_argument("--presses", type=int, default=10)
+    args = ap.parse_args()
+    port = c.free_port()
+    log = Path(tempfile.mkdtemp(prefix="bench-timeline-")) / "streamlit.log"
+    proc = c.start_server(port, log)
+    base = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        c.wait_healthy(base, proc, log)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=c.CHROMIUM, args=c.CHROMIUM_ARGS)
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            events: list[tuple[str, float, bytes | str]] = []
+            tab.on("websocket", lambda ws: (
+                ws.on("framesent", lambda f: events.append(("sent", time.perf_counter(), f))),
+                ws.on("framereceived", lambda f: events.append(("recv", time.perf_counter(), f))),
+            ))
+            tab.goto(base + "/")  # through app.py's st.navigation first (see the browser tests)
+            tab.get_by_test_id("stSidebarNav").get_by_text("Digits", exact=True).wait_for(
+                timeout=120_000)
+            tab.goto(f"{base}/digits?{args.scene}&eps=0.1&index=0")
+            tab.get_by_text("colour scale ±ε = ±0.100").wait_for(timeout=120_000)
+            tab.wait_for_function(NOT_RUNNING, timeout=120_000)
+            thumb = tab.locator("[data-testid='stSlider'] input[type='range']").first
+            eps = 0.1
+            for _ in range(args.presses):
+                thumb.focus()
+                events.clear()
+                eps = round(eps + 0.005, 3)
+                label = f"colour scale ±ε = ±{eps:.3f}"
+                t0 = time.perf_counter()
+                thumb.press("ArrowRight")
+                tab.get_by_text(label).wait_for(timeout=60_000)
+                drawn = time.perf_counter() - t0
+                tab.wait_for_function(NOT_RUNNING, timeout=300_000)
+                done = time.perf_counter() - t0
+                time.sleep(0.3)
+                sent = next((t for kind, t, _ in events if kind == "sent"), t0) - t0
+                panel = next((t for kind, t, f in events if kind == "recv"
+                              and isinstance(f, bytes) and label.encode() in f), t0) - t0
+                rows.append((sent, panel, drawn, done, len(events)))
+            browser.close()
+    finally:
+        c.stop(proc)
+    print(f"/digits?{args.scene}: ε +0.005 per key press, times from the key press")
+    print(f"{'request sent':>12} {'panels msg':>10} {'drawn':>7} {'drawn-msg':>9} "
+          f"{'run done':>8} {'messages':>8}")
+    for sent, panel, drawn, done, n in rows:
+        print(f"{sent * 1e3:10.0f}ms {panel * 1e3:8.0f}ms {drawn * 1e3:5.0f}ms "
+              f"{(drawn - panel) * 1e3:7.0f}ms {done * 1e3:6.0f}ms {n:8d}")
+    print(f"median: panels msg {statistics.median(r[1] for r in rows) * 1e3:.0f} ms, drawn "
+          f"{statistics.median(r[2] for r in rows) * 1e3:.0f} ms, run done "
+          f"{statistics.median(r[3] for r in rows) * 1e3:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
