@@ -139,43 +139,27 @@ def compute_times() -> None:
 
 
 def browser(repeats: int) -> None:
-    import socket
     import tempfile
 
     print("\n3. ε change -> panels redrawn in headless Chromium (keyboard → on the ε slider, "
           "+0.005 a press)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = Path(tempfile.mkdtemp(prefix="bench-digits-")) / "streamlit.log"
-    with log.open("w") as out:
-        _browser(port, out, repeats)
+    _browser(log, repeats)
 
 
-def _browser(port: int, out: object, repeats: int) -> None:
-    import subprocess
-    import urllib.request
-
+def _browser(log: Path, repeats: int) -> None:
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    import conftest as harness  # the browser tests' server and Chromium harness
     from playwright.sync_api import sync_playwright
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out,
-        stderr=subprocess.STDOUT)
+    port = harness.free_port()
+    proc = harness.start_server(port, log)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"]
+        harness.wait_healthy(base, proc, log, seconds=120)
         with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+            chromium = p.chromium.launch(executable_path=harness.CHROMIUM,
+                                         args=harness.CHROMIUM_ARGS)
             tab = chromium.new_page(viewport={"width": 1400, "height": 1000})
             tab.set_default_timeout(300_000)
             tab.goto(base + "/")  # run app.py's st.navigation once (see the browser tests)
@@ -207,11 +191,7 @@ def _browser(port: int, out: object, repeats: int) -> None:
                       f"{ms(max(cold)):>9} {ms(statistics.median(cached)):>14}")
             chromium.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        harness.stop(proc)
 
 
 def main() -> None:

@@ -19,21 +19,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
+
+import conftest as harness  # noqa: E402  (the browser tests' server and Chromium harness)
+
 TARGET_MB = 700
 
 
@@ -44,43 +40,18 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server() -> tuple[subprocess.Popen, str, Path]:
-    port = free_port()
+    """The app on a free port on 127.0.0.1, through the browser tests' harness."""
+    port = harness.free_port()
     log = Path(tempfile.mkdtemp(prefix="advplay-mem-")) / "streamlit.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log.open("w"),
-        stderr=subprocess.STDOUT)
+    proc = harness.start_server(port, log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, base, log
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not start; see {log}")
-        time.sleep(0.3)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=15)
+        harness.wait_healthy(base, proc, log, seconds=120)
+    except RuntimeError:
+        harness.stop(proc)
+        raise
+    return proc, base, log
 
 
 def wait_idle(page: object, timeout_ms: int = 300_000) -> None:
@@ -108,7 +79,7 @@ def main() -> None:
               f"(load average {os.getloadavg()[0]:.1f})")
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                profile, executable_path=harness.CHROMIUM, args=harness.CHROMIUM_ARGS, headless=True,
                 viewport={"width": 1400, "height": 1000})
             page = ctx.new_page()
             paths = ["/"] + [f"/{info.url_path}" for info in PAGES] + [s.url() for s in SCENES]
@@ -141,7 +112,7 @@ def main() -> None:
         print(f"growth from rerun 20 to {args.reruns}: {last - first:+.1f} MB "
               f"({(last - first) / max(args.reruns - 20, 1) * 1024:+.1f} kB per rerun)")
     finally:
-        stop(proc)
+        harness.stop(proc)
         shutil.rmtree(profile, ignore_errors=True)
         print(f"server log: {log}")
 
