@@ -10,20 +10,31 @@ TALK_FONT_SIZE = 22
 BASE_FONT_SIZE = 14
 
 
+def layout_style(talk: bool = False) -> dict:
+    """The shared look as Plotly layout keys (fonts, backgrounds), for figures built as dicts."""
+    size = TALK_FONT_SIZE if talk else BASE_FONT_SIZE
+    return {
+        "font": {"size": size, "color": "#000000" if talk else "#222222"},
+        "title": {"font": {"size": size + 4}},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+    }
+
+
+def axis_style(talk: bool = False) -> dict:
+    """The shared axis look: talk mode enlarges tick labels and thickens axis lines."""
+    size = TALK_FONT_SIZE if talk else BASE_FONT_SIZE
+    return {"tickfont": {"size": size - 2}, "linewidth": 2} if talk else {}
+
+
 def style(fig, *, talk: bool = False):  # noqa: ANN001, ANN201 - plotly Figure in, same out
     """Apply the shared look to a Plotly figure; `talk` enlarges text and thickens lines.
 
     Returns the same figure (for chaining). Pure: no Streamlit.
     """
-    size = TALK_FONT_SIZE if talk else BASE_FONT_SIZE
-    fig.update_layout(
-        font={"size": size, "color": "#000000" if talk else "#222222"},
-        title={"font": {"size": size + 4}},
-        paper_bgcolor="#ffffff",
-        plot_bgcolor="#ffffff",
-    )
+    fig.update_layout(**layout_style(talk))
     if talk:
         fig.update_traces(selector={"type": "scatter"}, line={"width": 4})
-        fig.update_xaxes(tickfont={"size": size - 2}, linewidth=2)
-        fig.update_yaxes(tickfont={"size": size - 2}, linewidth=2)
+        fig.update_xaxes(**axis_style(talk))
+        fig.update_yaxes(**axis_style(talk))
     return fig

@@ -26,7 +26,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from advcore.boundary import AccuracyCurve, Attacked, Grid
-from advcore.figures import BASE_FONT_SIZE, CLASS_COLORS, FLIP_COLOR, TALK_FONT_SIZE
+from advcore.figures import (
+    BASE_FONT_SIZE,
+    CLASS_COLORS,
+    FLIP_COLOR,
+    TALK_FONT_SIZE,
+    axis_style,
+    layout_style,
+)
 
 ANIMATED = [3, 4, 5]
 HEAT_SCALE = [[0.0, "#c6dbef"], [0.5, "#ffffff"], [1.0, "#fdd0a2"]]  # class-0 blue, class-1 orange
@@ -247,7 +254,6 @@ def curve_spec(
     """Accuracy vs ε, one line per (label, curve, accuracy at the current ε), ε marked, as a
     plain Plotly figure dict: built without plotly's validation, which cost ~30 ms per ε change
     (the page sends it through LeanFigure; `curve_figure` wraps it for callers that edit it)."""
-    size = TALK_FONT_SIZE if talk else BASE_FONT_SIZE
     data: list[dict[str, Any]] = []
     dashes = ("solid", "dash")
     for k, (label, c, now) in enumerate(curves):
@@ -261,16 +267,16 @@ def curve_spec(
             "type": "scatter", "x": [eps], "y": [now], "mode": "markers", "showlegend": False,
             "hoverinfo": "skip", "marker": {"color": FLIP_COLOR, "size": 12 if talk else 9}})
     hi = float(curves[0][1].epsilons[-1]) if curves else 2.0
-    axis = {"tickfont": {"size": size - 2}, "linewidth": 2} if talk else {}
+    look = layout_style(talk)
+    axis = axis_style(talk)
     layout = {
-        "title": {"text": f"<b>Accuracy vs ε</b> (now ε = {eps:g})", "x": 0.01,
-                  "xanchor": "left", "font": {"size": size + 4}},
+        **look,
+        "title": {**look["title"], "text": f"<b>Accuracy vs ε</b> (now ε = {eps:g})",
+                  "x": 0.01, "xanchor": "left"},
         "height": 300, "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
         "legend": {"x": 0.99, "xanchor": "right", "y": 0.98, "yanchor": "top",
                    "bgcolor": "rgba(255,255,255,0.8)"},
         "showlegend": len(curves) > 1,
-        "font": {"size": size, "color": "#000000" if talk else "#222222"},
-        "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
         "shapes": [{"type": "line", "x0": eps, "x1": eps, "xref": "x", "y0": 0, "y1": 1,
                     "yref": "y domain", "line": {"color": FLIP_COLOR, "width": 2,
                                                  "dash": "dot"}}],
