@@ -7,7 +7,7 @@ nothing.
 Opens /digits in headless Chromium, presses → on the ε slider, and for each press records, from
 the key press: when the browser sent the rerun request, when the websocket message carrying the
 new panels arrived, when the panels were drawn (their colour-scale label shows the new ε), and
-when the whole rerun finished. "panels drawn − message" is browser time; a large gap there means
+when the run finished (Streamlit's script_finished message; the next press waits for it). "panels drawn − message" is browser time; a large gap there means
 the frontend drew other charts first (Streamlit re-mounts every changed Plotly chart, and deltas
 that arrive together are drawn together).
 """
@@ -23,9 +23,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
-
-NOT_RUNNING = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-
 
 def main() -> None:
     import conftest as c
@@ -45,35 +42,30 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=c.CHROMIUM, args=c.CHROMIUM_ARGS)
             tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            events: list[tuple[str, float, bytes | str]] = []
-            tab.on("websocket", lambda ws: (
-                ws.on("framesent", lambda f: events.append(("sent", time.perf_counter(), f))),
-                ws.on("framereceived", lambda f: events.append(("recv", time.perf_counter(), f))),
-            ))
+            runs = c.RunLog(tab)
+            clock = c.PaintClock(tab, ".st-key-digits-panels")
             tab.goto(base + "/")  # through app.py's st.navigation first (see the browser tests)
             tab.get_by_test_id("stSidebarNav").get_by_text("Digits", exact=True).wait_for(
                 timeout=120_000)
             tab.goto(f"{base}/digits?{args.scene}&eps=0.1&index=0")
             tab.get_by_text("colour scale ±ε = ±0.100").wait_for(timeout=120_000)
-            tab.wait_for_function(NOT_RUNNING, timeout=120_000)
+            runs.wait_finished(0)
             thumb = tab.locator("[data-testid='stSlider'] input[type='range']").first
             eps = 0.1
             for _ in range(args.presses):
                 thumb.focus()
-                events.clear()
                 eps = round(eps + 0.005, 3)
                 label = f"colour scale ±ε = ±{eps:.3f}"
+                clock.expect(label)
                 t0 = time.perf_counter()
                 thumb.press("ArrowRight")
-                tab.get_by_text(label).wait_for(timeout=60_000)
-                drawn = time.perf_counter() - t0
-                tab.wait_for_function(NOT_RUNNING, timeout=300_000)
-                done = time.perf_counter() - t0
-                time.sleep(0.3)
-                sent = next((t for kind, t, _ in events if kind == "sent"), t0) - t0
-                panel = next((t for kind, t, f in events if kind == "recv"
-                              and isinstance(f, bytes) and label.encode() in f), t0) - t0
-                rows.append((sent, panel, drawn, done, len(events)))
+                drawn = clock.wait()
+                done = runs.wait_finished(t0) - t0
+                time.sleep(0.2)
+                sent = (runs.first("sent", t0) or t0) - t0
+                panel = (runs.first("delta", t0, label.encode()) or t0) - t0
+                n = sum(1 for t, kind, _ in runs.events if t0 < t <= t0 + done and kind != "sent")
+                rows.append((sent, panel, drawn, done, n))
             browser.close()
     finally:
         c.stop(proc)
@@ -83,9 +75,11 @@ def main() -> None:
     for sent, panel, drawn, done, n in rows:
         print(f"{sent * 1e3:10.0f}ms {panel * 1e3:8.0f}ms {drawn * 1e3:5.0f}ms "
               f"{(drawn - panel) * 1e3:7.0f}ms {done * 1e3:6.0f}ms {n:8d}")
-    print(f"median: panels msg {statistics.median(r[1] for r in rows) * 1e3:.0f} ms, drawn "
-          f"{statistics.median(r[2] for r in rows) * 1e3:.0f} ms, run done "
-          f"{statistics.median(r[3] for r in rows) * 1e3:.0f} ms")
+    for name, column in (("panels msg", 1), ("drawn", 2), ("run done", 3)):
+        values = sorted(r[column] * 1e3 for r in rows)
+        p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+        print(f"{name:>10}: median {statistics.median(values):4.0f} ms, p95 {p95:4.0f} ms, "
+              f"max {values[-1]:4.0f} ms")
 
 
 if __name__ == "__main__":

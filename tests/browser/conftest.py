@@ -93,6 +93,87 @@ def stop(proc: subprocess.Popen) -> None:
         proc.stdout.close()
 
 
+class RunLog:
+    """The websocket traffic of one Playwright page, decoded: what each script run sent and when
+    it finished (Streamlit's `script_finished` message).
+
+    The status widget is not a reliable "run finished" signal: it only appears once a run has
+    lasted a while, so a short fragment run may still be computing after the widget is gone.
+    Events carry `time.perf_counter()` stamps and arrive while Playwright waits (sync API), so
+    `wait_finished` pumps them with page.wait_for_timeout.
+    """
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.events: list[tuple[float, str, bytes]] = []  # (time, "sent" or message type, raw)
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws: Any) -> None:
+        ws.on("framesent", lambda payload: self.events.append(
+            (time.perf_counter(), "sent", payload if isinstance(payload, bytes) else b"")))
+        ws.on("framereceived", self._received)
+
+    def _received(self, payload: bytes | str) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        now = time.perf_counter()
+        if isinstance(payload, bytes):
+            kind = ForwardMsg.FromString(payload).WhichOneof("type") or "unknown"
+            self.events.append((now, kind, payload))
+
+    def first(self, kind: str, after: float, containing: bytes = b"") -> float | None:
+        """The time of the first `kind` message after `after` whose bytes contain `containing`."""
+        return next((t for t, k, raw in self.events
+                     if k == kind and t > after and containing in raw), None)
+
+    def wait_finished(self, after: float, timeout_s: float = 300) -> float:
+        """Wait until a run that started after `after` has finished; its `script_finished` time."""
+        deadline = time.perf_counter() + timeout_s
+        while (done := self.first("script_finished", after)) is None:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"no script_finished within {timeout_s} s")
+            self.page.wait_for_timeout(10)
+        return done
+
+
+class PaintClock:
+    """Times, inside the page, from a key press to the frame that first shows a text.
+
+    Playwright's own waits poll with growing intervals, so they tell *that* a text appeared but
+    not *when* to better than tens of milliseconds. This records `performance.now()` at the last
+    keydown and, from a MutationObserver, at the first animation frame after the element matched
+    by `selector` contains the expected text: the frame that paints it.
+    """
+
+    SCRIPT = """selector => {
+        const clock = window.__paintClock = {key: 0, drawn: 0, want: null};
+        addEventListener("keydown", () => { clock.key = performance.now(); }, true);
+        const check = () => {
+            const el = clock.want && !clock.drawn && document.querySelector(selector);
+            if (el && el.textContent.includes(clock.want)) {
+                clock.want = null;
+                requestAnimationFrame(() => { clock.drawn = performance.now(); });
+            }
+        };
+        const watch = () => new MutationObserver(check).observe(
+            document.body, {subtree: true, childList: true, characterData: true});
+        document.body ? watch() : addEventListener("DOMContentLoaded", watch);
+    }"""
+
+    def __init__(self, page: Any, selector: str) -> None:
+        self.page = page
+        page.add_init_script(f"({self.SCRIPT})({selector!r})")
+
+    def expect(self, text: str) -> None:
+        """Watch for `text`; call before the key press that should make it appear."""
+        self.page.evaluate("t => Object.assign(window.__paintClock, {want: t, drawn: 0})", text)
+
+    def wait(self, timeout_ms: float = 120_000) -> float:
+        """Seconds from the last key press to the frame that showed the expected text."""
+        self.page.wait_for_function("() => window.__paintClock.drawn > 0", timeout=timeout_ms)
+        return self.page.evaluate("() => window.__paintClock.drawn - window.__paintClock.key") / 1e3
+
+
 @pytest.fixture(scope="session")
 def app_server() -> Iterator[str]:
     """The app served on a free local port; yields its base URL ("http://127.0.0.1:PORT")."""
