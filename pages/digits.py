@@ -13,7 +13,7 @@ import streamlit as st
 
 from advcore import preprocess, state
 from advcore.attacks import ATTACKS
-from advcore.digits import FRAGILITY_EPS_MAX, Gallery, predicted_class
+from advcore.digits import FRAGILITY_EPS_MAX, DigitAttack, Gallery, predicted_class
 from advcore.figures import digits as figs
 from advcore.models import PRETRAINED
 from pages import ui
@@ -26,7 +26,7 @@ MINIMAL_STEPS = 50  # iterations given to DeepFool and C&W when the visitor swit
 # cost grows with the frames (one CPU thread: a batch of n digits costs n single digits).
 RACE_FRAMES, RACE_FRAMES_ITERATIVE = 11, 6
 GALLERY_CHUNK = 4  # gallery digits per cached call
-PAINT_PAUSE_S = 0.05  # see the pause after the panels
+PAINT_PAUSE_S = 0.1  # see the pause after the panels
 PROGRESS_EVERY_S = 0.1  # at most ~10 progress updates a second
 CHUNK = 25  # test digits per cached chunk: a slider move never waits long for a chunk to end
 NO_CHART_BAR = {"displayModeBar": False}
@@ -96,29 +96,12 @@ with st.sidebar:
         format_func=lambda a: ATTACKS[a].label,
     )
     spec = ATTACKS[attack]
-    lo, hi, eps_step, eps_default = Scene.EPS_RANGES[spec.norm]
-    # One slider per norm: an L∞ ε of 0.1 and an L2 ε of 2 mean different things.
+    # One ε slider per norm (an L∞ ε of 0.1 and an L2 ε of 2 mean different things); the
+    # sliders themselves sit beside the panels, in the fragment below.
     eps_key = key(f"eps.{spec.norm}")
     if eps_key not in ss:
-        ss[eps_key] = url_scene.eps if url_scene.norm == spec.norm else eps_default
-    if spec.norm == "linf":
-        eps = st.slider("ε: largest change of any pixel, on [0, 1]", lo, hi, step=eps_step,
-                        key=eps_key, format="%.3f")
-        st.markdown(f"ε = **{eps:.3f}** on [0, 1] = **{eps * 255:.1f}/255** grey levels")
-    else:
-        eps = st.slider("ε: L2 length of the whole change (784 pixels)", lo, hi, step=eps_step,
-                        key=eps_key, format="%.2f")
-        st.markdown(f"ε = **{eps:.2f}** (L2). For scale: one pixel from black to white is 1; "
-                    f"an L∞ ε of 0.1 on every pixel is 2.8.")
-    steps = st.slider("Steps (iterations)", 1, 200, key=key("steps"),
-                      disabled=not spec.iterative)
-    if not spec.iterative:
-        st.caption(f"{spec.label} takes a single step; steps do not apply.")
-    elif spec.minimal:
-        st.caption(f"{spec.label} looks for the *smallest* change that flips the digit and "
-                   "stops there; ε only caps its size"
-                   + (", and it runs at least 50 Adam steps in each of its 5 rounds."
-                      if attack == "cw-l2" else "; steps cap its linearisations."))
+        ss[eps_key] = (url_scene.eps if url_scene.norm == spec.norm
+                       else Scene.EPS_RANGES[spec.norm][3])
     target_choice = st.selectbox(
         "Target class", ("none", *map(str, range(10))), key=key("target"),
         format_func=lambda t: "none (any wrong class will do)" if t == "none" else t,
@@ -146,6 +129,7 @@ st.markdown(
 source = st.segmented_control("Digit", SOURCES, key=key("source"), required=True)
 choose, preview = st.columns([3, 1])
 label_known = True
+label: int | None = None  # the class the attack moves away from, once there is a digit
 digit: np.ndarray | None = None
 with choose:
     if source == "Test set":
@@ -196,151 +180,164 @@ with choose:
         if label_known:
             label = int(stated)
 
-if digit is None:
-    ui.write_url(Scene(model=model_name, attack=attack, eps=float(eps), steps=int(steps),
-                       index=int(ss[key("index")]), target=target_choice, talk=talk))
-    st.stop()
+def scene_with(eps: float, steps: int) -> Scene:
+    """The whole scene: the sidebar's and the chooser's choices, with this ε and these steps."""
+    return Scene(model=model_name, attack=attack, eps=round(float(eps), 4), steps=int(steps),
+                 index=int(ss[key("index")]),
+                 target=target_choice if spec.targeted else "none", talk=talk)
 
-if source != "Test set":
-    st.caption("Drawn and uploaded digits are not part of the URL; the link keeps the settings "
-               f"and test digit #{ss[key('index')]}.")
 
-if source != "Test set":
-    with preview:
-        st.image(preprocess.digit_to_png(digit, scale=6, ink_dark=True),
-                 caption="What the model sees: 28×28, centred as in MNIST", width=168)
-
-scene = Scene(model=model_name, attack=attack, eps=round(float(eps), 4), steps=int(steps),
-              index=int(ss[key("index")]), target=target_choice if spec.targeted else "none",
-              talk=talk)
-ui.write_url(scene)
-model = ui.pretrained_or_stop(scene.model)
-
-if not label_known:  # attack away from the model's own answer
-    label = predicted_class(model, digit)
-target = scene.target_class
-if target is not None and target == label:
+if digit is not None:
+    if source != "Test set":
+        st.caption("Drawn and uploaded digits are not part of the URL; the link keeps the "
+                   f"settings and test digit #{ss[key('index')]}.")
+        with preview:
+            st.image(preprocess.digit_to_png(digit, scale=6, ink_dark=True),
+                     caption="What the model sees: 28×28, centred as in MNIST", width=168)
+    model = ui.pretrained_or_stop(model_name)
+    if not label_known:  # attack away from the model's own answer
+        label = predicted_class(model, digit)
+target = scene_with(ss[eps_key], ss[key("steps")]).target_class
+if digit is not None and target is not None and target == label:
     st.info(f"The target {target} is this digit's own class, so there is nothing to reach; "
             "attacking untargeted instead.")
     target = None
 
-# --- 2. the attack -----------------------------------------------------------------------------
 
-result = ui.digit_attack(scene.model, scene.attack, scene.eps, scene.steps, target, digit, label)
-st.subheader("Original, perturbation, adversarial")
-st.plotly_chart(
-    figs.panels_figure(result.clean, result.perturbation, result.adversarial,
-                       pred_clean=result.pred_clean, conf_clean=float(result.probs_clean.max()),
-                       pred_adv=result.pred_adv, conf_adv=float(result.probs_adv.max()),
-                       eps=scene.eps, norm=spec.norm, amplify=amplify, talk=talk),
-    key=key("panels"), config=NO_CHART_BAR,
-)
-# Let the browser draw the panels before the rest of the page arrives. Streamlit's frontend
-# re-mounts every Plotly chart whose figure changed, and deltas that arrive together are drawn in
-# one go: the probabilities, race, fragility and gallery charts right behind the panels held
-# them back until all were drawn (ε change → panels visible: median 355 ms in Chromium; with this
-# pause ~190 ms, measured with `python benchmarks/digits.py --browser`). The pause sleeps, so it
-# costs no CPU and releases the GIL for other sessions.
-time.sleep(PAINT_PAUSE_S)
-size = (f"‖δ‖∞ = {figs.format_eps(result.linf, 'linf')}, ‖δ‖₂ = {result.l2:.2f}")
-if result.pred_clean != label:
-    st.info(f"The model already gets this digit wrong before any attack: it says "
-            f"{result.pred_clean} for a {label}.")
-if target is not None:
-    verdict = (f"reached the target: the model now says **{target}**" if result.success
-               else f"did not reach the target {target} (the model says {result.pred_adv})")
-else:
-    verdict = (f"changed the answer from **{result.pred_clean}** to **{result.pred_adv}**"
-               if result.flipped else f"did not change the answer ({result.pred_adv})")
-(st.success if result.success else st.info)(
-    f"{spec.label} at ε = {figs.format_eps(scene.eps, spec.norm)} {verdict}. Size of the "
-    f"change: {size}.", icon=":material/target:" if result.success else ":material/shield:")
+# --- 2. the attack: everything ε and the steps change, rerun on its own as a fragment ------------
 
-down_png, down_npy, _ = st.columns([1, 1, 2])
-stem = f"adversarial-{scene.model}-{scene.attack}-eps{scene.eps:g}"
-down_png.download_button(
-    "Adversarial digit (PNG)", preprocess.digit_to_png(result.adversarial), f"{stem}.png",
-    mime="image/png", key=key("download_png"), on_click="ignore", icon=":material/image:",
-    help="28×28, 8-bit grey, white ink on black as in MNIST. 8 bits round δ to 1/255: "
-         "the .npy is exact.")
-down_npy.download_button(
-    "Exact float tensor (.npy)", preprocess.digit_to_npy(result.adversarial), f"{stem}.npy",
-    mime="application/octet-stream", key=key("download_npy"), on_click="ignore",
-    icon=":material/data_array:",
-    help="float32, shape (1, 1, 28, 28), values in [0, 1]: np.load(...) and feed the model.")
 
-st.plotly_chart(figs.probabilities_figure(result.probs_clean, result.probs_adv, label=label,
-                                          target=target, talk=talk),
-                key=key("probabilities"), config=NO_CHART_BAR)
+def eps_and_steps() -> tuple[float, int]:
+    """The ε slider (in the attack's own norm, with its units spelled out) and the steps slider."""
+    lo, hi, eps_step, _ = Scene.EPS_RANGES[spec.norm]
+    c_eps, c_steps = st.columns([3, 2])
+    with c_eps:
+        if spec.norm == "linf":
+            eps = st.slider("ε: largest change of any pixel, on [0, 1]", lo, hi, step=eps_step,
+                            key=eps_key, format="%.3f")
+            st.markdown(f"ε = **{eps:.3f}** on [0, 1] = **{eps * 255:.1f}/255** grey levels")
+        else:
+            eps = st.slider("ε: L2 length of the whole change (784 pixels)", lo, hi,
+                            step=eps_step, key=eps_key, format="%.2f")
+            st.markdown(f"ε = **{eps:.2f}** (L2). For scale: one pixel from black to white is "
+                        "1; an L∞ ε of 0.1 on every pixel is 2.8.")
+    with c_steps:
+        steps = st.slider("Steps (iterations)", 1, 200, key=key("steps"),
+                          disabled=not spec.iterative)
+        if not spec.iterative:
+            st.caption(f"{spec.label} takes a single step; steps do not apply.")
+        elif spec.minimal:
+            st.caption(f"{spec.label} looks for the *smallest* change that flips the digit and "
+                       "stops there; ε only caps its size"
+                       + (", and it runs at least 50 Adam steps in each of its 5 rounds."
+                          if attack == "cw-l2" else "; steps cap its linearisations."))
+    return eps, steps
 
-# --- 3. fragility ------------------------------------------------------------------------------
 
-st.subheader("How fragile is it?")
-race_col, fragile_col = st.columns(2)
-with race_col:
-    if scene.eps > 0:
-        race = ui.digit_race(scene.model, scene.attack, scene.eps, scene.steps, target, digit,
-                             label, RACE_FRAMES_ITERATIVE if spec.iterative and not spec.minimal
-                             else RACE_FRAMES)
-        st.plotly_chart(figs.logit_race_figure(race.epsilons, race.images, race.logits,
-                                               label=label, target=target, norm=spec.norm,
-                                               talk=talk),
-                        key=key("race"), config=NO_CHART_BAR)
-        how = ("the change it found is capped at each ε from 0 up to yours" if spec.minimal
-               else "the attack is re-run at each ε from 0 up to yours")
-        st.caption(f"Press ▶ Play: {how}, and the bars show the network's raw scores (logits) "
-                   "for each class.")
+def verdict_and_downloads(scene: Scene, result: DigitAttack, label: int,
+                          target: int | None) -> None:
+    """What the attack did, in one sentence, and the adversarial digit to take away."""
+    size = f"‖δ‖∞ = {figs.format_eps(result.linf, 'linf')}, ‖δ‖₂ = {result.l2:.2f}"
+    if result.pred_clean != label:
+        st.info(f"The model already gets this digit wrong before any attack: it says "
+                f"{result.pred_clean} for a {label}.")
+    if target is not None:
+        verdict = (f"reached the target: the model now says **{target}**" if result.success
+                   else f"did not reach the target {target} (the model says {result.pred_adv})")
     else:
-        st.info("With ε = 0 there is no race to watch: raise ε.")
-with fragile_col:
-    with st.spinner("Searching the smallest ε for each model…"):
-        smallest = ui.digit_fragility(scene.attack, scene.steps, digit,
-                                      label if label_known else None)
-    st.plotly_chart(figs.fragility_figure(smallest, current_eps=scene.eps, norm=spec.norm,
-                                          eps_max=FRAGILITY_EPS_MAX[spec.norm], talk=talk),
-                    key=key("fragility"), config=NO_CHART_BAR)
-    st.caption(f"{spec.label}, untargeted: "
-               + ("the size of the smallest change it finds, run once without a cap."
-                  if spec.minimal else "found by bisection on ε, to half a grey level (1/510)."))
+        verdict = (f"changed the answer from **{result.pred_clean}** to **{result.pred_adv}**"
+                   if result.flipped else f"did not change the answer ({result.pred_adv})")
+    (st.success if result.success else st.info)(
+        f"{spec.label} at ε = {figs.format_eps(scene.eps, spec.norm)} {verdict}. Size of the "
+        f"change: {size}.", icon=":material/target:" if result.success else ":material/shield:")
 
-# --- 4. beyond one digit -----------------------------------------------------------------------
+    down_png, down_npy, _ = st.columns([1, 1, 2])
+    stem = f"adversarial-{scene.model}-{scene.attack}-eps{scene.eps:g}"
+    down_png.download_button(
+        "Adversarial digit (PNG)", preprocess.digit_to_png(result.adversarial), f"{stem}.png",
+        mime="image/png", key=key("download_png"), on_click="ignore", icon=":material/image:",
+        help="28×28, 8-bit grey, white ink on black as in MNIST. 8 bits round δ to 1/255: "
+             "the .npy is exact.")
+    down_npy.download_button(
+        "Exact float tensor (.npy)", preprocess.digit_to_npy(result.adversarial), f"{stem}.npy",
+        mime="application/octet-stream", key=key("download_npy"), on_click="ignore",
+        icon=":material/data_array:",
+        help="float32, shape (1, 1, 28, 28), values in [0, 1]: np.load(...) and feed the model.")
 
-st.subheader("Not just this digit")
-progress = st.empty()
-parts = []
-for start in range(0, ui.GALLERY_SIZE, GALLERY_CHUNK):
-    # Each update is a point where a newer rerun (ε moved again) can take over.
-    progress.caption(f"Attacking {ui.GALLERY_SIZE} test digits… {start}/{ui.GALLERY_SIZE}")
-    parts.append(ui.digit_gallery(scene.model, scene.attack, scene.eps, scene.steps, target,
-                                  start, start + GALLERY_CHUNK))
-progress.empty()
-gallery = Gallery.concat(parts)
-st.plotly_chart(figs.gallery_figure(gallery.clean, gallery.adversarial, gallery.indices,
-                                    gallery.labels, gallery.pred_clean, gallery.pred_adv,
-                                    talk=talk),
-                key=key("gallery"), config=NO_CHART_BAR)
 
-# One FGSM step (or the linear model) costs little; iterative attacks on a CNN cost seconds to
-# minutes for 1,000 digits on a laptop CPU, so they wait to be asked.
-cheap = not spec.iterative or scene.model == "mnist-linear"
-measure = st.toggle("Measure the accuracy on all 1,000 test digits at this ε", value=cheap,
-                    key=key(f"measure.{cheap}"),
-                    help="Each setting is computed once and cached. Iterative attacks on a CNN "
-                         "take from seconds (PGD-10) to minutes (C&W), so they start off.")
-if measure:
+def fragility(scene: Scene, digit: np.ndarray, label: int, label_known: bool,
+              target: int | None) -> None:
+    """The logit race from ε = 0 to the chosen ε, and each model's smallest flipping ε."""
+    st.subheader("How fragile is it?")
+    race_col, fragile_col = st.columns(2)
+    with race_col:
+        if scene.eps > 0:
+            frames = RACE_FRAMES_ITERATIVE if spec.iterative and not spec.minimal else RACE_FRAMES
+            race = ui.digit_race(scene.model, scene.attack, scene.eps, scene.steps, target,
+                                 digit, label, frames)
+            st.plotly_chart(figs.logit_race_figure(race.epsilons, race.images, race.logits,
+                                                   label=label, target=target, norm=spec.norm,
+                                                   talk=talk),
+                            key=key("race"), config=NO_CHART_BAR)
+            how = ("the change it found is capped at each ε from 0 up to yours" if spec.minimal
+                   else "the attack is re-run at each ε from 0 up to yours")
+            st.caption(f"Press ▶ Play: {how}, and the bars show the network's raw scores "
+                       "(logits) for each class.")
+        else:
+            st.info("With ε = 0 there is no race to watch: raise ε.")
+    with fragile_col:
+        with st.spinner("Searching the smallest ε for each model…"):
+            smallest = ui.digit_fragility(scene.attack, scene.steps, digit,
+                                          label if label_known else None)
+        st.plotly_chart(figs.fragility_figure(smallest, current_eps=scene.eps, norm=spec.norm,
+                                              eps_max=FRAGILITY_EPS_MAX[spec.norm], talk=talk),
+                        key=key("fragility"), config=NO_CHART_BAR)
+        st.caption(f"{spec.label}, untargeted: "
+                   + ("the size of the smallest change it finds, run once without a cap."
+                      if spec.minimal
+                      else "found by bisection on ε, to half a grey level (1/510)."))
+
+
+def gallery(scene: Scene, target: int | None) -> None:
+    """16 test digits attacked with the current settings, a few per cached call."""
+    st.subheader("Not just this digit")
+    progress = st.empty()
+    parts = []
+    for start in range(0, ui.GALLERY_SIZE, GALLERY_CHUNK):
+        # Each update is a point where a newer rerun (ε moved again) can take over.
+        progress.caption(f"Attacking {ui.GALLERY_SIZE} test digits… {start}/{ui.GALLERY_SIZE}")
+        parts.append(ui.digit_gallery(scene.model, scene.attack, scene.eps, scene.steps, target,
+                                      start, start + GALLERY_CHUNK))
+    progress.empty()
+    g = Gallery.concat(parts)
+    st.plotly_chart(figs.gallery_figure(g.clean, g.adversarial, g.indices, g.labels,
+                                        g.pred_clean, g.pred_adv, talk=talk),
+                    key=key("gallery"), config=NO_CHART_BAR)
+
+
+def test_set_accuracy(scene: Scene, target: int | None) -> None:
+    """Accuracy on all test digits at this ε, walked in cached chunks behind a progress bar."""
+    # One FGSM step (or the linear model) costs little; iterative attacks on a CNN cost seconds
+    # to minutes for 1,000 digits on a laptop CPU, so they wait to be asked.
+    cheap = not spec.iterative or scene.model == "mnist-linear"
+    if not st.toggle("Measure the accuracy on all 1,000 test digits at this ε", value=cheap,
+                     key=key(f"measure.{cheap}"),
+                     help="Each setting is computed once and cached. Iterative attacks on a CNN "
+                          "take from seconds (PGD-10) to minutes (C&W), so they start off."):
+        return
     total = None
     n_test = len(ui.test_labels())
     bar = st.progress(0.0, text="Attacking the test set…")
     shown = time.perf_counter()
     for start in range(0, n_test, CHUNK):
+        stop = min(start + CHUNK, n_test)
         part = ui.test_counts(scene.model, scene.attack, scene.eps, scene.steps, target, start,
-                              min(start + CHUNK, n_test))
+                              stop)
         total = part if total is None else total + part
         # Each update is a delta the browser renders, and a point where a newer rerun (ε moved
         # again) takes over: after every slow chunk, but not 40 times for cached ones.
         if time.perf_counter() - shown > PROGRESS_EVERY_S:
-            bar.progress(min(start + CHUNK, n_test) / n_test,
-                         text=f"Attacking the test set… {min(start + CHUNK, n_test)}/{n_test}")
+            bar.progress(stop / n_test, text=f"Attacking the test set… {stop}/{n_test}")
             shown = time.perf_counter()
     bar.empty()
     assert total is not None
@@ -353,7 +350,53 @@ if measure:
     if target is not None:
         cols[2].metric(f"Reached target {target}",
                        f"{total.hit_target / max(total.eligible_target, 1):.1%}",
-                       help="Among the test digits that are not already a "
-                            f"{target}.")
+                       help=f"Among the test digits that are not already a {target}.")
     st.caption(f"{total.n} test digits, {scene.model}, {spec.label}"
                + (f", {scene.steps} steps" if spec.iterative else "") + ".")
+
+
+@st.fragment
+def attack_view(digit: np.ndarray | None, label: int | None, label_known: bool,
+                target: int | None) -> None:
+    """The ε and steps sliders and everything they change. Moving ε reruns only this
+    (st.fragment), not the sidebar and the digit chooser above; it keeps the URL in sync.
+
+    The sliders are drawn even without a digit (an empty canvas): Streamlit keeps the state of
+    a fragment's widgets through a run that skips the fragment, but the browser forgets them,
+    so sliders that came back would show their minimum while the page used the kept values.
+    """
+    st.subheader("Original, perturbation, adversarial")
+    eps, steps = eps_and_steps()
+    scene = scene_with(eps, steps)
+    ui.write_url(scene)
+    if digit is None or label is None:
+        return
+
+    result = ui.digit_attack(scene.model, scene.attack, scene.eps, scene.steps, target, digit,
+                             label)
+    st.plotly_chart(
+        figs.panels_figure(result.clean, result.perturbation, result.adversarial,
+                           pred_clean=result.pred_clean,
+                           conf_clean=float(result.probs_clean.max()),
+                           pred_adv=result.pred_adv, conf_adv=float(result.probs_adv.max()),
+                           eps=scene.eps, norm=spec.norm, amplify=amplify, talk=talk),
+        key=key("panels"), config=NO_CHART_BAR,
+    )
+    # Let the browser draw the panels before the rest of the page arrives. Streamlit's frontend
+    # re-mounts every Plotly chart whose figure changed, and deltas that arrive together are
+    # drawn together: the probabilities, race, fragility and gallery charts right behind the
+    # panels held them back. Key press → panels painted, in Chromium (`python
+    # benchmarks/digits.py --browser-only --repeats 3`, medians over five attacks): no pause
+    # 109-180 ms, p95 up to 267 ms; 0.05 s 94-111 ms; 0.1 s 86-102 ms, p95 ≤ 129 ms. The pause
+    # sleeps, so it costs no CPU and releases the GIL for other sessions.
+    time.sleep(PAINT_PAUSE_S)
+    verdict_and_downloads(scene, result, label, target)
+    st.plotly_chart(figs.probabilities_figure(result.probs_clean, result.probs_adv, label=label,
+                                              target=target, talk=talk),
+                    key=key("probabilities"), config=NO_CHART_BAR)
+    fragility(scene, digit, label, label_known, target)
+    gallery(scene, target)
+    test_set_accuracy(scene, target)
+
+
+attack_view(digit, label, label_known, target)

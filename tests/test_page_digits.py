@@ -86,7 +86,7 @@ def test_changing_eps_changes_the_adversarial_digit() -> None:
     assert not np.allclose(before, after)
     assert np.abs(panel(at, "perturbation")).max() == pytest.approx(0.2, abs=1e-3)
     assert at.query_params["eps"] == ["0.2"] or at.query_params["eps"] == "0.2"
-    assert "51.0/255" in " ".join(m.value for m in at.sidebar.markdown)
+    assert "51.0/255" in " ".join(m.value for m in at.main.markdown)
 
 
 def test_url_restores_a_scene_exactly() -> None:
@@ -152,6 +152,9 @@ def test_empty_canvas_asks_for_a_drawing() -> None:
     assert not at.exception
     assert "draw a digit" in messages(at)
     assert not [e for e in at.get("plotly_chart")]  # nothing to attack yet
+    # The ε and steps sliders stay on the page with their values, ready for the drawing.
+    assert at.slider(key="digits.eps.linf").value == pytest.approx(0.1)
+    assert at.slider(key="digits.steps").value == 10
 
 
 def _png_of_a_seven() -> bytes:

@@ -82,6 +82,10 @@ def test_draw_a_digit_attack_it_and_screenshot_the_panels(page: Any, app_server:
     # panels above it then belong to the drawn digit, not to the test digit shown before.
     tab.get_by_text("What the model sees").wait_for(timeout=COMPUTE_MS)
     _wait_idle(tab)
+    # The sliders still show the scene's ε and steps after the canvas was empty for a run (a
+    # fragment's widgets that skip a run come back with their minimum in the browser otherwise).
+    thumbs = tab.locator("[data-testid='stMain'] [data-testid='stSliderThumbValue']")
+    assert thumbs.all_inner_texts() == ["0.200", "10"]
     panels = tab.locator(".st-key-digits-panels")
 
     ARTIFACTS.mkdir(exist_ok=True)
