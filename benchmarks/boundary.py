@@ -48,7 +48,7 @@ def server_side(repeats: int = len(EPS_VALUES)) -> None:
 
 
 def browser_side() -> None:
-    import conftest as c
+    import harness as c
     from playwright.sync_api import sync_playwright
 
     port = c.free_port()

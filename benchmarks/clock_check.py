@@ -3,7 +3,7 @@
     python benchmarks/clock_check.py                # 8 ε presses on /digits, PGD-40
 
 The browser benchmarks (digits.py --browser, timeline.py, boundary.py) time a change inside the
-page with tests/browser/conftest.py's PaintClock: keydown → two animation frames after the new
+page with tests/browser/harness.py's PaintClock: keydown → two animation frames after the new
 text is in the element. This records the same presses with Chromium's screencast and finds the
 first frame whose panels region matches the finished picture (the last frame), so the two can be
 compared. The screencast costs CPU itself (it encodes every frame), so both figures are higher
@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
 
 def main() -> None:
-    import conftest as c
+    import harness as c
     import numpy as np
     from PIL import Image
     from playwright.sync_api import sync_playwright

@@ -7,12 +7,12 @@
 1. Re-render after an ε change, server side: the page runs in AppTest (the real script, the real
    caches); the ε slider moves to a value never seen before ("cold": the attack runs) and back
    to a value already seen ("cached"). "panels" is the part a visitor waits for (attack + the
-   three-panel figure), "rerun" the whole script (race, gallery, ...; the browser already shows
+   three panels), "rerun" the whole script (race, gallery, ...; the browser already shows
    the new panels while the rest streams in).
 2. Gallery (16 digits) and test-set accuracy (1,000 digits) compute times, cold and cached.
 3. With --browser: the same ε step made with the keyboard in headless Chromium, timed inside
    the page from the keydown to the animation frame that first shows the panels' colour-scale
-   label with the new ε (tests/browser/conftest.py's PaintClock); "whole run" is until the
+   label with the new ε (tests/browser/harness.py's PaintClock); "whole run" is until the
    server's script_finished message (race, gallery and test set included).
 
 Numbers depend on the machine and on what else runs on it; the load average is printed.
@@ -63,8 +63,8 @@ def panel_work(model: object, digit: object, label: int, attack: str, eps: float
     from advcore.figures import digits as figs
 
     r = digits.attack_digit(model, digit, label, attack=attack, eps=eps, steps=steps)
-    figs.panels_figure(r.clean, r.perturbation, r.adversarial, pred_clean=r.pred_clean,
-                       conf_clean=1.0, pred_adv=r.pred_adv, conf_adv=1.0, eps=eps, norm="linf")
+    figs.panels_html(r.clean, r.perturbation, r.adversarial, pred_clean=r.pred_clean,
+                     conf_clean=1.0, pred_adv=r.pred_adv, conf_adv=1.0, eps=eps, norm="linf")
 
 
 def server_side(repeats: int) -> None:
@@ -152,7 +152,7 @@ def browser(repeats: int) -> None:
 
 def _browser(log: Path, repeats: int) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "browser"))
-    import conftest as harness  # the browser tests' server and Chromium harness
+    import harness  # the browser tests' server and Chromium harness
     from playwright.sync_api import sync_playwright
 
     port = harness.free_port()

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
-import conftest as harness  # noqa: E402  (the browser tests' server and Chromium harness)
+import harness  # noqa: E402  (the browser tests' server and Chromium harness)
 
 TARGET_MB = 700
 

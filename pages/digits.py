@@ -374,14 +374,12 @@ def attack_view(digit: np.ndarray | None, label: int | None, label_known: bool,
 
     result = ui.digit_attack(scene.model, scene.attack, scene.eps, scene.steps, target, digit,
                              label)
-    st.plotly_chart(
-        figs.panels_figure(result.clean, result.perturbation, result.adversarial,
-                           pred_clean=result.pred_clean,
-                           conf_clean=float(result.probs_clean.max()),
-                           pred_adv=result.pred_adv, conf_adv=float(result.probs_adv.max()),
-                           eps=scene.eps, norm=spec.norm, amplify=amplify, talk=talk),
-        key=key("panels"), config=NO_CHART_BAR,
-    )
+    with st.container(key=key("panels")):
+        st.html(figs.panels_html(
+            result.clean, result.perturbation, result.adversarial,
+            pred_clean=result.pred_clean, conf_clean=float(result.probs_clean.max()),
+            pred_adv=result.pred_adv, conf_adv=float(result.probs_adv.max()),
+            eps=scene.eps, norm=spec.norm, amplify=amplify, talk=talk))
     # Let the browser draw the panels before the rest of the page arrives. Streamlit's frontend
     # re-mounts every Plotly chart whose figure changed, and deltas that arrive together are
     # drawn together: the probabilities, race, fragility and gallery charts right behind the

@@ -127,21 +127,52 @@ def test_perturbation_scale_says_what_it_draws() -> None:
     assert "nothing changed" in text and scale > 0
 
 
-def test_panels_are_three_equal_squares_with_a_signed_scale() -> None:
+def _pngs(page: str) -> dict[str, np.ndarray]:
+    """The RGB pixels of each panel image in panels_html's output, by data-panel name."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    return {name: np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+            for name, data in re.findall(
+                r"data-panel='(\w+)' src='data:image/png;base64,([^']+)'", page)}
+
+
+def test_panels_are_three_digits_and_a_signed_scale_centred_at_zero() -> None:
     rng = np.random.default_rng(0)
     clean = rng.random((28, 28), dtype=np.float32)
     delta = rng.uniform(-0.1, 0.1, (28, 28)).astype(np.float32)
-    fig = figs.panels_figure(clean, delta, np.clip(clean + delta, 0, 1), pred_clean=7,
-                             conf_clean=0.99, pred_adv=3, conf_adv=0.8, eps=0.1, norm="linf")
-    names = [t.name for t in fig.data]
-    assert names == ["original", "perturbation", "adversarial"]
-    domains = [fig.layout[f"xaxis{s}"].domain for s in ("", "2", "3")]
-    assert len({round(b - a, 9) for a, b in domains}) == 1
-    for s in ("", "2", "3"):
-        assert fig.layout[f"yaxis{s}"].scaleanchor == f"x{s}"  # square pixels
-    middle = fig.data[1]
-    assert (middle.zmin, middle.zmax) == (-0.1, 0.1)  # centred at 0
-    assert "±ε" in middle.colorbar.title.text
+    delta[0, :3] = (-0.1, 0.0, 0.1)
+    adversarial = np.clip(clean + delta, 0, 1)
+    page = figs.panels_html(clean, delta, adversarial, pred_clean=7, conf_clean=0.99,
+                            pred_adv=3, conf_adv=0.8, eps=0.1, norm="linf")
+    pngs = _pngs(page)
+    assert list(pngs) == ["original", "perturbation", "adversarial"]
+    assert all(p.shape == (28, 28, 3) for p in pngs.values())
+    # The digits come back from their pixels to within 8-bit rounding.
+    assert np.abs(figs.ink_of(pngs["original"]) - clean).max() <= 1 / 476 + 1e-9
+    assert np.abs(figs.ink_of(pngs["adversarial"]) - adversarial).max() <= 1 / 476 + 1e-9
+    # −ε, 0 and +ε are the two ends and the white middle of the diverging scale.
+    ends = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in ("#2166ac", "#f7f7f7",
+                                                                   "#b2182b")]
+    assert [tuple(pngs["perturbation"][0, k]) for k in range(3)] == ends
+    assert "colour scale ±ε = ±0.100 (25.5/255), amplified ×10" in page
+    assert "Adversarial → <b><span style='color:#d62728'>3</span></b>" in page  # a flip is red
+
+
+def test_colours_round_trip_and_the_change_is_counted_in_words() -> None:
+    ink = np.linspace(0, 1, 28 * 28).reshape(28, 28)
+    assert np.abs(figs.ink_of(figs.colourize(ink, figs.INK, 0.0, 1.0)) - ink).max() <= 1 / 476
+    delta = np.zeros((28, 28), np.float32)
+    delta[:2] = 0.1   # 56 pixels at +ε
+    delta[2] = -0.1   # 28 at −ε
+    delta[3, :5] = 0.03
+    assert figs.perturbation_summary(delta, eps=0.1, norm="linf") == (
+        "+ε on 56 pixels (ink added), −ε on 28 (ink removed), less than ε on 700.")
+    assert figs.perturbation_summary(delta * 0, eps=0.1, norm="linf") == "No pixel changed."
+    assert "‖δ‖₂ = " in figs.perturbation_summary(delta, eps=2.0, norm="l2")
 
 
 def test_race_animation_redraws_every_frame() -> None:

@@ -30,7 +30,8 @@ def test_home_computes_the_hero_live_and_links_every_page_and_scene():
     assert at.title[0].value == "Adversarial Playground"
     # The hero is computed on load: the caption reports the network's two answers.
     assert any("the network said 7, now it says 3" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) == 1
+    hero = [e.proto.body for e in at.get("html") if "data-panels=" in e.proto.body]
+    assert len(hero) == 1 and "Adversarial → <b><span style='color:#d62728'>3</span>" in hero[0]
     labels = [link.proto.label for link in _links(at)]
     for info in PAGES:
         assert f"**{info.title}**" in labels

@@ -1,17 +1,27 @@
-"""Plotly figures for the digits page, built from plain arrays (see advcore.digits for the maths).
+"""Figures for the digits page, built from plain arrays (see advcore.digits for the maths).
 
-Digits are drawn as 28×28 heatmaps with square, crisp pixels (no smoothing) and black ink on
-white, so they read on a projector. Every scale is labelled in the units it is drawn in: ε on the
-[0, 1] pixel scale and as n/255 for L∞ attacks, as an L2 radius for the L2 attacks.
+Digits are drawn with square, crisp pixels (no smoothing) and black ink on white, so they read
+on a projector. Every scale is labelled in the units it is drawn in: ε on the [0, 1] pixel scale
+and as n/255 for L∞ attacks, as an L2 radius for the L2 attacks.
+
+The three panels are HTML with the digits as 28×28 PNG images (`panels_html`), not a Plotly
+chart: Streamlit re-mounts a Plotly chart whenever its figure changes, which blanks it for a
+frame or two (33-67 ms, seen in a screencast) on every ε change, a flicker on a projector. An
+HTML block is replaced in place, and the images swap without a blank frame. The race, the
+fragility and probability bars, which need animation or axes, stay Plotly figures.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 from advcore.figures import FLIP_COLOR
 
@@ -79,7 +89,62 @@ def perturbation_scale(perturbation: np.ndarray, *, eps: float, norm: str,
     return peak, f"±max|δ| = ±{peak:.3f} (L2 attack: ε caps ‖δ‖₂), amplified ×{1 / peak:.0f}"
 
 
-def panels_figure(
+def colourize(values: np.ndarray, colorscale: Sequence[Sequence[Any]], lo: float,
+              hi: float) -> np.ndarray:
+    """(H, W) values → (H, W, 3) uint8 RGB through a Plotly-style scale [[t, "#rrggbb"], ...].
+
+    lo maps to the first colour and hi to the last (values outside are clipped), linearly in
+    between, as Plotly draws a heatmap with zmin=lo, zmax=hi.
+    """
+    t = np.clip((np.asarray(values, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
+    stops = np.array([float(stop) for stop, _ in colorscale])
+    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for _, c in colorscale], float)
+    out = np.stack([np.interp(t, stops, rgb[:, k]) for k in range(3)], axis=-1)
+    return out.round().astype(np.uint8)
+
+
+def png_data_url(rgb: np.ndarray) -> str:
+    """An (H, W, 3) uint8 image as a `data:image/png;base64,...` URL (lossless)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def ink_of(rgb: np.ndarray) -> np.ndarray:
+    """The ink values in [0, 1] back from a digit drawn with INK (inverse of `colourize`).
+
+    8-bit colour rounds them: the result is within 1/476 of what was drawn.
+    """
+    white, black = 255.0, float(int(INK[1][1][1:3], 16))
+    return ((white - np.asarray(rgb, dtype=np.float64)[..., 0]) / (white - black)).clip(0, 1)
+
+
+def perturbation_summary(perturbation: np.ndarray, *, eps: float, norm: str) -> str:
+    """How the change is spread over the 784 pixels, in words.
+
+    L∞: how many pixels moved by the full +ε or −ε (FGSM moves every pixel it can by exactly
+    ε, in the direction of the gradient's sign) and how many by less (clipped at 0 or 1, or not
+    moved). L2: the length of the change and its largest single pixel.
+    """
+    delta = np.asarray(perturbation, dtype=np.float64)
+    if eps <= 0 or not np.any(delta):
+        return "No pixel changed."
+    if norm == "linf":
+        tol = 1e-6 + 1e-4 * eps
+        up = int((np.abs(delta - eps) <= tol).sum())
+        down = int((np.abs(delta + eps) <= tol).sum())
+        return (f"+ε on {up} pixels (ink added), −ε on {down} (ink removed), less than ε on "
+                f"{delta.size - up - down}.")
+    return (f"‖δ‖₂ = {np.linalg.norm(delta):.2f} over {delta.size} pixels; the largest single "
+            f"change is {np.abs(delta).max():.3f}.")
+
+
+def _gradient_css(colorscale: Sequence[Sequence[Any]]) -> str:
+    return "linear-gradient(to right, " + ", ".join(
+        f"{c} {100 * float(t):g}%" for t, c in colorscale) + ")"
+
+
+def panels_html(
     clean: np.ndarray,
     perturbation: np.ndarray,
     adversarial: np.ndarray,
@@ -92,65 +157,59 @@ def panels_figure(
     norm: str,
     amplify: bool = True,
     talk: bool = False,
-) -> go.Figure:
-    """Original | perturbation | adversarial: three equal 28×28 panels side by side.
+) -> str:
+    """Original | perturbation | adversarial: three equal squares side by side, as HTML.
 
     clean, adversarial: (28, 28) in [0, 1]; perturbation = adversarial − clean (28, 28).
     pred_*, conf_*: predicted class and its probability in [0, 1]. The perturbation is drawn on
-    a diverging colour scale centred at 0 whose range is labelled (see `perturbation_scale`).
+    a diverging colour scale centred at 0 whose range is labelled (see `perturbation_scale`),
+    with a colour bar and a sentence on how the change is spread (`perturbation_summary`).
+    Each picture is a lossless 28×28 PNG scaled up with crisp pixels; each carries
+    `data-panel` ("original", "perturbation", "adversarial") for tests and tools.
     """
     scale, scale_text = perturbation_scale(perturbation, eps=eps, norm=norm, amplify=amplify)
     flipped = pred_adv != pred_clean
     after = f"<span style='color:{FLIP_COLOR}'>{pred_adv}</span>" if flipped else str(pred_adv)
-    titles = (
-        f"Original → <b>{pred_clean}</b> ({conf_clean:.1%})",
-        "Perturbation δ = x′ − x",
-        f"Adversarial → <b>{after}</b> ({conf_adv:.1%})",
-    )
-    pixel = "row %{y}, column %{x}<br>"
     size = 22 if talk else 15
-    data = [
-        _heatmap(clean, colorscale=INK, zmin=0.0, zmax=1.0, name="original",
-                 hover=pixel + "ink %{z:.3f}", xaxis="x", yaxis="y"),
-        _heatmap(perturbation, colorscale=SIGNED, zmin=-scale, zmax=scale, name="perturbation",
-                 hover=pixel + "δ %{z:+.4f}", xaxis="x2", yaxis="y2", showscale=True,
-                 colorbar={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.04,
-                           "yanchor": "top", "len": 0.3, "thickness": 12,
-                           "tickvals": [-scale, 0, scale],
-                           "ticktext": [f"−{scale:.3g}", "0", f"+{scale:.3g}"],
-                           "title": {"text": f"colour scale {scale_text}", "side": "bottom",
-                                     "font": {"size": size - 3}}}),
-        _heatmap(adversarial, colorscale=INK, zmin=0.0, zmax=1.0, name="adversarial",
-                 hover=pixel + "ink %{z:.3f}", xaxis="x3", yaxis="y3"),
+    small = size - 3
+    side = 380 if talk else 300  # px, the largest a panel grows to
+
+    def panel(name: str, title: str, rgb: np.ndarray, alt: str, below: str = "") -> str:
+        return (
+            f"<div style='flex:1 1 0;min-width:0;max-width:{side}px;text-align:center'>"
+            f"<div data-panel-title='{name}' style='font-size:{size}px;color:#222;"
+            f"margin-bottom:6px;white-space:nowrap'>{title}</div>"
+            f"<img data-panel='{name}' src='{png_data_url(rgb)}' alt='{html.escape(alt)}' "
+            f"title='{html.escape(alt)}' style='display:block;width:100%;aspect-ratio:1;"
+            f"image-rendering:pixelated;border:1px solid #bbbbbb;box-sizing:border-box'>"
+            f"{below}</div>")
+
+    summary = perturbation_summary(perturbation, eps=eps, norm=norm)
+    colour_bar = (
+        f"<div style='margin:8px auto 0;width:100%'>"
+        f"<div style='height:12px;background:{_gradient_css(SIGNED)};"
+        f"border:1px solid #bbbbbb'></div>"
+        f"<div style='display:flex;justify-content:space-between;font-size:{small}px;"
+        f"color:#444'><span>−{scale:.3g}</span><span>0</span><span>+{scale:.3g}</span></div>"
+        f"<div style='font-size:{small}px;color:#444'>colour scale {html.escape(scale_text)}"
+        f"</div></div>"
+        f"<div style='font-size:{small}px;color:#444;margin-top:4px'>{html.escape(summary)}"
+        f"</div>")
+    panels = [
+        panel("original", f"Original → <b>{pred_clean}</b> ({conf_clean:.1%})",
+              colourize(clean, INK, 0.0, 1.0),
+              f"The original digit: the model says {pred_clean} ({conf_clean:.1%})."),
+        panel("perturbation", "Perturbation δ = x′ − x",
+              colourize(perturbation, SIGNED, -scale, scale),
+              "The change the attack made. Blue: ink removed, red: ink added, white: "
+              f"untouched. {summary}", colour_bar),
+        panel("adversarial", f"Adversarial → <b>{after}</b> ({conf_adv:.1%})",
+              colourize(adversarial, INK, 0.0, 1.0),
+              f"The attacked digit x′ = x + δ, clipped to [0, 1]: the model says {pred_adv} "
+              f"({conf_adv:.1%})."),
     ]
-    gap = 0.04
-    width = (1 - 2 * gap) / 3
-    layout: dict[str, Any] = {
-        "height": 520 if talk else 400,
-        "margin": {"l": 10, "r": 10, "t": 60 if talk else 48, "b": 78},
-        "font": _font(talk),
-        "plot_bgcolor": "white",
-        "paper_bgcolor": "white",
-        "annotations": [
-            {"text": t, "x": i * (width + gap) + width / 2, "y": 1.0, "xref": "paper",
-             "yref": "paper", "xanchor": "center", "yanchor": "bottom", "showarrow": False,
-             "font": {"size": size, "color": "#222222"}}
-            for i, t in enumerate(titles)
-        ],
-        "meta": {"panels": ["original", "perturbation", "adversarial"]},
-    }
-    for i in range(3):
-        suffix = "" if i == 0 else str(i + 1)
-        layout[f"xaxis{suffix}"] = {"domain": [i * (width + gap), i * (width + gap) + width]}
-    # A thin frame shows where each 28×28 picture ends (its background is white, like the page).
-    layout["shapes"] = [
-        {"type": "rect", "xref": f"x{s}", "yref": f"y{s}", "x0": -0.5, "x1": 27.5, "y0": -0.5,
-         "y1": 27.5, "line": {"color": "#bbbbbb", "width": 1}}
-        for s in ("", "2", "3")
-    ]
-    fig = go.Figure(data=data, layout=layout)
-    _digit_axes(fig, 3)
-    return fig
+    return (f"<div data-panels='3' style='display:flex;justify-content:center;gap:4%;"
+            f"align-items:flex-start;padding:4px 0 8px'>{''.join(panels)}</div>")
 
 
 def probabilities_figure(

@@ -1,36 +1,26 @@
-"""Shared harness for the browser tests: one Streamlit server per session, headless Chromium.
+"""Fixtures for the browser tests: one Streamlit server per session, headless Chromium.
 
 - `app_server`: `streamlit run app.py` on a free port bound to 127.0.0.1, waited on through
   /_stcore/health; yields the base URL and stops the process by its PID at the end.
 - `browser`: a Playwright Chromium (Debian's /usr/bin/chromium; never `playwright install`).
 
-Without /usr/bin/chromium or the playwright package the tests are skipped with the reason,
-unless ADVPLAY_REQUIRE_BROWSER=1 (CI), where that is a failure.
+The harness itself (server, Chromium, RunLog, PaintClock) is harness.py, which the benchmarks
+use too. Without /usr/bin/chromium or the playwright package the tests are skipped with the
+reason, unless ADVPLAY_REQUIRE_BROWSER=1 (CI), where that is a failure.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, start_server, stop, wait_healthy
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-STARTUP_SECONDS = 90
 
 
 def require_browser() -> None:
@@ -47,139 +37,6 @@ def require_browser() -> None:
         if os.environ.get("ADVPLAY_REQUIRE_BROWSER") == "1":
             pytest.fail(f"ADVPLAY_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    """`streamlit run app.py` on 127.0.0.1:port, its output in log_path."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
-    )
-
-
-def wait_healthy(base: str, proc: subprocess.Popen, log_path: Path,
-                 seconds: float = STARTUP_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"streamlit did not start; see {log_path}")
-        time.sleep(0.3)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop the server we started, by its PID."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-    if proc.stdout:
-        proc.stdout.close()
-
-
-class RunLog:
-    """The websocket traffic of one Playwright page, decoded: what each script run sent and when
-    it finished (Streamlit's `script_finished` message).
-
-    The status widget is not a reliable "run finished" signal: it only appears once a run has
-    lasted a while, so a short fragment run may still be computing after the widget is gone.
-    Events carry `time.perf_counter()` stamps and arrive while Playwright waits (sync API), so
-    `wait_finished` pumps them with page.wait_for_timeout.
-    """
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.events: list[tuple[float, str, bytes]] = []  # (time, "sent" or message type, raw)
-        page.on("websocket", self._attach)
-
-    def _attach(self, ws: Any) -> None:
-        ws.on("framesent", lambda payload: self.events.append(
-            (time.perf_counter(), "sent", payload if isinstance(payload, bytes) else b"")))
-        ws.on("framereceived", self._received)
-
-    def _received(self, payload: bytes | str) -> None:
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        now = time.perf_counter()
-        if isinstance(payload, bytes):
-            kind = ForwardMsg.FromString(payload).WhichOneof("type") or "unknown"
-            self.events.append((now, kind, payload))
-
-    def first(self, kind: str, after: float, containing: bytes = b"") -> float | None:
-        """The time of the first `kind` message after `after` whose bytes contain `containing`."""
-        return next((t for t, k, raw in self.events
-                     if k == kind and t > after and containing in raw), None)
-
-    def wait_finished(self, after: float, timeout_s: float = 300) -> float:
-        """Wait until a run that started after `after` has finished; its `script_finished` time."""
-        deadline = time.perf_counter() + timeout_s
-        while (done := self.first("script_finished", after)) is None:
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"no script_finished within {timeout_s} s")
-            self.page.wait_for_timeout(10)
-        return done
-
-
-class PaintClock:
-    """Times, inside the page, from a key press to the frame that first shows a text.
-
-    Playwright's own waits poll with growing intervals, so they tell *that* a text appeared but
-    not *when* to better than tens of milliseconds. This records `performance.now()` at the last
-    keydown and, from a MutationObserver, two animation frames after the element matched by
-    `selector` first contains the expected text: the frame that paints the text, and one more
-    for the images drawn with it. `python benchmarks/clock_check.py` checks it against Chromium's
-    screencast of the same presses: the first frame showing the finished panels comes 8-24 ms
-    after this clock's time, about one frame, the screencast's own delay. (With one animation
-    frame instead of two the screencast trailed by up to 60 ms: the heatmap images come later.)
-    """
-
-    SCRIPT = """selector => {
-        const clock = window.__paintClock = {key: 0, drawn: 0, want: null};
-        addEventListener("keydown", () => { clock.key = performance.now(); }, true);
-        const check = () => {
-            const el = clock.want && !clock.drawn && document.querySelector(selector);
-            if (el && el.textContent.includes(clock.want)) {
-                clock.want = null;
-                // The frame after the one that drew the text: its images (Plotly heatmaps are
-                // data-URL images, decoded asynchronously) have had a frame to appear.
-                requestAnimationFrame(() => requestAnimationFrame(() => {
-                    clock.drawn = performance.now();
-                }));
-            }
-        };
-        const watch = () => new MutationObserver(check).observe(
-            document.body, {subtree: true, childList: true, characterData: true});
-        document.body ? watch() : addEventListener("DOMContentLoaded", watch);
-    }"""
-
-    def __init__(self, page: Any, selector: str) -> None:
-        self.page = page
-        page.add_init_script(f"({self.SCRIPT})({selector!r})")
-
-    def expect(self, text: str) -> None:
-        """Watch for `text`; call before the key press that should make it appear."""
-        self.page.evaluate("t => Object.assign(window.__paintClock, {want: t, drawn: 0})", text)
-
-    def wait(self, timeout_ms: float = 120_000) -> float:
-        """Seconds from the last key press to the frame that showed the expected text."""
-        self.page.wait_for_function("() => window.__paintClock.drawn > 0", timeout=timeout_ms)
-        return self.page.evaluate("() => window.__paintClock.drawn - window.__paintClock.key") / 1e3
 
 
 @pytest.fixture(scope="session")

@@ -93,13 +93,16 @@ def test_draw_a_digit_attack_it_and_screenshot_the_panels(page: Any, app_server:
     panels.scroll_into_view_if_needed()
     panels.screenshot(path=str(ARTIFACTS / "digits-drawn-panels.png"))
 
-    # Three panels, side by side, the same size (Plotly's drag rectangle is each plot area).
-    boxes = [b for b in (r.bounding_box() for r in panels.locator("rect.nsewdrag").all()) if b]
+    # Three panels, side by side, the same size.
+    boxes = [b for b in (r.bounding_box() for r in panels.locator("img[data-panel]").all()) if b]
     assert len(boxes) == 3
     assert max(b["width"] for b in boxes) - min(b["width"] for b in boxes) < 1.5
     assert max(b["height"] for b in boxes) - min(b["height"] for b in boxes) < 1.5
     assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
     assert boxes[0]["width"] >= 150  # readable: at least ~5 screen pixels per digit pixel
+    # The pictures are really there: three decoded 28×28 images.
+    assert panels.locator("img[data-panel]").evaluate_all(
+        "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)") == [28, 28, 28]
 
     # The drawing is read as the 7 it is, and FGSM at ε = 0.2 is reported on the page.
     assert _panel_title(tab, "Original") == "7"

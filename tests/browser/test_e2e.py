@@ -13,12 +13,14 @@ tests/browser/test_digits_browser.py's job and is not repeated here.
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import RunLog
 
 from advcore.scenes import SCENES
 from pages.catalog import PAGES
@@ -44,6 +46,7 @@ class Tab:
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page = self.context.new_page()
         self.page.set_default_timeout(60_000)
+        self.runs = RunLog(self.page)
         self.base = base
         self.errors: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(
@@ -51,23 +54,15 @@ class Tab:
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
 
     def open(self, path: str) -> Any:
+        start = time.perf_counter()
         self.page.goto(self.base + path)
         self.page.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
-        # Every page draws at least one figure; before it, the run may not have shown its
-        # running indicator yet.
-        self.page.locator(".js-plotly-plot").first.wait_for(timeout=COMPUTE_MS)
-        self.idle()
+        # The status widget is no sign of the end of a run (it only shows once a run has lasted
+        # a while): wait for the server's script_finished and a quiet websocket instead.
+        self.runs.wait_quiet(start, timeout_s=COMPUTE_MS / 1000)
+        self.page.locator("[data-testid='stMain'] h1").first.wait_for()
+        self.page.wait_for_timeout(500)  # charts finish drawing after their message
         return self.page
-
-    def idle(self) -> None:
-        """Wait until the script run is over and at least one element is drawn."""
-        self.page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
-            "document.querySelector('[data-testid=\"stMain\"] h1')", timeout=COMPUTE_MS)
-        self.page.wait_for_timeout(500)  # charts finish drawing after the run
-        self.page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-            timeout=COMPUTE_MS)
 
     def problems(self) -> list[str]:
         shown = [f"exception element: {t}" for t in
@@ -159,7 +154,7 @@ def _scene_view(page: Any) -> dict[str, Any]:
         selects: [...document.querySelectorAll('[data-testid="stSelectbox"]')]
                  .map(s => s.innerText),
         titles: [...document.querySelectorAll('.js-plotly-plot .gtitle, .js-plotly-plot '
-                 + '.annotation-text')].map(t => t.textContent),
+                 + '.annotation-text, [data-panel-title]')].map(t => t.textContent),
         metrics: [...document.querySelectorAll('[data-testid="stMetricValue"]')]
                  .map(m => m.innerText),
     })""")

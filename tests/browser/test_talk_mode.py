@@ -26,7 +26,7 @@ def test_talk_mode_is_large_and_tucks_the_controls_away(browser: Any, app_server
     try:
         page.goto(app_server + path)
         page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=COMPUTE_MS)
-        page.locator(".js-plotly-plot").first.wait_for(timeout=COMPUTE_MS)
+        page.locator(".js-plotly-plot, [data-panels]").first.wait_for(timeout=COMPUTE_MS)
         page.wait_for_function(
             "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
             timeout=COMPUTE_MS)
