@@ -310,9 +310,9 @@ def gallery(scene: Scene, target: int | None) -> None:
                                       start, start + GALLERY_CHUNK))
     progress.empty()
     g = Gallery.concat(parts)
-    st.plotly_chart(figs.gallery_figure(g.clean, g.adversarial, g.indices, g.labels,
-                                        g.pred_clean, g.pred_adv, talk=talk),
-                    key=key("gallery"), config=NO_CHART_BAR)
+    with st.container(key=key("gallery")):
+        st.html(figs.gallery_html(g.adversarial, g.indices, g.labels, g.pred_clean, g.pred_adv,
+                                  talk=talk))
 
 
 def test_set_accuracy(scene: Scene, target: int | None) -> None:
@@ -389,9 +389,9 @@ def attack_view(digit: np.ndarray | None, label: int | None, label_known: bool,
     # sleeps, so it costs no CPU and releases the GIL for other sessions.
     time.sleep(PAINT_PAUSE_S)
     verdict_and_downloads(scene, result, label, target)
-    st.plotly_chart(figs.probabilities_figure(result.probs_clean, result.probs_adv, label=label,
-                                              target=target, talk=talk),
-                    key=key("probabilities"), config=NO_CHART_BAR)
+    with st.container(key=key("probabilities")):
+        st.html(figs.probabilities_html(result.probs_clean, result.probs_adv, label=label,
+                                        target=target, talk=talk))
     fragility(scene, digit, label, label_known, target)
     gallery(scene, target)
     test_set_accuracy(scene, target)

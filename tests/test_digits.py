@@ -158,7 +158,7 @@ def test_panels_are_three_digits_and_a_signed_scale_centred_at_zero() -> None:
     ends = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in ("#2166ac", "#f7f7f7",
                                                                    "#b2182b")]
     assert [tuple(pngs["perturbation"][0, k]) for k in range(3)] == ends
-    assert "colour scale ±ε = ±0.100 (25.5/255), amplified ×10" in page
+    assert "colour scale ±ε = ±0.100 (25.5/255), amplified&nbsp;×10" in page
     assert "Adversarial → <b><span style='color:#d62728'>3</span></b>" in page  # a flip is red
 
 
@@ -173,6 +173,36 @@ def test_colours_round_trip_and_the_change_is_counted_in_words() -> None:
         "+ε on 56 pixels (ink added), −ε on 28 (ink removed), less than ε on 700.")
     assert figs.perturbation_summary(delta * 0, eps=0.1, norm="linf") == "No pixel changed."
     assert "‖δ‖₂ = " in figs.perturbation_summary(delta, eps=2.0, norm="l2")
+
+
+def test_probability_bars_are_as_tall_as_the_probabilities_and_mark_label_and_target() -> None:
+    import re
+
+    before = np.full(10, 0.01)
+    before[7] = 0.91
+    after = np.full(10, 0.02)
+    after[3] = 0.82
+    page = figs.probabilities_html(before, after, label=7, target=3)
+    bars = [float(h) for h in re.findall(r"width:100%;height:([0-9.]+)px;background:#", page)]
+    assert len(bars) == 20
+    heights = np.array(bars).reshape(10, 2)  # per class: before, after
+    np.testing.assert_allclose(heights / 150, np.stack([before, after], 1), atol=1e-3)
+    assert "<b>7</b> (label)" in page and "<b>3</b> (target)" in page
+    assert "title='class 3: 82.00% after'" in page
+
+
+def test_gallery_frames_exactly_the_flips() -> None:
+    import re
+
+    labels = np.array([1, 2, 3, 4])
+    pred_clean = np.array([1, 2, 0, 4])  # #2 was already wrong: not a flip
+    pred_adv = np.array([7, 2, 5, 4])
+    page = figs.gallery_html(np.zeros((4, 28, 28)), [10, 11, 12, 13], labels, pred_clean,
+                             pred_adv, columns=2)
+    assert re.findall(r"data-index='(\d+)' data-flipped='(\d)'", page) == [
+        ("10", "1"), ("11", "0"), ("12", "0"), ("13", "0")]
+    assert page.count("3px solid #d62728") == 1 and "1 flipped" in page
+    assert "#10 1→7" in page and "#12 3→5" in page
 
 
 def test_race_animation_redraws_every_frame() -> None:

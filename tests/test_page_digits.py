@@ -78,8 +78,10 @@ def test_default_scene_runs_and_shows_three_equal_panels() -> None:
         assert panel(at, name).shape == (28, 28)
     assert "colour scale ±ε = ±0.100" in panels(at)
     # Probabilities, logit race, fragility and gallery are all there too.
-    for name in ("probabilities", "race", "fragility", "gallery"):
+    for name in ("race", "fragility"):
         chart(at, name)
+    blocks = " ".join(e.proto.body for e in at.get("html"))
+    assert "data-probabilities='10'" in blocks and "data-gallery='16'" in blocks
     assert dict(at.query_params)["attack"] == "fgsm"
 
 
@@ -190,5 +192,5 @@ def test_uploads_good_and_bad() -> None:
     # Saying which digit it is makes that the class the attack moves away from.
     at.selectbox(key="digits.stated").set_value("7").run()
     assert not at.exception
-    ticks = chart(at, "probabilities")["layout"]["xaxis"]["ticktext"]
-    assert ticks[7] == "<b>7</b> (label)"
+    bars = next(e.proto.body for e in at.get("html") if "data-probabilities" in e.proto.body)
+    assert re.search(r"data-class='7'.*?<b>7</b> \(label\)</div>", bars)

@@ -7,8 +7,9 @@ and as n/255 for L∞ attacks, as an L2 radius for the L2 attacks.
 The three panels are HTML with the digits as 28×28 PNG images (`panels_html`), not a Plotly
 chart: Streamlit re-mounts a Plotly chart whenever its figure changes, which blanks it for a
 frame or two (33-67 ms, seen in a screencast) on every ε change, a flicker on a projector. An
-HTML block is replaced in place, and the images swap without a blank frame. The race, the
-fragility and probability bars, which need animation or axes, stay Plotly figures.
+HTML block is replaced in place, and the images swap without a blank frame. The probability
+bars and the gallery are HTML for the same reason. The race and the fragility bars, which need
+animation or an axis, stay Plotly figures.
 """
 
 from __future__ import annotations
@@ -191,7 +192,8 @@ def panels_html(
         f"border:1px solid #bbbbbb'></div>"
         f"<div style='display:flex;justify-content:space-between;font-size:{small}px;"
         f"color:#444'><span>−{scale:.3g}</span><span>0</span><span>+{scale:.3g}</span></div>"
-        f"<div style='font-size:{small}px;color:#444'>colour scale {html.escape(scale_text)}"
+        f"<div style='font-size:{small}px;color:#444'>colour scale "
+        f"{html.escape(scale_text).replace(' ×', '&nbsp;×')}"
         f"</div></div>"
         f"<div style='font-size:{small}px;color:#444;margin-top:4px'>{html.escape(summary)}"
         f"</div>")
@@ -212,45 +214,57 @@ def panels_html(
             f"align-items:flex-start;padding:4px 0 8px'>{''.join(panels)}</div>")
 
 
-def probabilities_figure(
+def probabilities_html(
     probs_clean: np.ndarray,
     probs_adv: np.ndarray,
     *,
     label: int | None,
     target: int | None = None,
     talk: bool = False,
-) -> go.Figure:
-    """The 10 class probabilities before (grey) and after (red) the attack, side by side.
+) -> str:
+    """The 10 class probabilities before (grey) and after (red) the attack, as HTML bars.
 
-    probs_*: (10,) softmax probabilities in [0, 1]; label: the class the attack moves away from
-    (marked), target: the class a targeted attack moves towards (marked), or None.
+    probs_*: (10,) softmax probabilities in [0, 1]; label: the class the attack moves away from,
+    target: the class a targeted attack moves towards (each marked under its bars), or None.
+    Each bar is as tall as its probability (the plot is 0-100 %) and carries its value; HTML,
+    like the panels above it, so an ε change swaps it without a blank frame. Each class column
+    carries `data-class` (its digit) for tests and tools.
     """
-    classes = [str(c) for c in range(10)]
-    ticks = []
+    size = 20 if talk else 14
+    small = size - 2
+    height = 200 if talk else 150  # px for 100 %
+
+    def bar(p: float, colour: str, when: str, c: int) -> str:
+        shown = f"{p:.0%}" if p >= 0.005 else ""
+        return (f"<div title='class {c}: {p:.2%} {when}' style='flex:1;display:flex;"
+                f"flex-direction:column;justify-content:flex-end;align-items:center;"
+                f"height:{height + size + 4}px'>"
+                f"<div style='font-size:{small - 2}px;color:#444;line-height:1.2'>{shown}</div>"
+                f"<div style='width:100%;height:{max(p, 0.0) * height:.1f}px;"
+                f"background:{colour}'></div></div>")
+
+    columns = []
     for c in range(10):
         mark = " (label)" if c == label else " (target)" if c == target else ""
-        ticks.append(f"<b>{c}</b>{mark}" if mark else str(c))
-    fig = go.Figure(
-        data=[
-            go.Bar(x=classes, y=np.asarray(probs_clean), name="before", marker_color=BEFORE_COLOR,
-                   hovertemplate="class %{x}: %{y:.2%} before<extra></extra>"),
-            go.Bar(x=classes, y=np.asarray(probs_adv), name="after", marker_color=AFTER_COLOR,
-                   hovertemplate="class %{x}: %{y:.2%} after<extra></extra>"),
-        ],
-        layout={
-            "barmode": "group", "height": 380 if talk else 300, "font": _font(talk),
-            "title": {"text": "Probability of each class, before and after the attack"},
-            "yaxis": {"range": [0, 1.02], "tickformat": ".0%", "title": "probability",
-                      "fixedrange": True},
-            "xaxis": {"tickvals": classes, "ticktext": ticks, "title": "class",
-                      "fixedrange": True},
-            "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
-            "margin": {"l": 60, "r": 10, "t": 60, "b": 50},
-            "plot_bgcolor": "white",
-        },
-    )
-    fig.update_yaxes(gridcolor="#eeeeee")
-    return fig
+        name = f"<b>{c}</b>{mark}" if mark else str(c)
+        columns.append(
+            f"<div data-class='{c}' style='flex:1;min-width:0;text-align:center'>"
+            f"<div style='display:flex;gap:2px;margin:0 12%;border-bottom:1px solid #999'>"
+            f"{bar(float(probs_clean[c]), BEFORE_COLOR, 'before', c)}"
+            f"{bar(float(probs_adv[c]), AFTER_COLOR, 'after', c)}</div>"
+            f"<div style='font-size:{small}px;color:#222;margin-top:2px;white-space:nowrap'>"
+            f"{name}</div></div>")
+
+    def key(colour: str, text: str) -> str:
+        return (f"<span style='display:inline-block;width:{small}px;height:{small}px;"
+                f"background:{colour};vertical-align:middle;margin:0 4px 0 14px'></span>{text}")
+
+    return (f"<div data-probabilities='10' style='font-size:{size}px;color:#222'>"
+            f"<div style='display:flex;justify-content:space-between;align-items:baseline;"
+            f"flex-wrap:wrap'><b>Probability of each class, before and after the attack</b>"
+            f"<span style='font-size:{small}px'>{key(BEFORE_COLOR, 'before')}"
+            f"{key(AFTER_COLOR, 'after')}</span></div>"
+            f"<div style='display:flex;margin-top:8px'>{''.join(columns)}</div></div>")
 
 
 def _race_colors(logits: np.ndarray, label: int, target: int | None) -> list[str]:
@@ -354,8 +368,7 @@ def _race_title(eps: float, logits: np.ndarray, norm: str) -> str:
     return f"ε = {format_eps(float(eps), norm)}: the model says <b>{int(np.argmax(logits))}</b>"
 
 
-def gallery_figure(
-    clean: np.ndarray,
+def gallery_html(
     adversarial: np.ndarray,
     indices: Sequence[int],
     labels: np.ndarray,
@@ -364,67 +377,34 @@ def gallery_figure(
     *,
     columns: int = 8,
     talk: bool = False,
-) -> go.Figure:
+) -> str:
     """A grid of attacked test digits; a red frame marks each flip (right before, wrong after).
 
-    clean, adversarial: (G, 28, 28) in [0, 1]; indices: (G,) test-set indices; labels, pred_*:
-    (G,) classes. One heatmap mosaic (fast to draw), tiles captioned "#index  label→prediction".
+    adversarial: (G, 28, 28) in [0, 1]; indices: (G,) test-set indices; labels, pred_*: (G,)
+    classes. Each tile is a lossless 28×28 PNG with crisp pixels, captioned
+    "#index label→prediction" (red when the prediction is wrong) and carrying `data-index`.
     """
-    g = len(indices)
-    rows = -(-g // columns)
-    tile, gap = 28, 9 if talk else 6
-    height_px = rows * (tile + gap) - gap
-    width_px = columns * (tile + gap) - gap
-    mosaic = np.full((height_px, width_px), np.nan, dtype=np.float32)
-    centres_x, centres_y, hover = [], [], []
+    size = 18 if talk else 13
     flipped = (pred_clean == labels) & (pred_adv != labels)
-    shapes, notes = [], []
-    for k in range(g):
-        r, c = divmod(k, columns)
-        top, left = r * (tile + gap), c * (tile + gap)
-        mosaic[top : top + tile, left : left + tile] = adversarial[k]
-        text = (f"test digit #{int(indices[k])}<br>true {int(labels[k])}, clean → "
-                f"{int(pred_clean[k])}, attacked → {int(pred_adv[k])}")
-        centres_x.append(left + tile / 2 - 0.5)
-        centres_y.append(top + tile / 2 - 0.5)
-        hover.append(text)
-        wrong = int(pred_adv[k]) != int(labels[k])
-        notes.append({
-            "x": left + tile / 2 - 0.5, "y": top + tile + 0.2, "xref": "x", "yref": "y",
-            "text": f"#{int(indices[k])} {int(labels[k])}→{int(pred_adv[k])}",
-            "showarrow": False, "yanchor": "top",
-            "font": {"size": 14 if talk else 12, "color": FLIP_COLOR if wrong else "#444444"},
-        })
-        shapes.append({"type": "rect", "x0": left - 1.5, "x1": left + tile - 0.5 + 1,
-                       "y0": top - 1.5, "y1": top + tile - 0.5 + 1, "xref": "x", "yref": "y",
-                       "line": {"color": FLIP_COLOR, "width": 3} if flipped[k]
-                       else {"color": "#cccccc", "width": 1}})
-    n_flip = int(flipped.sum())
-    fig = go.Figure(
-        data=[
-            {"type": "heatmap", "z": mosaic.round(3), "colorscale": INK, "zmin": 0.0,
-             "zmax": 1.0, "showscale": False, "hoverinfo": "skip", "name": "gallery"},
-            # One invisible, large marker a tile carries its hover text (not 784 per digit).
-            {"type": "scatter", "x": centres_x, "y": centres_y, "mode": "markers",
-             "marker": {"size": 40, "opacity": 0, "symbol": "square"}, "text": hover,
-             "hovertemplate": "%{text}<extra></extra>", "showlegend": False, "name": "tiles"},
-        ],
-        layout={
-            "height": (300 if rows <= 2 else 150 * rows) + (80 if talk else 0),
-            "font": _font(talk),
-            "title": {"text": f"{g} test digits after the attack: {n_flip} flipped "
-                              f"(<span style='color:{FLIP_COLOR}'>red frame</span>)"},
-            "shapes": shapes, "annotations": notes,
-            "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
-            "plot_bgcolor": "white",
-            "xaxis": {"visible": False, "constrain": "domain", "fixedrange": True,
-                      "range": [-2, width_px + 1]},
-            # Reversed (row 0 on top), with room under the last row for its captions.
-            "yaxis": {"visible": False, "range": [height_px + 8, -2], "scaleanchor": "x",
-                      "scaleratio": 1, "constrain": "domain", "fixedrange": True},
-        },
-    )
-    return fig
+    tiles = []
+    for k, index in enumerate(indices):
+        true, before, after = int(labels[k]), int(pred_clean[k]), int(pred_adv[k])
+        frame = f"3px solid {FLIP_COLOR}" if flipped[k] else "1px solid #cccccc"
+        hover = f"test digit #{int(index)}: true {true}, clean → {before}, attacked → {after}"
+        tiles.append(
+            f"<div data-index='{int(index)}' data-flipped='{int(flipped[k])}' "
+            f"style='text-align:center;min-width:0'>"
+            f"<img src='{png_data_url(colourize(adversarial[k], INK, 0.0, 1.0))}' "
+            f"alt='{hover}' title='{hover}' style='display:block;width:100%;aspect-ratio:1;"
+            f"image-rendering:pixelated;border:{frame};box-sizing:border-box'>"
+            f"<div style='font-size:{size - 1}px;color:{FLIP_COLOR if after != true else '#444'}"
+            f";white-space:nowrap'>#{int(index)} {true}→{after}</div></div>")
+    return (f"<div data-gallery='{len(tiles)}' style='font-size:{size + 1}px;color:#222'>"
+            f"<b>{len(tiles)} test digits after the attack: {int(flipped.sum())} flipped "
+            f"(<span style='color:{FLIP_COLOR}'>red frame</span>)</b>"
+            f"<div style='display:grid;grid-template-columns:repeat({columns},minmax(0,1fr));"
+            f"gap:{12 if talk else 10}px;max-width:{columns * (150 if talk else 110)}px;"
+            f"margin-top:8px'>{''.join(tiles)}</div></div>")
 
 
 def fragility_figure(
