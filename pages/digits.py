@@ -380,12 +380,11 @@ def attack_view(digit: np.ndarray | None, label: int | None, label_known: bool,
             pred_clean=result.pred_clean, conf_clean=float(result.probs_clean.max()),
             pred_adv=result.pred_adv, conf_adv=float(result.probs_adv.max()),
             eps=scene.eps, norm=spec.norm, amplify=amplify, talk=talk))
-    # Let the browser draw the panels before the rest of the page arrives. Streamlit's frontend
-    # re-mounts every Plotly chart whose figure changed, and deltas that arrive together are
-    # drawn together: the probabilities, race, fragility and gallery charts right behind the
-    # panels held them back. Key press → panels painted, in Chromium (`python
-    # benchmarks/digits.py --browser-only --repeats 3`, medians over five attacks): no pause
-    # 109-180 ms, p95 up to 267 ms; 0.05 s 94-111 ms; 0.1 s 86-102 ms, p95 ≤ 129 ms. The pause
+    # Let the browser paint the panels before the rest of the fragment arrives: deltas that
+    # arrive together are rendered together, and the race and fragility charts behind them are
+    # Plotly charts that Streamlit re-mounts. Key press → panels painted in Chromium (`python
+    # benchmarks/digits.py --browser-only --repeats 3`, five attacks): without the pause,
+    # medians 110-123 ms and p95 up to 201 ms; with 0.1 s, 81-108 ms and p95 ≤ 126 ms. It
     # sleeps, so it costs no CPU and releases the GIL for other sessions.
     time.sleep(PAINT_PAUSE_S)
     verdict_and_downloads(scene, result, label, target)
