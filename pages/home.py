@@ -29,14 +29,13 @@ if ui.pretrained_or_warn(p["model"]) is not None:
     result = ui.digit_attack(p["model"], p["attack"], float(p["eps"]), int(p["steps"]),
                              int(p["target"]), digit, label)
     pred_clean, pred_adv = int(result.probs_clean.argmax()), int(result.probs_adv.argmax())
-    panels = digit_figs.panels_html(
-        result.clean, result.perturbation, result.adversarial,
-        pred_clean=pred_clean, conf_clean=float(result.probs_clean[pred_clean]),
-        pred_adv=pred_adv, conf_adv=float(result.probs_adv[pred_adv]),
-        eps=float(p["eps"]), norm=ATTACKS[p["attack"]].norm, amplify=True, talk=talk,
-    )
     with st.container(key="home.hero"):
-        st.html(panels)
+        st.html(digit_figs.panels_html(
+            result.clean, result.perturbation, result.adversarial,
+            pred_clean=pred_clean, conf_clean=float(result.probs_clean[pred_clean]),
+            pred_adv=pred_adv, conf_adv=float(result.probs_adv[pred_adv]),
+            eps=float(p["eps"]), norm=ATTACKS[p["attack"]].norm, amplify=True, talk=talk,
+        ))
     st.caption(
         f"Computed just now on this machine: targeted {ATTACKS[p['attack']].label} with "
         f"ε = {float(p['eps'])} ({float(p['eps']) * 255:.0f}/255) against `{p['model']}` — "

