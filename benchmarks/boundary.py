@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -49,43 +48,28 @@ def server_side(repeats: int = len(EPS_VALUES)) -> None:
 
 def browser_side() -> None:
     import harness as c
-    from playwright.sync_api import sync_playwright
 
-    port = c.free_port()
-    log = Path(tempfile.mkdtemp(prefix="bench-boundary-")) / "streamlit.log"
-    proc = c.start_server(port, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        c.wait_healthy(base, proc, log)
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=c.CHROMIUM, args=c.CHROMIUM_ARGS)
-            tab = b.new_page(viewport={"width": 1400, "height": 1100})
-            tab.goto(base + "/")
-            tab.get_by_test_id("stSidebarNav").get_by_text("Decision boundary").wait_for(
-                timeout=120_000)
-            tab.goto(base + "/boundary")
-            tab.locator(".js-plotly-plot .scatterlayer path.point").first.wait_for(
-                timeout=120_000)
-            time.sleep(2)
-            thumb = (tab.locator("[data-testid='stSlider']").filter(has_text="radius")
-                     .locator("input[type=range]"))
-            times = []
-            for k in range(BROWSER_PRESSES):
-                title = tab.locator(".js-plotly-plot .gtitle").first.text_content()
-                thumb.focus()
-                t0 = time.perf_counter()
-                tab.keyboard.press("ArrowRight" if k % 4 != 3 else "ArrowLeft")
-                tab.wait_for_function(
-                    "t => { const e = document.querySelector('.js-plotly-plot .gtitle');"
-                    " return e !== null && e.textContent !== t; }",
-                    arg=title, timeout=60_000)
-                times.append(time.perf_counter() - t0)
-                time.sleep(0.5)
-            print(f"browser: slider key press -> figure title updated (n={len(times)}): "
-                  f"{summary(times)}, all {[round(t * 1000) for t in times]}")
-            b.close()
-    finally:
-        c.stop(proc)
+    with c.served_tab(height=1100, log_prefix="bench-boundary-") as (base, tab):
+        tab.goto(base + "/boundary")
+        tab.locator(".js-plotly-plot .scatterlayer path.point").first.wait_for(timeout=120_000)
+        time.sleep(2)
+        thumb = (tab.locator("[data-testid='stSlider']").filter(has_text="radius")
+                 .locator("input[type=range]"))
+        times = []
+        for k in range(BROWSER_PRESSES):
+            title = tab.locator(".js-plotly-plot .gtitle").first.text_content()
+            thumb.focus()
+            t0 = time.perf_counter()
+            tab.keyboard.press("ArrowRight" if k % 4 != 3 else "ArrowLeft")
+            # Polled on every animation frame (wait_for_function's default), so within a frame.
+            tab.wait_for_function(
+                "t => { const e = document.querySelector('.js-plotly-plot .gtitle');"
+                " return e !== null && e.textContent !== t; }",
+                arg=title, timeout=60_000)
+            times.append(time.perf_counter() - t0)
+            time.sleep(0.5)
+        print(f"browser: slider key press -> figure title updated (n={len(times)}): "
+              f"{summary(times)}, all {[round(t * 1000) for t in times]}")
 
 
 if __name__ == "__main__":

@@ -142,63 +142,42 @@ def compute_times() -> None:
 
 
 def browser(repeats: int) -> None:
-    import tempfile
-
-    print("\n3. ε change -> panels redrawn in headless Chromium (keyboard → on the ε slider, "
-          "+0.005 a press)")
-    log = Path(tempfile.mkdtemp(prefix="bench-digits-")) / "streamlit.log"
-    _browser(log, repeats)
-
-
-def _browser(log: Path, repeats: int) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "browser"))
     import harness  # the browser tests' server and Chromium harness
-    from playwright.sync_api import sync_playwright
 
-    port = harness.free_port()
-    proc = harness.start_server(port, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        harness.wait_healthy(base, proc, log, seconds=120)
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path=harness.CHROMIUM,
-                                         args=harness.CHROMIUM_ARGS)
-            tab = chromium.new_page(viewport={"width": 1400, "height": 1000})
-            tab.set_default_timeout(300_000)
-            runs = harness.RunLog(tab)
-            clock = harness.PaintClock(tab, ".st-key-digits-panels")
-            tab.goto(base + "/")  # run app.py's st.navigation once (see the browser tests)
-            tab.get_by_test_id("stSidebarNav").get_by_text("Digits", exact=True).wait_for()
-            print(f"{'model':18} {'attack':8} {'steps':>5} {'new ε: median':>14} {'p95':>7} "
-                  f"{'max':>7} {'seen ε: median':>15} {'max':>7} {'whole run':>10}")
-            for model_name, attack, steps in SCENES[:5]:
-                start = time.perf_counter()
-                tab.goto(f"{base}/digits?model={model_name}&attack={attack}&steps={steps}"
-                         "&eps=0.1&index=0")
-                tab.get_by_text("colour scale ±ε = ±0.100").wait_for()
-                runs.wait_finished(start)
-                thumb = tab.locator("[data-testid='stSlider'] input[type='range']").first
-                cold, cached, whole, eps = [], [], [], 0.1
-                # Right: ε values never seen (the attack runs); left: back over cached ones.
-                for key, step, times in (("ArrowRight", 0.005, cold), ("ArrowLeft", -0.005,
-                                                                         cached)):
-                    for _ in range(repeats * 4):
-                        eps = round(eps + step, 3)
-                        thumb.focus()
-                        clock.expect(f"colour scale ±ε = ±{eps:.3f}")
-                        start = time.perf_counter()
-                        thumb.press(key)
-                        times.append(clock.wait())
-                        # Let the rest of the page (race, gallery, test set) finish first.
-                        whole.append(runs.wait_finished(start) - start)
-                cold.sort()
-                p95 = cold[min(len(cold) - 1, round(0.95 * (len(cold) - 1)))]
-                print(f"{model_name:18} {attack:8} {steps:5d} {ms(statistics.median(cold)):>14} "
-                      f"{ms(p95):>7} {ms(cold[-1]):>7} {ms(statistics.median(cached)):>15} "
-                      f"{ms(max(cached)):>7} {ms(statistics.median(whole)):>10}")
-            chromium.close()
-    finally:
-        harness.stop(proc)
+    print("\n3. ε change -> panels painted in headless Chromium (keyboard → on the ε slider, "
+          "+0.005 a press)")
+    print(f"{'model':18} {'attack':8} {'steps':>5} {'new ε: median':>14} {'p95':>7} "
+          f"{'max':>7} {'seen ε: median':>15} {'max':>7} {'whole run':>10}")
+    with harness.served_tab(log_prefix="bench-digits-") as (base, tab):
+        tab.set_default_timeout(300_000)
+        runs = harness.RunLog(tab)
+        clock = harness.PaintClock(tab, ".st-key-digits-panels")
+        for model_name, attack, steps in SCENES[:5]:
+            start = time.perf_counter()
+            tab.goto(f"{base}/digits?model={model_name}&attack={attack}&steps={steps}"
+                     "&eps=0.1&index=0")
+            tab.get_by_text("colour scale ±ε = ±0.100").wait_for()
+            runs.wait_finished(start)
+            thumb = tab.locator("[data-testid='stSlider'] input[type='range']").first
+            cold, cached, whole, eps = [], [], [], 0.1
+            # Right: ε values never seen (the attack runs); left: back over cached ones.
+            for key, step, times in (("ArrowRight", 0.005, cold), ("ArrowLeft", -0.005,
+                                                                     cached)):
+                for _ in range(repeats * 4):
+                    eps = round(eps + step, 3)
+                    thumb.focus()
+                    clock.expect(f"colour scale ±ε = ±{eps:.3f}")
+                    start = time.perf_counter()
+                    thumb.press(key)
+                    times.append(clock.wait())
+                    # Let the rest of the page (race, gallery, test set) finish first.
+                    whole.append(runs.wait_finished(start) - start)
+            cold.sort()
+            p95 = cold[min(len(cold) - 1, round(0.95 * (len(cold) - 1)))]
+            print(f"{model_name:18} {attack:8} {steps:5d} {ms(statistics.median(cold)):>14} "
+                  f"{ms(p95):>7} {ms(cold[-1]):>7} {ms(statistics.median(cached)):>15} "
+                  f"{ms(max(cached)):>7} {ms(statistics.median(whole)):>10}")
 
 
 def main() -> None:

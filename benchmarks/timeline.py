@@ -6,10 +6,10 @@ nothing.
 
 Opens /digits in headless Chromium, presses → on the ε slider, and for each press records, from
 the key press: when the browser sent the rerun request, when the websocket message carrying the
-new panels arrived, when the panels were drawn (their colour-scale label shows the new ε), and
-when the run finished (Streamlit's script_finished message; the next press waits for it). "panels drawn − message" is browser time; a large gap there means
-the frontend drew other charts first (Streamlit re-mounts every changed Plotly chart, and deltas
-that arrive together are drawn together).
+new panels arrived and when the panels were painted (both on the page's own clock: harness.py's
+PaintClock), and when the run finished (Streamlit's script_finished message, as Playwright
+delivers it; the next press waits for it). "drawn − msg" is browser time; a large gap there means
+the frontend rendered other deltas first (deltas that arrive together are rendered together).
 """
 
 from __future__ import annotations
@@ -17,58 +17,43 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
+
 def main() -> None:
     import harness as c
-    from playwright.sync_api import sync_playwright
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scene", default="model=mnist-cnn&attack=pgd&steps=10")
     ap.add_argument("--presses", type=int, default=10)
     args = ap.parse_args()
-    port = c.free_port()
-    log = Path(tempfile.mkdtemp(prefix="bench-timeline-")) / "streamlit.log"
-    proc = c.start_server(port, log)
-    base = f"http://127.0.0.1:{port}"
     rows = []
-    try:
-        c.wait_healthy(base, proc, log)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=c.CHROMIUM, args=c.CHROMIUM_ARGS)
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            runs = c.RunLog(tab)
-            clock = c.PaintClock(tab, ".st-key-digits-panels")
-            tab.goto(base + "/")  # through app.py's st.navigation first (see the browser tests)
-            tab.get_by_test_id("stSidebarNav").get_by_text("Digits", exact=True).wait_for(
-                timeout=120_000)
-            tab.goto(f"{base}/digits?{args.scene}&eps=0.1&index=0")
-            tab.get_by_text("colour scale ±ε = ±0.100").wait_for(timeout=120_000)
-            runs.wait_finished(0)
-            thumb = tab.locator("[data-testid='stSlider'] input[type='range']").first
-            eps = 0.1
-            for _ in range(args.presses):
-                thumb.focus()
-                eps = round(eps + 0.005, 3)
-                label = f"colour scale ±ε = ±{eps:.3f}"
-                clock.expect(label)
-                t0 = time.perf_counter()
-                thumb.press("ArrowRight")
-                drawn = clock.wait()
-                done = runs.wait_finished(t0) - t0
-                time.sleep(0.2)
-                sent = (runs.first("sent", t0) or t0) - t0
-                panel = (runs.first("delta", t0, label.encode()) or t0) - t0
-                n = sum(1 for t, kind, _ in runs.events if t0 < t <= t0 + done and kind != "sent")
-                rows.append((sent, panel, drawn, done, n))
-            browser.close()
-    finally:
-        c.stop(proc)
+    with c.served_tab(log_prefix="bench-timeline-") as (base, tab):
+        runs = c.RunLog(tab)
+        clock = c.PaintClock(tab, ".st-key-digits-panels")
+        tab.goto(f"{base}/digits?{args.scene}&eps=0.1&index=0")
+        tab.get_by_text("colour scale ±ε = ±0.100").wait_for(timeout=120_000)
+        runs.wait_finished(0)
+        thumb = tab.locator("[data-testid='stSlider'] input[type='range']").first
+        eps = 0.1
+        for _ in range(args.presses):
+            thumb.focus()
+            eps = round(eps + 0.005, 3)
+            label = f"colour scale ±ε = ±{eps:.3f}"
+            clock.expect(label)
+            t0 = time.perf_counter()
+            thumb.press("ArrowRight")
+            drawn = clock.wait()
+            done = runs.wait_finished(t0) - t0
+            time.sleep(0.2)
+            sent = (runs.first("sent", t0) or t0) - t0
+            panel = clock.message() or float("nan")
+            n = sum(1 for t, kind, _ in runs.events if t0 < t <= t0 + done and kind != "sent")
+            rows.append((sent, panel, drawn, done, n))
     print(f"/digits?{args.scene}: ε +0.005 per key press, times from the key press")
     print(f"{'request sent':>12} {'panels msg':>10} {'drawn':>7} {'drawn-msg':>9} "
           f"{'run done':>8} {'messages':>8}")

@@ -4,6 +4,7 @@
   127.0.0.1, waited on through /_stcore/health, stopped by its PID.
 - `CHROMIUM`, `CHROMIUM_ARGS`: Debian's /usr/bin/chromium for Playwright (never
   `playwright install`, which cannot download here).
+- `served_tab`: both at once for a script (the benchmarks): the app and a Chromium tab.
 - `RunLog`: the app's websocket messages, decoded: when a script run finished.
 - `PaintClock`: key press → the frame that shows a text, timed inside the page.
 """
@@ -14,8 +15,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +74,37 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     if proc.stdout:
         proc.stdout.close()
+
+
+@contextmanager
+def served_tab(*, width: int = 1400, height: int = 1000,
+               log_prefix: str = "bench-") -> Iterator[tuple[str, Any]]:
+    """The app on a free local port and a Chromium tab; yields (base URL, tab), stops both.
+
+    The tab has opened / once, so app.py's st.navigation has run in the server: until then
+    Streamlit serves a pages/ folder the old way (see the browser tests' page fixture).
+    """
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix=log_prefix)) / "streamlit.log"
+    proc = start_server(port, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc, log)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                tab = browser.new_page(viewport={"width": width, "height": height})
+                tab.goto(base + "/")
+                # "Digits", capitalised, is st.navigation's menu; the old-style one says "digits".
+                tab.get_by_test_id("stSidebarNav").get_by_text("Digits", exact=True).wait_for(
+                    timeout=120_000)
+                yield base, tab
+            finally:
+                browser.close()
+    finally:
+        stop(proc)
 
 
 class RunLog:
@@ -140,12 +175,28 @@ class PaintClock:
     """
 
     SCRIPT = """selector => {
-        const clock = window.__paintClock = {key: 0, drawn: 0, want: null};
+        const clock = window.__paintClock = {key: 0, message: 0, drawn: 0, want: null,
+                                             seen: null};
         addEventListener("keydown", () => { clock.key = performance.now(); }, true);
+        // The websocket message that carries the text, on the same clock: listen before
+        // Streamlit's own handler (set after the socket is built) sees it.
+        const Socket = window.WebSocket;
+        window.WebSocket = class extends Socket {
+            constructor(...args) {
+                super(...args);
+                this.addEventListener("message", event => {
+                    if (clock.want && !clock.message && event.data instanceof ArrayBuffer
+                        && new TextDecoder().decode(event.data).includes(clock.want)) {
+                        clock.message = performance.now();
+                    }
+                });
+            }
+        };
         const check = () => {
-            const el = clock.want && !clock.drawn && document.querySelector(selector);
+            const el = clock.want && !clock.drawn && clock.seen === null
+                && document.querySelector(selector);
             if (el && el.textContent.includes(clock.want)) {
-                clock.want = null;
+                clock.seen = clock.want;
                 // The frame after the one that drew the text: its images (Plotly heatmaps are
                 // data-URL images, decoded asynchronously) have had a frame to appear.
                 requestAnimationFrame(() => requestAnimationFrame(() => {
@@ -164,9 +215,17 @@ class PaintClock:
 
     def expect(self, text: str) -> None:
         """Watch for `text`; call before the key press that should make it appear."""
-        self.page.evaluate("t => Object.assign(window.__paintClock, {want: t, drawn: 0})", text)
+        self.page.evaluate("t => Object.assign(window.__paintClock, "
+                           "{want: t, seen: null, message: 0, drawn: 0})", text)
 
     def wait(self, timeout_ms: float = 120_000) -> float:
         """Seconds from the last key press to the frame that showed the expected text."""
         self.page.wait_for_function("() => window.__paintClock.drawn > 0", timeout=timeout_ms)
         return self.page.evaluate("() => window.__paintClock.drawn - window.__paintClock.key") / 1e3
+
+    def message(self) -> float | None:
+        """Seconds from the last key press to the websocket message that carried the text
+        (after `wait`), on the page's clock; None if no message contained it."""
+        since = self.page.evaluate("() => window.__paintClock.message && "
+                                   "window.__paintClock.message - window.__paintClock.key")
+        return since / 1e3 if since else None
