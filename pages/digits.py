@@ -180,6 +180,7 @@ with choose:
         if label_known:
             label = int(stated)
 
+
 def scene_with(eps: float, steps: int) -> Scene:
     """The whole scene: the sidebar's and the chooser's choices, with this ε and these steps."""
     return Scene(model=model_name, attack=attack, eps=round(float(eps), 4), steps=int(steps),
