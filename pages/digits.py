@@ -133,7 +133,7 @@ label: int | None = None  # the class the attack moves away from, once there is 
 digit: np.ndarray | None = None
 with choose:
     if source == "Test set":
-        cols = st.columns([2, 2, 1.3, 1.3, 1.3], vertical_alignment="bottom")
+        cols = st.columns([1.6, 1.6, 1.4, 1.4, 1.4], vertical_alignment="bottom")
         cols[0].number_input("Test digit # (0-999)", 0, 999, step=1, key=key("index"))
         cols[1].selectbox("Class", ("any", *map(str, range(10))), key=key("class"),
                           on_change=class_changed,
