@@ -54,13 +54,9 @@ def start_server() -> tuple[subprocess.Popen, str, Path]:
     return proc, base, log
 
 
-def wait_idle(page: object, timeout_ms: int = 300_000) -> None:
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
-        "document.querySelector('[data-testid=\"stMain\"] h1')", timeout=timeout_ms)
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+def wait_idle(page: object, after: float | None = None, timeout_s: float = 300) -> None:
+    """The app's last run (one finished after `after`, if given) and 0.3 s of quiet."""
+    harness.RunLog.of(page).settle(after, quiet_s=0.3, timeout_s=timeout_s)
 
 
 def main() -> None:
@@ -82,11 +78,12 @@ def main() -> None:
                 profile, executable_path=harness.CHROMIUM, args=harness.CHROMIUM_ARGS, headless=True,
                 viewport={"width": 1400, "height": 1000})
             page = ctx.new_page()
+            harness.RunLog.of(page)  # before the app opens its websocket
             paths = ["/"] + [f"/{info.url_path}" for info in PAGES] + [s.url() for s in SCENES]
             for path in paths:
                 t = time.perf_counter()
                 page.goto(base + path)
-                wait_idle(page)
+                wait_idle(page, after=t)
                 print(f"  {path[:60]:60s} {time.perf_counter() - t:6.1f} s  "
                       f"RSS {rss_mb(proc.pid):6.0f} MB")
             after_pages = rss_mb(proc.pid)
@@ -94,8 +91,9 @@ def main() -> None:
                   f"(target ≤ {TARGET_MB} MB: {'ok' if after_pages <= TARGET_MB else 'OVER'})")
 
             # Reruns: ε back and forth between two values already computed (cache hits).
+            t = time.perf_counter()
             page.goto(base + "/digits?model=mnist-cnn&attack=fgsm&eps=0.1&index=0")
-            wait_idle(page)
+            wait_idle(page, after=t)
             slider = page.locator("[data-testid='stSlider'] input[type='range']").first
             samples = []
             for i in range(args.reruns + 1):

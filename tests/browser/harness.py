@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,6 +108,12 @@ def served_tab(*, width: int = 1400, height: int = 1000,
         stop(proc)
 
 
+_RUN_LOGS: weakref.WeakKeyDictionary[Any, RunLog] = weakref.WeakKeyDictionary()
+# Messages that neither start nor end a run: heartbeats both ways, and the "running: no" status
+# the server sends right after script_finished.
+NEUTRAL = {"heartbeat", "heartbeat_ack", "session_status_changed"}
+
+
 class RunLog:
     """The websocket traffic of one Playwright page, decoded: what each script run sent and when
     it finished (Streamlit's `script_finished` message).
@@ -114,18 +121,35 @@ class RunLog:
     The status widget is not a reliable "run finished" signal: it only appears once a run has
     lasted a while, so a short fragment run may still be computing after the widget is gone.
     Events carry `time.perf_counter()` stamps and arrive while Playwright waits (sync API), so
-    `wait_finished` pumps them with page.wait_for_timeout.
+    the waits pump them with page.wait_for_timeout. Attach it before the page opens the app
+    (`RunLog.of(page)`): it only sees websockets opened after it.
     """
 
     def __init__(self, page: Any) -> None:
         self.page = page
-        self.events: list[tuple[float, str, bytes]] = []  # (time, "sent" or message type, raw)
+        # (time, kind, raw): kind is "sent" (a request from the browser), "heartbeat", or the
+        # type of a message from the server ("delta", "script_finished", "heartbeat_ack", ...).
+        self.events: list[tuple[float, str, bytes]] = []
         page.on("websocket", self._attach)
 
+    @classmethod
+    def of(cls, page: Any) -> RunLog:
+        """The page's RunLog, made on first use (so helpers can find the fixture's)."""
+        if page not in _RUN_LOGS:
+            _RUN_LOGS[page] = cls(page)
+        return _RUN_LOGS[page]
+
     def _attach(self, ws: Any) -> None:
-        ws.on("framesent", lambda payload: self.events.append(
-            (time.perf_counter(), "sent", payload if isinstance(payload, bytes) else b"")))
+        ws.on("framesent", self._sent)
         ws.on("framereceived", self._received)
+
+    def _sent(self, payload: bytes | str) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        now = time.perf_counter()
+        raw = payload if isinstance(payload, bytes) else b""
+        heartbeat = bool(raw) and BackMsg.FromString(raw).WhichOneof("type") == "app_heartbeat"
+        self.events.append((now, "heartbeat" if heartbeat else "sent", raw))
 
     def _received(self, payload: bytes | str) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -149,14 +173,23 @@ class RunLog:
             self.page.wait_for_timeout(10)
         return done
 
-    def wait_quiet(self, after: float, quiet_s: float = 0.5, timeout_s: float = 300) -> None:
-        """Wait until a run that started after `after` has finished and no message has come
-        for `quiet_s` (a page can rerun once more on load, and fragments run on their own)."""
+    def settle(self, after: float | None = None, quiet_s: float = 0.5,
+               timeout_s: float = 300) -> None:
+        """Wait until the app is idle: the last exchange (NEUTRAL aside) is a finished run,
+        and nothing has moved for `quiet_s`. A request the browser has sent but the server has
+        not answered yet counts as busy, so this also holds right after a click. After a
+        navigation pass `after` (a perf_counter time before it): the old page's last run does
+        not count, only one that finished after it."""
         deadline = time.perf_counter() + timeout_s
-        self.wait_finished(after, timeout_s)
-        while time.perf_counter() - max(t for t, _, _ in self.events) < quiet_s:
+        while True:
+            last = next(((t, k) for t, k, _ in reversed(self.events) if k not in NEUTRAL),
+                        None)
+            if (last is not None and last[1] == "script_finished"
+                    and (after is None or last[0] > after)
+                    and time.perf_counter() - last[0] >= quiet_s):
+                return
             if time.perf_counter() > deadline:
-                raise TimeoutError(f"messages still coming after {timeout_s} s")
+                raise TimeoutError(f"the app was still busy after {timeout_s} s")
             self.page.wait_for_timeout(50)
 
 

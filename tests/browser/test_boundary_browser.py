@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import RunLog
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -28,6 +29,7 @@ def tab(app_server: str, browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
     page.set_default_timeout(30_000)
+    RunLog.of(page)  # before the app opens its websocket
     # Until a session has run app.py's st.navigation, Streamlit serves pages/ the old way:
     # open the entry page first and wait for the real menu, as a visitor arriving at / would.
     page.goto(app_server + "/")
@@ -43,9 +45,8 @@ def tab(app_server: str, browser: Any) -> Iterator[Any]:
 
 
 def _wait_idle(page: Any) -> None:
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=LOAD_MS)
-    time.sleep(0.5)
+    """Wait until the app is idle: its last run finished and the websocket is quiet."""
+    RunLog.of(page).settle(timeout_s=LOAD_MS / 1000)
 
 
 def _positions(page: Any) -> list[str]:

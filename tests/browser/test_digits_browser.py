@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import RunLog
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ACTION_MS = 30_000
@@ -27,6 +28,7 @@ def page(app_server: str, browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     tab = context.new_page()
     tab.set_default_timeout(ACTION_MS)
+    RunLog.of(tab)  # before the app opens its websocket
     # Until some session has run app.py's st.navigation, Streamlit serves a pages/ folder the
     # old way (every file a page, app.py's layout skipped): open the entry page first, as a
     # visitor arriving at / would.
@@ -41,11 +43,8 @@ def page(app_server: str, browser: Any) -> Iterator[Any]:
 
 
 def _wait_idle(tab: Any) -> None:
-    """Wait until the script run is over (the 'running' indicator is gone)."""
-    tab.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-        timeout=COMPUTE_MS,
-    )
+    """Wait until the app is idle: its last run finished and the websocket is quiet."""
+    RunLog.of(tab).settle(timeout_s=COMPUTE_MS / 1000)
 
 
 def _panel_title(tab: Any, which: str) -> str:

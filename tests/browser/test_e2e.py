@@ -46,7 +46,7 @@ class Tab:
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page = self.context.new_page()
         self.page.set_default_timeout(60_000)
-        self.runs = RunLog(self.page)
+        self.runs = RunLog.of(self.page)
         self.base = base
         self.errors: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(
@@ -59,7 +59,7 @@ class Tab:
         self.page.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
         # The status widget is no sign of the end of a run (it only shows once a run has lasted
         # a while): wait for the server's script_finished and a quiet websocket instead.
-        self.runs.wait_quiet(start, timeout_s=COMPUTE_MS / 1000)
+        self.runs.settle(start, timeout_s=COMPUTE_MS / 1000)
         self.page.locator("[data-testid='stMain'] h1").first.wait_for()
         self.page.wait_for_timeout(500)  # charts finish drawing after their message
         return self.page

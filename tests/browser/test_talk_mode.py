@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import RunLog
 
 from pages.catalog import PAGES
 
@@ -23,13 +24,12 @@ def test_talk_mode_is_large_and_tucks_the_controls_away(browser: Any, app_server
                                                         name: str, path: str) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 800})  # a projector
     page = context.new_page()
+    RunLog.of(page)  # before the app opens its websocket
     try:
         page.goto(app_server + path)
         page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=COMPUTE_MS)
         page.locator(".js-plotly-plot, [data-panels]").first.wait_for(timeout=COMPUTE_MS)
-        page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-            timeout=COMPUTE_MS)
+        RunLog.of(page).settle(timeout_s=COMPUTE_MS / 1000)
         page.wait_for_timeout(800)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"talk-{name}.png"))
