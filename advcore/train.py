@@ -260,9 +260,9 @@ def reevaluate(name: str) -> dict[str, Any]:
     """Refresh the measured figures of a shipped model's card; weights and recipe unchanged."""
     from advcore.models import load_card, load_pretrained
 
-    card = load_card(name)
-    card.update(evaluate_card(load_pretrained(name)))
-    save_pretrained(load_pretrained(name), name, card)
+    card, model = load_card(name), load_pretrained(name)
+    card.update(evaluate_card(model))
+    save_pretrained(model, name, card)
     return card
 
 
