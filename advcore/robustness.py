@@ -29,7 +29,7 @@ from advcore.attacks import get_attack
 from advcore.boundary import Attacked, Grid, attack_points, decision_grid
 from advcore.data import toy_dataset
 from advcore.evaluate import accuracy, predict
-from advcore.models import toy_model
+from advcore.models import REBUILD, toy_model
 from advcore.train import train_toy
 
 Progress = Callable[[float, str], None]
@@ -135,8 +135,12 @@ def card_curves(name: str, card: Mapping[str, Any], n: int) -> list[Curve]:
                   1 if attack == "fgsm" else steps, n, "card")
             for attack in CURVE_ATTACKS
         ]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"the card of {name} has no usable curves ({exc!r})") from None
+    except KeyError as exc:
+        raise ValueError(f"the model card of {name} has no accuracy curves (its field "
+                         f"“{exc.args[0]}” is missing); rebuild it with `{REBUILD}`") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"the model card of {name} has accuracy curves that are not lists of "
+                         f"numbers; rebuild it with `{REBUILD}`") from None
     for c in out:
         if len(c.accuracy) != len(c.epsilons):
             raise ValueError(f"the card of {name} has {len(c.accuracy)} {c.attack} accuracies "
