@@ -8,7 +8,12 @@ from __future__ import annotations
 import streamlit as st
 
 from advcore.data import MNIST_ENV, MNISTFormatError
+from pages import guard
 from pages.catalog import HOME, PAGES
+
+# Server-side protections against a hostile visitor (a clear_cache message, upload floods,
+# uploads outliving their tab): see pages/guard.py. Once per process; a no-op on later runs.
+guard.install()
 
 st.set_page_config(
     page_title="Adversarial Playground",
