@@ -27,6 +27,7 @@ navigation = st.navigation(
     [st.Page(HOME.path, title=HOME.title, icon=HOME.icon, url_path=HOME.url_path, default=True)]
     + [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGES]
 )
+guard.rerun_on_reconnect()  # a tab open across a server restart comes back to its scene
 try:
     navigation.run()
 except MNISTFormatError as exc:

@@ -1,9 +1,9 @@
 """Server-side protections against a hostile visitor, installed once per process by app.py.
 
 Anyone with the link can open the app, and the websocket and upload endpoints accept more than
-the page's own controls ever send. Streamlit 1.67 has no setting for the three holes below, so
+the page's own controls ever send. Streamlit 1.67 has no setting for the holes below, so
 `install()` closes them by wrapping three Streamlit methods (each wrapper calls the original for
-everything it does not refuse; `installed()` tells whether they are in place):
+everything it does not change; `installed()` tells whether they are in place):
 
 1. `AppSession.handle_backmsg` ignores a `clear_cache` message. Streamlit obeys it from any
    visitor even with the menu item hidden, and it empties every st.cache_data and
@@ -16,6 +16,8 @@ everything it does not refuse; `installed()` tells whether they are in place):
    Streamlit keeps a disconnected session for reconnection and frees its files only at a
    shutdown that never comes for a session evicted from that store: 314 MB were still held
    150 s after a tab had closed.
+
+`rerun_on_reconnect()`, called by app.py on every run, brings a tab back after a server restart.
 
 And helpers for the pages:
 - `should_stop`, advcore's cancellation hook: long work stops when its tab closes or a newer
@@ -33,6 +35,7 @@ import threading
 import unicodedata
 from typing import Any
 
+import streamlit as st
 from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.runtime import Runtime
@@ -178,3 +181,26 @@ def plain_name(name: str, limit: int = NAME_CHARS) -> str:
     clean = "".join(c if unicodedata.category(c)[0] not in "CZ" or c == " " else "�"
                     for c in str(name))
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+# --- a tab that outlives its server ------------------------------------------------------------
+
+RECONNECT_PROBE_S = 3600
+
+
+@st.fragment(run_every=RECONNECT_PROBE_S)
+def _reconnect_probe() -> None:
+    """Draws nothing; its `run_every` is what matters (see rerun_on_reconnect)."""
+
+
+def rerun_on_reconnect() -> None:
+    """Make the tab rerun the app when its websocket reconnects, so it survives a restart.
+
+    Streamlit 1.67's frontend reconnects to a restarted server but then reruns nothing unless a
+    run was cut short by the disconnect or the page has a fragment with `run_every`: an idle
+    tab stays a dead picture on a server that has forgotten its session. This registers one
+    such fragment (it draws nothing, and its own hourly run costs nothing); on reconnect the
+    frontend then sends a full rerun with the tab's URL and widget values, and the new server
+    draws the same scene. Call it on every run of app.py.
+    """
+    _reconnect_probe()
