@@ -121,9 +121,10 @@ def _crown(layers: Layers, ball: _Ball, spec: np.ndarray) -> np.ndarray:
 
     Those pre-activation bounds come from linear bounds propagated forwards (each neuron held
     between two affine functions of the input, concretised over the ball) intersected with IBP's.
-    Running the backward pass once per hidden layer instead (full CROWN) is slightly tighter but
-    costs O(k³) per point and layer against O(k²·d) here: 2 s against 10 min for a 2-128×4-2
-    MLP and 200 points, with 2-D inputs.
+    Running the backward pass once per hidden layer instead (full CROWN) costs O(k³) per point
+    and layer against O(k²·d) here. With up to two hidden layers both give the same bounds; on a
+    trained 2-128×4-2 MLP and 200 points at ε = 0.1, full CROWN's margin bounds were 0.3% higher
+    on average and took 2.5 s a pass against 0.06 s (a radius needs ~25 passes).
     """
     return _backward(layers, _forward_bounds(layers, ball), ball, spec)
 
