@@ -26,7 +26,10 @@ from tests.conftest import Case, SingleLogit, TinyCNN, binary_linear, labels_of,
 
 NAMES = list(ATTACKS)
 TARGETED = [name for name, spec in ATTACKS.items() if spec.targeted]
-ITERATIVE_TARGETED = [name for name in TARGETED if ATTACKS[name].iterative]
+# A decision-based attack starts from a point already in the target class, which the tiny CNN
+# (it predicts 3 of its 10 classes) has for few targets: it is tested on the binary model.
+ITERATIVE_TARGETED = [name for name in TARGETED
+                      if ATTACKS[name].iterative and ATTACKS[name].access != "labels"]
 RANDOM_START = {"pgd", "pgd-l2"}
 TOL = 1e-6
 pytestmark = pytest.mark.usefixtures("one_thread")

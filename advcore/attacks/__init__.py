@@ -26,15 +26,19 @@ from advcore.attacks import apgd as _apgd_family
 from advcore.attacks import cw as _cw_family
 from advcore.attacks import deepfool as _deepfool_family
 from advcore.attacks import fgsm as _fgsm_family
+from advcore.attacks import hsja as _hsja_family
 from advcore.attacks import mifgsm as _mifgsm_family
 from advcore.attacks import pgd as _pgd_family
+from advcore.attacks import square as _square_family
 from advcore.attacks._geometry import Bounds, Iterates, check_eps
 from advcore.attacks.apgd import apgd
 from advcore.attacks.cw import cw_l2
 from advcore.attacks.deepfool import deepfool
 from advcore.attacks.fgsm import fgsm
+from advcore.attacks.hsja import hsja
 from advcore.attacks.mifgsm import mifgsm
 from advcore.attacks.pgd import bim, pgd
+from advcore.attacks.square import square
 
 __all__ = [
     "ATTACKS",
@@ -48,9 +52,11 @@ __all__ = [
     "epsilon_sweep",
     "fgsm",
     "get_attack",
+    "hsja",
     "mifgsm",
     "pgd",
     "run_attack",
+    "square",
     "trajectory",
 ]
 
@@ -228,6 +234,21 @@ def _apgd_t(norm: str) -> Plan:
     return plan
 
 
+def _square(norm: str) -> Plan:
+    def plan(model, x, y, *, eps, steps, targeted, bounds, seed, queries) -> Iterates:
+        return _square_family.plan(model, x, y, eps=eps, norm=norm, queries=queries,
+                                   bounds=bounds, targeted=targeted, generator=_gen(seed))
+    return plan
+
+
+def _hsja(model, x, y, *, eps, steps, targeted, bounds, seed, queries) -> Iterates:
+    return _hsja_family.plan(model, x, y, eps=eps, queries=queries, bounds=bounds,
+                             targeted=targeted, generator=_gen(seed))
+
+
+# A page's budget: enough for Square to fool most undefended digits; an evaluation uses
+# AutoAttack's 5,000 (advcore.evaluate).
+BLACK_BOX_QUERIES = 1000
 # AutoAttack's APGD-T runs against the 9 classes ranked highest after the true one.
 APGD_TARGETS = 9
 CROCE_HEIN = "Croce & Hein 2020"
@@ -267,6 +288,15 @@ ATTACKS: dict[str, AttackSpec] = {
         AttackSpec(name="apgd-t-l2", label=f"APGD-T (DLR, top-{APGD_TARGETS} targets, L2)",
                    norm="l2", iterative=True, targeted=False, minimal=False, paper=CROCE_HEIN,
                    plan=_apgd_t("l2")),
+        AttackSpec(name="square", label="Square (L∞)", norm="linf", iterative=True,
+                   targeted=True, minimal=False, paper="Andriushchenko et al. 2020",
+                   plan=_square("linf"), access="scores", default_queries=BLACK_BOX_QUERIES),
+        AttackSpec(name="square-l2", label="Square (L2)", norm="l2", iterative=True,
+                   targeted=True, minimal=False, paper="Andriushchenko et al. 2020",
+                   plan=_square("l2"), access="scores", default_queries=BLACK_BOX_QUERIES),
+        AttackSpec(name="hsja", label="HopSkipJump (L2)", norm="l2", iterative=True,
+                   targeted=True, minimal=True, paper="Chen et al. 2020", plan=_hsja,
+                   access="labels", default_queries=BLACK_BOX_QUERIES),
     )
 }
 
