@@ -351,11 +351,11 @@ def distance_to_segments(points: np.ndarray, start: np.ndarray, end: np.ndarray,
     points (N, 2); start, end (S, 2), all float64 feature units. Returns distance (N,) (inf when
     S = 0), nearest (N, 2) (NaN when S = 0) and index (N,) of the segment (-1 when S = 0).
     L2: the projection onto the segment, clipped to its ends. L∞: t ↦ ‖a + t·(b − a) − p‖∞ is
-    convex and piecewise linear on [0, 1], so its minimum is at an end, at the kink of one
-    coordinate (t where that coordinate is zero) or where the two coordinates' absolute values
-    cross; all six candidates are evaluated.
-    Ties: among segments at equal distance the lowest index wins; within a segment the first
-    minimising candidate in the order (t = 0, t = 1, the two kinks, the two crossings) wins.
+    convex and piecewise linear, minimal on the whole line where its two coordinates' absolute
+    values cross; that minimiser clipped to [0, 1] is the nearest point (see `_linf_argmin`).
+    Ties: among segments at equal distance the lowest index wins. Within a segment the L∞
+    minimum can be flat (a side of the ε-square lying along the segment); the point returned is
+    then the clipped crossing, one of the equally near points.
     """
     _check_norm(norm)
     points = np.asarray(points, dtype=np.float64)
@@ -377,32 +377,37 @@ def _nearest(p: np.ndarray, a: np.ndarray, b: np.ndarray,
     if norm == "l2":
         length2 = (d ** 2).sum(-1)
         t = -(u * d).sum(-1) / np.where(length2 > 0, length2, 1.0)
-        t = np.clip(np.where(length2 > 0, t, 0.0), 0.0, 1.0)[..., None]  # (n, S, 1)
-        gap = np.sqrt(((u + t * d) ** 2).sum(-1))
+        t = np.clip(np.where(length2 > 0, t, 0.0), 0.0, 1.0)  # (n, S)
+        gap = np.sqrt((u[..., 0] + t * d[:, 0]) ** 2 + (u[..., 1] + t * d[:, 1]) ** 2)
     else:
-        t = np.stack(_linf_candidates(u, d), -1)  # (n, S, 6)
-        size = np.maximum(np.abs(u[..., :1] + t * d[None, :, :1]),
-                          np.abs(u[..., 1:] + t * d[None, :, 1:]))
-        best = size.argmin(-1)
-        gap = np.take_along_axis(size, best[..., None], -1)[..., 0]
-        t = np.take_along_axis(t, best[..., None], -1)
+        t = _linf_argmin(u, d)
+        gap = _linf_size(u, d, t)
     index = gap.argmin(1)
     rows = np.arange(len(p))
-    t_best = t[rows, index]  # (n, 1)
-    return gap[rows, index], a[index] + t_best * d[index], index
+    return gap[rows, index], a[index] + t[rows, index, None] * d[index], index
 
 
-def _linf_candidates(u: np.ndarray, d: np.ndarray) -> list[np.ndarray]:
-    """The six breakpoints t ∈ [0, 1] of max(|u_x + t d_x|, |u_y + t d_y|), (n, S) each."""
-    ux, uy, dx, dy = u[..., 0], u[..., 1], d[None, :, 0], d[None, :, 1]
+def _linf_size(u: np.ndarray, d: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(n, S) ‖u + t·d‖∞."""
+    return np.maximum(np.abs(u[..., 0] + t * d[:, 0]), np.abs(u[..., 1] + t * d[:, 1]))
 
-    def root(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        ok = den != 0
-        return np.clip(np.where(ok, -num / np.where(ok, den, 1.0), 0.0), 0.0, 1.0)
 
-    zero = np.zeros_like(ux)
-    return [zero, zero + 1.0, root(ux, dx + zero), root(uy, dy + zero),
-            root(ux - uy, dx - dy + zero), root(ux + uy, dx + dy + zero)]
+def _linf_argmin(u: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """(n, S) a minimiser over t ∈ [0, 1] of max(|u_x + t·d_x|, |u_y + t·d_y|).
+
+    The function is convex, so clipping a minimiser over the whole line to [0, 1] minimises
+    over [0, 1]. On the line the minimum is where the two absolute values cross
+    (u_x + t·d_x = ±(u_y + t·d_y)): of the two crossings, the lower one (t₊ on a tie). A
+    single-point segment (d = 0) takes t = 0.
+    """
+    dx, dy = d[:, 0], d[:, 1]
+    minus, plus = dx - dy, dx + dy
+    t_minus = -(u[..., 0] - u[..., 1]) / np.where(minus != 0, minus, 1.0)
+    t_plus = -(u[..., 0] + u[..., 1]) / np.where(plus != 0, plus, 1.0)
+    t_minus = np.where(minus != 0, t_minus, t_plus)
+    t_plus = np.where(plus != 0, t_plus, t_minus)
+    better = np.where(_linf_size(u, d, t_plus) <= _linf_size(u, d, t_minus), t_plus, t_minus)
+    return np.clip(np.where((dx == 0) & (dy == 0), 0.0, better), 0.0, 1.0)
 
 
 # --- the exact minimal adversarial distance (2-D) -----------------------------------------------
@@ -438,8 +443,8 @@ def minimal_adversarial(model: nn.Module, x: Tensor | np.ndarray, y: Tensor | np
 
     The boundary is the zero set of the margin logit₁ − logit₀ (ties go to class 0, as argmax
     breaks them). A point whose prediction (the model's own forward pass) is not y has ε* = 0.
-    Ties between equally near boundary points go to the lowest-index segment, then to the first
-    candidate along it (see `distance_to_segments`). Box edge: only boundary inside the box
+    Ties between equally near boundary points go to the lowest-index segment of `segments`
+    (see `distance_to_segments` for a flat L∞ minimum along one segment). Box edge: only boundary inside the box
     counts. Choose the box with `box_for(X, eps_max)` so that it holds every point's ball of the
     largest ε the page allows: then ε* ≤ eps_max is exact, and ε* > eps_max is reported as such,
     so robust accuracy is exact at every ε on the slider (see Exact.reach).
