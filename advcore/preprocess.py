@@ -175,7 +175,9 @@ def _decode(img: Image.Image) -> np.ndarray:
             # JPEG can decode at 1/2, 1/4, 1/8 scale directly: cheap and enough for a digit.
             img.draft("RGB", (WORK_SIDE, WORK_SIDE))
         img.load()
-        img = ImageOps.exif_transpose(img)  # phone photos are often stored sideways
+        # Phone photos are often stored sideways. In place: a copy of a 16-megapixel RGBA
+        # picture is 64 MB more at the peak (`python benchmarks/hostile.py decoder`).
+        ImageOps.exif_transpose(img, in_place=True)
         if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
             img = img.convert("I")
         img = _reduce(img)
