@@ -491,13 +491,27 @@ def exact_robust_accuracy(eps_star: np.ndarray, eps: float | Sequence[float] | n
     return float(share) if grid.ndim == 0 else share
 
 
+def missed_flips(eps_star: np.ndarray, still_correct: np.ndarray, eps: float) -> np.ndarray:
+    """(N,) bool: points an attack left correctly classified that some perturbation within ε
+    flips (ε* ≤ ε): what the attack missed.
+
+    eps_star (N,) from `minimal_adversarial` in the attack's norm; still_correct (N,) bool, the
+    prediction on the attack's output equals the label. Since no attack flips a point below its
+    ε*, the attack's accuracy minus `exact_robust_accuracy(eps_star, eps)` is the share of
+    missed points ("PGD misses 7 points that can be flipped at this ε").
+    """
+    return np.asarray(still_correct, dtype=bool) & (np.asarray(eps_star) <= eps)
+
+
 def box_for(X: np.ndarray, eps_max: float, *, margin: float = 0.5) -> Box:
     """The box to enumerate in: the page's plotting window plus the largest ε on the slider.
 
     X (N, 2) the scene's points; margin: the window around the data (the boundary page's
     GRID_MARGIN, so the window is advcore.boundary.extent(X)); eps_max: the slider's top
-    (state.bounds_of(state.BoundaryScene, "eps")[1]). Every point in the window then has its
-    whole ε-ball, L∞ or L2, inside the box, so its ε* is exact up to eps_max.
+    (state.bounds_of(state.BoundaryScene, "eps")[1]). Every point in the window, the data and
+    any point a user adds on the map, then has its whole ε-ball, L∞ or L2, inside the box, so
+    its ε* is exact up to eps_max. Take X as the dataset's points, not the user's, so that
+    adding a point does not move the box and recompute the enumeration.
     """
     X = np.asarray(X, dtype=np.float64)
     if eps_max < 0 or margin < 0:

@@ -326,6 +326,21 @@ def test_robust_accuracy_is_the_share_strictly_beyond_eps():
     assert isinstance(exact.exact_robust_accuracy(eps_star, 0.0), float)
 
 
+def test_missed_flips_close_the_gap_between_an_attack_and_the_truth(mlp_case):
+    from advcore.attacks import fgsm
+
+    model, x, y = mlp_case.model, mlp_case.x, mlp_case.y
+    box = exact.box_for(x.numpy(), 1.0)
+    truth = exact.minimal_adversarial(model, x, y, norm="linf", box=box)
+    eps = 0.3
+    with torch.no_grad():
+        still = (model(fgsm(model, x, y, eps=eps, bounds=None)).argmax(1) == y).numpy()
+    missed = exact.missed_flips(truth.eps, still, eps)
+    assert missed.any()  # FGSM is a one-step attack: it misses some
+    assert still.mean() - exact.exact_robust_accuracy(truth.eps, eps) == pytest.approx(
+        missed.mean())
+
+
 def test_box_for_covers_the_page_window_plus_eps():
     from advcore.boundary import GRID_MARGIN, extent
 
