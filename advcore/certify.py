@@ -90,8 +90,9 @@ class _Ball:
 
 
 def _dot(a: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """(N, T) a[n] @ v[n] for a (N or 1, T, d) and v (N, d)."""
-    return matmul(a, v[:, :, None])[..., 0]
+    """(N, T) a[n] @ v[n] for a (N or 1, T, d) and v (N, d): a batch of matrix-vector
+    products, cheaper as one elementwise product and sum than as N tiny matrix products."""
+    return (a * v[:, None, :]).sum(-1)
 
 
 def _margin_spec(y: np.ndarray, classes: int) -> np.ndarray:
@@ -158,10 +159,17 @@ def _forward_bounds(layers: Layers, ball: _Ball) -> list[tuple[np.ndarray, np.nd
         a_hi, c_hi = a_hi * upper[..., None], (c_hi + shift) * upper  # h ≤ s·(z − l)
         w, b = layers[i + 1]
         wp, wn = np.maximum(w, 0.0), np.minimum(w, 0.0)
-        a_lo, a_hi = (matmul(wp, a_lo) + matmul(wn, a_hi), matmul(wp, a_hi) + matmul(wn, a_lo))
+        a_lo, a_hi = (_rows(a_lo, wp) + _rows(a_hi, wn), _rows(a_hi, wp) + _rows(a_lo, wn))
         c_lo, c_hi = (matmul(c_lo, wp.T) + matmul(c_hi, wn.T) + b,
                       matmul(c_hi, wp.T) + matmul(c_lo, wn.T) + b)
     return out
+
+
+def _rows(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(N, o, d) w @ a[n] for a (N, k, d): as (N, d, k) @ (k, o), one matrix product, where
+    broadcasting w over the batch multiplies N separate (o, k) matrices."""
+    n, k, d = a.shape
+    return matmul(a.swapaxes(1, 2).reshape(n * d, k), w.T).reshape(n, d, -1).swapaxes(1, 2)
 
 
 def _relu_lines(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
