@@ -3,6 +3,7 @@
     python benchmarks/hostile.py decoder        # peak RSS of decoding each crafted payload
     python benchmarks/hostile.py flood          # a live server under an upload flood
     python benchmarks/hostile.py urls --n 1000  # RSS after 100 and after n distinct URLs
+    python benchmarks/hostile.py urls --mix light  # digits and small 2-D scenes only: quicker
 
 decoder: each canvas payload and upload is decoded in a fresh Python process (so one payload's
 peak cannot hide another's) and its peak RSS (ru_maxrss) is printed beside the process's peak
@@ -15,8 +16,8 @@ Chromium tab opens /digits, then PUTs --puts files of ~4.9 MB (the 5 MB maxUploa
 upload endpoint, as a script in the tab could. Prints the server's RSS and its peak (VmHWM)
 before, after the flood, and after the tab closed.
 
-urls: the same server, visited by --n distinct URLs (digits test digits and ε values, 2-D
-scenes with their own seeds) over Streamlit's websocket from Python, one short session each,
+urls: the same server, visited by --n distinct URLs (see distinct_urls: every page, each URL
+with its own seed, digit or ε) over Streamlit's websocket from Python, one short session each,
 --parallel at a time: what a browser's visit costs the server, without a browser's CPU.
 Prints RSS after 100 URLs and every 100 after, then after the sessions have expired
 (server.disconnectedSessionTTL). Target: RSS after n within 150 MB of RSS after 100.
@@ -263,16 +264,42 @@ def flood(puts: int) -> None:
 # --- many distinct URLs -------------------------------------------------------------------------
 
 
-def distinct_urls(n: int) -> list[tuple[str, str]]:
-    """(page, query) pairs, all different: digits (a test digit and an ε each), and every
-    tenth a 2-D scene with its own seed (a model trained for it)."""
+def distinct_urls(n: int, mix: str = "light") -> list[tuple[str, str]]:
+    """(page, query) pairs, all different.
+
+    light: digits (a test digit and an ε each, mnist-linear, FGSM), every tenth a small 2-D
+    scene with its own seed. all: every page in turn, each URL with its own seed, digit or ε:
+    digits on all three models (FGSM, PGD-10), 2-D scenes of 100-400 points and widths 16-64
+    (a model trained for each), how-it-works digits, the robustness lab's curves and 2-D
+    adversarial training.
+    """
     out = []
     for i in range(n):
-        if i % 10 == 9:
-            out.append(("boundary", f"dataset=moons&n=100&seed={1000 + i}&eps=0.2"))
-        else:
-            out.append(("digits", f"model=mnist-linear&attack=fgsm&eps={0.01 + (i % 40) / 100:.2f}"
+        eps = 0.01 + (i % 40) / 100
+        if mix == "light":
+            if i % 10 == 9:
+                out.append(("boundary", f"dataset=moons&n=100&seed={1000 + i}&eps=0.2"))
+            else:
+                out.append(("digits", f"model=mnist-linear&attack=fgsm&eps={eps:.2f}"
+                                      f"&index={i % 1000}"))
+            continue
+        model = ("mnist-linear", "mnist-cnn", "mnist-cnn-robust")[i % 3]
+        kind = i % 5
+        if kind in (0, 1):
+            attack = "pgd" if i % 2 else "fgsm"
+            out.append(("digits", f"model={model}&attack={attack}&eps={eps:.2f}&steps=10"
                                   f"&index={i % 1000}"))
+        elif kind == 2:
+            out.append(("boundary", f"dataset={('moons', 'circles')[i % 2]}"
+                                    f"&n={(100, 200, 400)[i % 3]}&seed={i}"
+                                    f"&width={(16, 32, 64)[i % 3]}&eps={eps * 2:.2f}"))
+        elif kind == 3:
+            out.append(("how-it-works", f"model={model}&index={i % 1000}&eps={eps:.2f}"
+                                        f"&seed={i}"))
+        elif i % 10 == 4:
+            out.append(("robustness", f"section=curves&eps={eps:.2f}"))
+        else:
+            out.append(("robustness", f"section=training&seed={i}&toy_eps={0.05 + eps:.2f}"))
     return out
 
 
@@ -295,11 +322,11 @@ def visit(port: int, page: str, query: str) -> None:
                 return
 
 
-def urls(n: int, parallel: int) -> None:
+def urls(n: int, parallel: int, mix: str) -> None:
     proc, _, port = start()
     try:
         print(f"server pid {proc.pid}: {status_mb(proc.pid)}")
-        plan = distinct_urls(n)
+        plan = distinct_urls(n, mix)
         marks: dict[int, float] = {}
         t = time.perf_counter()
         with ThreadPoolExecutor(parallel) as pool:
@@ -331,6 +358,7 @@ def main() -> None:
     u = sub.add_parser("urls")
     u.add_argument("--n", type=int, default=1000)
     u.add_argument("--parallel", type=int, default=2)
+    u.add_argument("--mix", choices=("light", "all"), default="all")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f}")
     if args.what == "decoder":
@@ -338,7 +366,7 @@ def main() -> None:
     elif args.what == "flood":
         flood(args.puts)
     else:
-        urls(args.n, args.parallel)
+        urls(args.n, args.parallel, args.mix)
 
 
 if __name__ == "__main__":
