@@ -162,6 +162,22 @@ def test_every_sign_change_on_a_dense_grid_is_near_a_segment(net):
     assert np.abs(margin(model, ends)).max() < 1e-9
 
 
+@pytest.mark.parametrize("net", [1, 4])
+def test_pruning_drops_no_boundary(net, monkeypatch):
+    """The enumeration with every polygon kept finds the same ε* as with interval pruning."""
+    model = small_nets()[net]
+    x = points(40, seed=40)
+    y = labels_of(model, x)
+    pruned = exact.boundary_segments(model, BOX)
+    monkeypatch.setattr(exact, "_may_hold_boundary", lambda verts, *_: np.ones(len(verts), bool))
+    full = exact.boundary_segments(model, BOX)
+    assert full.pruned == 0 < pruned.pruned
+    for norm in NORMS:
+        a = exact.minimal_adversarial(model, x, y, norm=norm, box=BOX, segments=pruned)
+        b = exact.minimal_adversarial(model, x, y, norm=norm, box=BOX, segments=full)
+        np.testing.assert_allclose(a.eps, b.eps, rtol=1e-12, atol=1e-12)
+
+
 def milp_linf(model: nn.Module, x: np.ndarray, y: int, box: exact.Box) -> float:
     """min ‖x' − x‖∞ over x' in the box with the margin on the other side, by a big-M MILP.
 
