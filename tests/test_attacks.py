@@ -470,3 +470,38 @@ def test_concurrent_attacks_on_one_shared_model_match_serial_runs(name, cnn_case
     for a, b in zip(serial, parallel, strict=True):
         assert torch.equal(a, b)
     assert all(p.grad is None for p in model.parameters())
+
+
+MINIMAL = [name for name, spec in ATTACKS.items() if spec.minimal]
+
+
+@pytest.mark.parametrize("name", MINIMAL)
+@pytest.mark.parametrize("case_name", ["mlp", "cnn"])
+def test_a_minimal_attack_succeeds_on_nearly_every_input(name, case_name, request):
+    """With an ε that does not bind, a minimal attack (DeepFool, C&W, HopSkipJump) looks for the
+    boundary until it crosses it: it must fool at least 95% of the inputs of a small model
+    (with its defaults: C&W's tanh start must let pixels at the box edges move)."""
+    case = request.getfixturevalue(f"{case_name}_case")
+    spec = ATTACKS[name]
+    x_adv = spec(case.model, case.x, case.y, eps=1e3, steps=100, bounds=case.bounds)
+    assert float((labels_of(case.model, x_adv) != case.y).float().mean()) >= 0.95
+
+
+def test_cw_moves_pixels_that_sit_on_the_box_edges():
+    """A digit-like input whose pixels are all exactly 0 or 1, and a model that only looks at
+    them: C&W must reach the boundary, which needs those very pixels to move."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    x = (torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(2)) > 0.7).float()
+    y = labels_of(model, x)
+    x_adv = attacks.cw_l2(model, x, y)
+    assert (labels_of(model, x_adv) != y).all()
+    t = (y + 1) % 10
+    x_t = attacks.cw_l2(model, x, t, targeted=True)
+    assert float((labels_of(model, x_t) == t).float().mean()) >= 0.9
+
+
+def test_attack_spec_is_built_with_keywords_only():
+    spec = ATTACKS["fgsm"]
+    with pytest.raises(TypeError):
+        AttackSpec("x", "X", "linf", False, True, False, "p", spec.plan)  # type: ignore[misc]

@@ -98,3 +98,96 @@ def test_smallest_flipping_eps_terminates_below_float32_resolution(linear_case):
 def test_smallest_flipping_eps_refuses_negative_eps_max(cnn_case):
     with pytest.raises(ValueError, match="eps_max must"):
         evaluate.smallest_flipping_eps(cnn_case.model, cnn_case.x, cnn_case.y, eps_max=-0.1)
+
+
+# --- the worst-case ensemble -----------------------------------------------------------------
+
+
+def _quiet(fn, *args, **kwargs):
+    """Run fn with EvaluationWarnings silenced (tiny random models trip the checks)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", evaluate.EvaluationWarning)
+        return fn(*args, **kwargs)
+
+
+def test_ensemble_is_the_worst_case_of_its_attacks(cnn_case):
+    """FGSM and BIM are deterministic and per-input, so the ensemble's verdict must be exactly:
+    correct, and fooled by neither (each run on every input separately)."""
+    case = cnn_case
+    got = _quiet(evaluate.robust_accuracy, case.model, case.x, case.y, eps=0.05,
+                 attacks=("fgsm", "bim"), steps=5)
+    alone = {name: evaluate.predict(case.model, attacks.run_attack(
+        name, case.model, case.x, case.y, eps=0.05, steps=5)) == case.y for name in ("fgsm",
+                                                                                    "bim")}
+    clean = evaluate.predict(case.model, case.x) == case.y
+    expected = clean & alone["fgsm"] & alone["bim"]
+    assert torch.equal(got.robust, expected)
+    n = len(case.y)
+    assert isinstance(got, float) and got.accuracy == float(got) == int(expected.sum()) / n
+    assert list(got.per_attack) == ["fgsm", "bim"]
+    assert got.per_attack["fgsm"] == int((clean & alone["fgsm"]).sum()) / n
+    assert got.per_attack["bim"] == got.accuracy
+    assert got.per_attack["bim"] < 1.0  # the test must be able to see a difference
+
+
+def test_ensemble_result_is_consistent(cnn_case):
+    case = cnn_case
+    seen = []
+    got = _quiet(evaluate.robust_accuracy, case.model, case.x, case.y, eps=0.02,
+                 attacks=("apgd-ce", "apgd-t", "square"), steps=10, queries=100,
+                 progress=lambda *a: seen.append(a))
+    assert [s[:3] for s in seen] == [(1, 3, "apgd-ce"), (2, 3, "apgd-t"), (3, 3, "square")]
+    accs = list(got.per_attack.values())
+    assert accs == sorted(accs, reverse=True)
+    assert got.robust.dtype == torch.bool and got.robust.shape == (len(case.y),)
+    fooled = ~got.robust
+    assert (evaluate.predict(case.model, got.x_adv[fooled]) != case.y[fooled]).all()
+    assert torch.equal(got.x_adv[got.robust], case.x[got.robust])
+    assert ((got.x_adv - case.x).flatten(1).abs().amax(1) <= 0.02 + 1e-6).all()
+    assert all((f is None) == bool(r) for f, r in zip(got.fooled_by, got.robust, strict=True))
+    assert got.queries["square"].shape == (len(case.y),)
+    assert (got.queries["square"][got.robust] == 100).all()  # ran on the survivors only
+    lo, hi = got.ci
+    assert lo <= got.accuracy <= hi
+
+
+@pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (10, 10), (884, 1000)])
+def test_clopper_pearson_matches_scipys_exact_binomial_interval(k, n):
+    from scipy import stats
+
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    assert evaluate.clopper_pearson(k, n) == pytest.approx((ci.low, ci.high))
+
+
+def test_default_ensemble_runs_on_a_two_class_model(mlp_case):
+    case = mlp_case
+    got = _quiet(evaluate.robust_accuracy, case.model, case.x, case.y, eps=0.3, bounds=None,
+                 steps=10, queries=100)
+    assert list(got.per_attack) == list(evaluate.ENSEMBLES["linf"])
+    assert got.accuracy < evaluate.accuracy(case.model, case.x, case.y)
+
+
+def test_an_honest_model_raises_no_evaluation_warning(mlp_case):
+    import warnings
+
+    case = mlp_case
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", evaluate.EvaluationWarning)
+        got = evaluate.robust_accuracy(case.model, case.x, case.y, eps=0.3, bounds=None,
+                                       queries=200)
+    assert got.warnings == ()
+
+
+def test_ensemble_arguments_are_checked(cnn_case):
+    case = cnn_case
+    with pytest.raises(ValueError, match="measures ε in l2"):
+        evaluate.robust_accuracy(case.model, case.x, case.y, eps=0.1, attacks=("pgd-l2",))
+    with pytest.raises(ValueError, match="norm must be one of"):
+        evaluate.robust_accuracy(case.model, case.x, case.y, eps=0.1, norm="l1")
+    with pytest.raises(ValueError, match="either attack"):
+        evaluate.robust_accuracy(case.model, case.x, case.y, eps=0.1, attack="pgd",
+                                 attacks=("pgd",))
+    with pytest.raises(ValueError, match="eps must"):
+        evaluate.robust_accuracy(case.model, case.x, case.y, eps=-0.1)

@@ -59,7 +59,9 @@ def _initial(model: nn.Module, x: Tensor, y: Tensor, targeted: bool, bounds: Bou
     targeted attack from an image of the target class; then, for inputs with none, uniform noise
     in the box (unbounded features: Gaussian noise of growing scale), up to INIT_TRIES queries.
     """
-    pred = forward_logits(model, x).argmax(1)
+    logits = forward_logits(model, x)
+    check_labels(y, logits.shape[1])  # on the first query: validation costs no extra call
+    pred = logits.argmax(1)
     queries += 1
     ok = (pred[None, :] == y[:, None]) if targeted else (pred[None, :] != y[:, None])
     dist = torch.cdist(x.flatten(1), x.flatten(1)).masked_fill(~ok, torch.inf)
@@ -212,7 +214,6 @@ def plan(
     length = _iterations(queries, d, steps) + 1
     if eps is not None and is_zero(eps):
         return Iterates(x, y, None, length, chunk=False, queries=counter)
-    check_labels(y, forward_logits(model, x[:1]).shape[1])
 
     def make(xc: Tensor, yc: Tensor, ec: Tensor | None) -> Iterator[Tensor]:
         return _iterates(model, xc, yc, ec, counter, budget=queries, bounds=bounds,

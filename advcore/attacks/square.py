@@ -221,7 +221,9 @@ def _iterates(
     init = _init_linf if norm == "linf" else _init_l2
     propose = _propose_linf if norm == "linf" else _propose_l2
     best = init(img, eps_i, bounds, generator)
-    loss = margin(forward_logits(model, best.reshape(shape)), y, targeted)
+    logits = forward_logits(model, best.reshape(shape))
+    check_labels(y, logits.shape[1])  # on the first query: validation costs no extra call
+    loss = margin(logits, y, targeted)
     queries += 1
     yield best.reshape(shape)
     iterations = budget - 1
@@ -267,7 +269,6 @@ def plan(
     counter = torch.zeros(len(y), dtype=torch.int64, device=x.device)
     if is_zero(eps):
         return Iterates(x, y, None, queries, chunk=False, queries=counter)
-    check_labels(y, forward_logits(model, x[:1]).shape[1])
 
     def make(xc: Tensor, yc: Tensor, ec: Tensor) -> Iterator[Tensor]:
         return _iterates(model, xc, yc, ec, counter, budget=queries, norm=norm, bounds=bounds,
