@@ -304,8 +304,9 @@ def _clip_to_zero_line(verts: np.ndarray, count: np.ndarray, margin: np.ndarray,
 
     Returns start, end (P, 2) and hit (P,) bool: the segment is the region's points where the
     affine margin is zero, its ends the extreme crossing points along the line. A region on which
-    the margin is identically zero (a dead network with tied biases) is boundary as a whole;
-    its nearest points lie on its edges, which are returned as extra segments in that case.
+    the margin is identically zero (the logits tied throughout) belongs to class 0, as argmax
+    breaks ties; where class 1 begins beyond it, the neighbouring region's margin reaches 0 on
+    the shared edge and that region returns the edge, so the flat region itself adds nothing.
     """
     width = verts.shape[1]
     valid = _slots(count, width)
@@ -326,19 +327,8 @@ def _clip_to_zero_line(verts: np.ndarray, count: np.ndarray, margin: np.ndarray,
     rows = np.arange(len(verts))
     hit = on_line.any(1)
     start, end = pts[rows, first], pts[rows, last]
-    flat = hit & (margin[:, 0] == 0) & (margin[:, 1] == 0) & (margin[:, 2] == 0)
-    if flat.any():
-        start, end, hit = _with_edges(start, end, hit, flat, verts, count, nxt)
-    return start, end, hit
-
-
-def _with_edges(start, end, hit, flat, verts, count, nxt):
-    """Replace each identically-zero region's segment by its polygon's edges."""
-    rows, slots = np.nonzero(flat[:, None] & _slots(count, verts.shape[1]))
-    a, b = verts[rows, slots], verts[rows, nxt[rows, slots]]
-    keep = hit & ~flat
-    return (np.concatenate([start, a]), np.concatenate([end, b]),
-            np.concatenate([keep, np.ones(len(a), bool)]))
+    flat = (margin[:, 0] == 0) & (margin[:, 1] == 0) & (margin[:, 2] == 0)
+    return start, end, hit & ~flat
 
 
 # --- distances to the segments ------------------------------------------------------------------

@@ -105,6 +105,24 @@ def test_box_edge_only_boundary_inside_the_box_counts(norm):
     assert np.isinf(none.eps).all() and np.isnan(none.x_adv).all()
 
 
+def test_tied_logits_belong_to_class_zero():
+    """Margin max(0, x)·1 − 0: identically 0 (tied, so class 0) on the left half of the box.
+    The boundary is where class 1 begins, the line x = 0, not the flat half's edges."""
+    model = MLP(2, 1, 1, 2)
+    with torch.no_grad():
+        model.net[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
+        model.net[0].bias.zero_()
+        model.net[2].weight.copy_(torch.tensor([[0.0], [1.0]]))
+        model.net[2].bias.zero_()
+    x = torch.tensor([[-0.5, 0.2], [-2.0, 0.0], [1.5, -1.0]])
+    got = exact.minimal_adversarial(model.eval(), x, torch.tensor([0, 0, 1]), norm="l2",
+                                    box=((-3.0, 3.0), (-3.0, 3.0)))
+    np.testing.assert_allclose(got.eps, [0.5, 2.0, 1.5], atol=1e-12)
+    flat = line_model((0.0, 0.0), 0.0)  # every logit tied everywhere: class 0 throughout
+    got = exact.minimal_adversarial(flat, x, torch.tensor([0, 0, 1]), norm="linf", box=BOX)
+    assert np.isinf(got.eps[:2]).all() and got.eps[2] == 0
+
+
 def test_misclassified_points_have_zero_distance():
     model = binary_linear()
     x = points(16, seed=2)
