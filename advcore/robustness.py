@@ -503,6 +503,7 @@ def adversarial_training_2d(
     epochs: int = 300,
     n_test: int = 500,
     progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> AdversarialTraining:
     """Train one MLP on clean 2-D points and one with adversarial augmentation; compare them.
 
@@ -510,7 +511,8 @@ def adversarial_training_2d(
     trains on each point's `attack` version at `eps` (feature units, bounds=None), recomputed
     every epoch against the model as it is then: Goodfellow et al. 2015's augmentation with FGSM,
     Madry et al. 2018's with PGD. Accuracies are measured on `n_test` fresh points (seed + 1)
-    under FGSM and PGD at the same ε.
+    under FGSM and PGD at the same ε. should_stop: asked with each progress report (every 20
+    epochs) and between the stages; True raises advcore.cancel.Cancelled.
     """
     if attack not in CURVE_ATTACKS:
         raise ValueError(f"attack must be one of {CURVE_ATTACKS}, got {attack!r}")
@@ -520,9 +522,15 @@ def adversarial_training_2d(
     X_test, y_test = toy_dataset(dataset, n=n_test, noise=noise, seed=seed + 1)
 
     def stage(lo: float, hi: float, what: str) -> Callable[[float], None] | None:
-        if progress is None:
+        if progress is None and should_stop is None:
             return None
-        return lambda f: progress(lo + (hi - lo) * f, what)
+
+        def report(f: float) -> None:
+            check(should_stop)
+            if progress is not None:
+                progress(lo + (hi - lo) * f, what)
+
+        return report
 
     common = {"attack": attack, "eps": eps, "steps": steps, "seed": seed}
     with one_thread():
@@ -531,7 +539,9 @@ def adversarial_training_2d(
         robust = train_toy(toy_model("mlp", width=width, depth=depth, seed=seed), X, y,
                            epochs=epochs, seed=seed, adversarial=attack, eps=eps, steps=steps,
                            progress=stage(0.2, 0.9, f"training on {attack.upper()} examples"))
+        check(should_stop)
         before = _outcome("standard training", plain, X, X_test, y_test, **common)
+        check(should_stop)
         after = _outcome(f"adversarial training ({attack.upper()})", robust, X, X_test, y_test,
                          **common)
     if progress is not None:

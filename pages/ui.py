@@ -261,7 +261,7 @@ def toy_adversarial_training(dataset: str, noise: float, seed: int, attack: str,
                              eps: float) -> robustness.AdversarialTraining:
     """2-D adversarial training before/after (see advcore.robustness.adversarial_training_2d)."""
     return robustness.adversarial_training_2d(dataset, attack=attack, eps=eps, noise=noise,
-                                              seed=seed)
+                                              seed=seed, should_stop=guard.should_stop)
 
 
 @st.cache_data(show_spinner="Attacking ten digits on each model…", max_entries=128)

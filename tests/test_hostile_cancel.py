@@ -119,3 +119,17 @@ def test_the_hook_is_asked_at_most_every_check_interval() -> None:
     for _ in range(20):
         wrapped(torch.zeros(1, 1, 28, 28))
     assert model.passes == 20 and len(asked) == 1
+
+
+def test_2d_adversarial_training_stops_at_its_next_report() -> None:
+    """Training reports every 20 epochs; the hook is asked there and between the stages."""
+    asked: list[int] = []
+
+    def stop_on_third() -> bool:
+        asked.append(1)
+        return len(asked) >= 3
+
+    with pytest.raises(cancel.Cancelled):
+        robustness.adversarial_training_2d("moons", attack="fgsm", eps=0.3, n=40, epochs=100,
+                                           n_test=40, should_stop=stop_on_third)
+    assert len(asked) == 3
