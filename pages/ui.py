@@ -76,7 +76,7 @@ def scene_from_url(cls: type[S]) -> S:
     """The page's scene from st.query_params; each bad parameter gets a visible warning."""
     params = {k: st.query_params.get_all(k) for k in st.query_params}
     scene, warnings = state.from_query(cls, params)
-    for w in warnings:
+    for w in warnings + state.unknown_names(cls, params):
         st.warning(w, icon="⚠️")
     return scene
 
