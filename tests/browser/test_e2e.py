@@ -114,13 +114,14 @@ def test_every_page_and_scene_opens_without_errors(tab: Tab, name: str, path: st
 
 
 def _boundary_drawn(page: Any) -> dict[str, int]:
-    """What of the boundary figure is on screen: heatmap/contour layers and contour lines."""
+    """What of the boundary figure is on screen: the map image and the boundary line."""
     return page.evaluate("""() => {
         const fig = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
         if (!fig) return {layers: 0, paths: 0, frames: 0};
-        const layers = fig.querySelectorAll('g.contourlayer g, g.heatmaplayer image, '
-                                            + 'g.layer-below image, .imagelayer image').length;
-        const paths = fig.querySelectorAll('g.contourlayer path, g.contourlines path').length;
+        const layers = [...fig.querySelectorAll('image')].filter(i =>
+            (i.getAttribute('href') || '').startsWith('data:image/png')).length;
+        const line = fig.querySelector('.scatterlayer .trace path.js-line');
+        const paths = line && (line.getAttribute('d') || '').length > 10 ? 1 : 0;
         return {layers, paths, frames: (fig._transitionData && fig._transitionData._frames
                                         || []).length};
     }""")
@@ -128,7 +129,7 @@ def _boundary_drawn(page: Any) -> dict[str, int]:
 
 def test_the_boundary_animation_plays_and_the_boundary_stays(tab: Tab) -> None:
     page = tab.open(SCENES[0].url())
-    # Plotly draws the heatmap and contour layers a moment after the figure element appears
+    # Plotly draws the map and the boundary a moment after the figure element appears
     # (longer on a loaded machine): give it up to 30 s before judging what is on screen.
     for _ in range(60):
         before = _boundary_drawn(page)
