@@ -193,17 +193,20 @@ class DigitsScene:
     or a class "0".."9" for the attacks that have a targeted mode.
     """
 
-    # norm -> (lowest, highest, slider step, default) of eps
+    # norm -> (lowest, highest, slider step, default) of eps. One arrow-key press is a step:
+    # 0.01 (2.55/255) reaches the usual ε = 0.1 in ten presses.
     EPS_RANGES: ClassVar[dict[str, tuple[float, float, float, float]]] = {
-        "linf": (0.0, 0.5, 0.005, 0.1),
-        "l2": (0.0, 10.0, 0.05, 2.0),
+        "linf": (0.0, 0.5, 0.01, 0.1),
+        "l2": (0.0, 10.0, 0.1, 2.0),
     }
 
     model: str = choice("mnist-cnn", PRETRAINED)
     attack: str = choice("fgsm", DIGIT_ATTACKS)
     eps: float = number(0.1, 0.0, 10.0)
     steps: int = number(10, 1, 200)
-    index: int = number(0, 0, 999)
+    # Test digit #2, a 0, which FGSM at the default ε = 0.1 turns into a 4 for mnist-cnn: the
+    # page opens on the phenomenon, not on an attack that failed.
+    index: int = number(2, 0, 999)
     target: str = choice("none", ("none", *map(str, range(10))))
     talk: bool = flag(False)
 

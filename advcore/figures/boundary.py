@@ -57,7 +57,7 @@ def title_text(a: Attacked, frame: int | None = None, *, prefix: str = "") -> st
     if f == last:
         where = f"at ε = {a.eps:g}"
     elif a.attack == "fgsm":
-        where = f"at ε = {a.frame_eps[f]:.2f}"
+        where = f"at ε = {round(float(a.frame_eps[f]), 4):g}"
     else:
         where = f"ε = {a.eps:g}, {a.frame_label[f]} of {a.steps}"
     return f"<b>{prefix}{_name(a.attack)} {where}: {flipped} of {len(a.y)} points flipped</b>"
@@ -113,11 +113,14 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
     play = {"frame": {"duration": FRAME_MS, "redraw": True}, "fromcurrent": False,
             "mode": "immediate", "transition": {"duration": 0}}
     font = {"size": 18 if talk else 13}
+    # Anchored at the bottom of the plot and pushed down in pixels, below the x tick labels
+    # (a fraction of the plot's height put them over the ticks of a short figure).
+    below_ticks = 40 if talk else 30
     return {
         "updatemenus": [{
             "type": "buttons", "direction": "left", "showactive": False,
-            "x": 0.0, "y": -0.09, "xanchor": "left", "yanchor": "top",
-            "pad": {"t": 0, "r": 10}, "font": font,
+            "x": 0.0, "y": 0.0, "xanchor": "left", "yanchor": "top",
+            "pad": {"t": below_ticks, "r": 10}, "font": font,
             "buttons": [
                 {"label": "▶ Play", "method": "animate", "args": [None, play]},
                 {"label": "❚❚ Pause", "method": "animate",
@@ -125,8 +128,8 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
             ],
         }],
         "sliders": [{
-            "active": len(a.frames) - 1, "x": 0.25, "len": 0.75, "y": -0.06,
-            "yanchor": "top", "pad": {"t": 30, "b": 0}, "font": font,
+            "active": len(a.frames) - 1, "x": 0.25, "len": 0.75, "y": 0.0,
+            "yanchor": "top", "pad": {"t": below_ticks + 25, "b": 0}, "font": font,
             "currentvalue": {"prefix": "frame: ", "font": font, "xanchor": "right"},
             "steps": [{"label": lab, "method": "animate", "args": [[str(k)], still]}
                       for k, lab in enumerate(a.frame_label)],
