@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from advcore import state
@@ -183,6 +184,26 @@ def attack_view() -> None:
             "slider to watch them move; click a point to see its ε-ball, gradient direction "
             "and path.")
 
+    def versus_fgsm(k: tuple, attacked: Any) -> None:
+        """For an iterative L∞ attack, FGSM's count at the same ε beside its own: the one
+        number that says what the extra steps bought."""
+        if not spec.iterative or spec.norm != "linf" or scene.eps == 0:
+            return
+        one_step = ui.boundary_attack(k, "fgsm", scene.eps, scene.steps)
+        more = attacked.flipped_count - one_step.flipped_count
+        st.caption(f"FGSM, one step at the same ε, flips {one_step.flipped_count}; "
+                   f"{spec.label} with {scene.steps} steps flips {attacked.flipped_count} "
+                   f"({more:+d}).")
+
+    def curve_note(*shown: Any) -> None:
+        """An accuracy curve that rises again is the attack's failure: say so, once."""
+        if any(np.any(np.diff(np.asarray(c.accuracy)) > 0.01) for c in shown):
+            st.caption("Where the curve rises again at larger ε, the attack is failing, not the "
+                       "model getting stronger: a big step overshoots the curved boundary and "
+                       "lands back on the right side. The true robust accuracy can only fall "
+                       "as ε grows: any point that can be flipped within ε can be flipped "
+                       "within a larger ε.")
+
     def metrics(attacked: Any, n: int) -> None:
         """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles."""
         m = st.columns(2)
@@ -231,7 +252,10 @@ def attack_view() -> None:
             boundary_chart(0, results[0][3], results[0][2], 520 if scene.talk else 680)
         with right:
             metrics(results[0][3], len(y))
+            versus_fgsm(results[0][1], results[0][3])
             st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+            if not scene.talk:
+                curve_note(curves[0][1])
             if chosen is None:
                 st.info(hint, icon=":material/touch_app:")
             else:
@@ -252,6 +276,7 @@ def attack_view() -> None:
         left, right = st.columns(2, gap="medium")
         with left:
             st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+            curve_note(*(c for _, c, _ in curves))
         with right:
             if chosen is None:
                 st.info(hint, icon=":material/touch_app:")
