@@ -8,7 +8,12 @@ from __future__ import annotations
 import streamlit as st
 
 from advcore.data import MNIST_ENV, MNISTFormatError
+from pages import guard
 from pages.catalog import HOME, PAGES
+
+# Server-side protections against a hostile visitor (a clear_cache message, upload floods,
+# uploads outliving their tab): see pages/guard.py. Once per process; a no-op on later runs.
+guard.install()
 
 st.set_page_config(
     page_title="Adversarial Playground",
@@ -22,6 +27,7 @@ navigation = st.navigation(
     [st.Page(HOME.path, title=HOME.title, icon=HOME.icon, url_path=HOME.url_path, default=True)]
     + [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGES]
 )
+guard.rerun_on_reconnect()  # a tab open across a server restart comes back to its scene
 try:
     navigation.run()
 except MNISTFormatError as exc:

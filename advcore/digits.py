@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from advcore.attacks import get_attack
+from advcore.cancel import ShouldStop, interruptible
 from advcore.evaluate import smallest_flipping_eps
 
 N_CLASSES = 10
@@ -314,8 +315,13 @@ def attack_counts(
     eps: float,
     steps: int,
     target: int | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> Counts:
-    """Tallies for the test digits x (N, 1, 28, 28), y (N,) under one attack setting."""
+    """Tallies for the test digits x (N, 1, 28, 28), y (N,) under one attack setting.
+
+    should_stop: asked before each forward pass; True raises advcore.cancel.Cancelled.
+    """
+    model = interruptible(model, should_stop)
     x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target)
     with torch.no_grad():
         clean = model(x).argmax(1)

@@ -8,6 +8,7 @@ Weights ship as safetensors in assets/ (no pickle), each with a JSON card beside
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from functools import cache
 from pathlib import Path
@@ -18,12 +19,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+PROJECT = Path(__file__).resolve().parent.parent
+ASSETS = PROJECT / "assets"
 # torch's default generator is one per process, shared by every thread, and Streamlit serves each
 # browser session in its own thread: whoever seeds it and then draws (weight initialisation,
 # dropout) holds this lock, or a concurrent session's seed lands between the two.
 GLOBAL_RNG = threading.Lock()
 REBUILD = "python -m advcore.train"
+_LOG = logging.getLogger(__name__)
 
 
 class LinearClassifier(nn.Module):
@@ -129,32 +132,63 @@ def save_pretrained(model: nn.Module, name: str, card: dict[str, Any], assets: P
     card_path(name, assets).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
 
 
+def shown_path(path: Path) -> str:
+    """`path` as a visitor may see it: relative to the project (assets/mnist-cnn.json), or just
+    the file name for a file elsewhere. The install location is the server's business."""
+    try:
+        return Path(path).resolve().relative_to(PROJECT).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _asset_error(path: Path, problem: str, exc: BaseException | None = None) -> AssetError:
+    """An AssetError in a plain sentence that names the file and the fix; the full path and the
+    parser's own text go to the server log, not to the page."""
+    _LOG.error("asset %s: %s%s", path, problem, f" ({exc!r})" if exc is not None else "")
+    return AssetError(f"{shown_path(path)} {problem}; rebuild it with `{REBUILD}`")
+
+
 def load_card(name: str, assets: Path = ASSETS) -> dict[str, Any]:
     """The JSON card of a shipped model: architecture, data, seed, command, time, accuracies."""
     path = card_path(name, assets)
     try:
-        return json.loads(path.read_text())
+        card = json.loads(path.read_text())
     except FileNotFoundError:
-        raise AssetError(f"model card {path} is missing; rebuild it with `{REBUILD}`") from None
+        raise _asset_error(path, "(the model card) is missing") from None
     except (OSError, ValueError) as exc:
-        raise AssetError(f"model card {path} is corrupt ({exc}); rebuild it with `{REBUILD}`") from exc
+        raise _asset_error(path, "(the model card) is corrupt: it is not readable JSON",
+                           exc) from exc
+    if not isinstance(card, dict):
+        raise _asset_error(path, "(the model card) is corrupt: it is not a JSON object")
+    return card
+
+
+def _non_finite(state: dict[str, Tensor]) -> list[str]:
+    """Names of the tensors in `state` that hold a NaN or an infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
 
 
 def load_pretrained(name: str, assets: Path = ASSETS) -> nn.Module:
-    """Load `name` from assets/ into a fresh model in eval mode (uncached; see pretrained())."""
+    """Load `name` from assets/ into a fresh model in eval mode (uncached; see pretrained()).
+
+    Refuses (AssetError) a missing file, one that is not safetensors or does not fit the
+    architecture, and weights holding any NaN or infinity: such a model would load and then
+    answer "nan%" on every page.
+    """
     with GLOBAL_RNG:  # building initialises weights from the global generator (then overwritten)
         model = build(name)
     path = weights_path(name, assets)
     if not path.is_file():
-        raise AssetError(f"weight file {path} is missing; rebuild it with `{REBUILD}`")
+        raise _asset_error(path, f"(the weights of {name}) is missing")
     try:
         state = load_file(str(path))
         model.load_state_dict(state)
     except (SafetensorError, RuntimeError, OSError, ValueError) as exc:
-        raise AssetError(
-            f"weight file {path} is corrupt or does not fit {name} ({str(exc)[:200]}); "
-            f"rebuild it with `{REBUILD}`"
-        ) from exc
+        raise _asset_error(path, f"(the weights of {name}) is corrupt or does not fit {name}",
+                           exc) from exc
+    if bad := _non_finite(state):
+        raise _asset_error(path, f"(the weights of {name}) is corrupt: {len(bad)} of its "
+                           f"{len(state)} tensors hold NaN or infinite values (first: {bad[0]})")
     model.eval()
     # Channels-last conv weights make the CNN's forward+backward about 1.4x faster on one CPU
     # thread, and make its cost independent of the pixels: in PyTorch's default layout

@@ -13,12 +13,16 @@ a `DigitImageError` (a ValueError) whose message can be shown on the page as is.
 
 from __future__ import annotations
 
+import binascii
 import io
+import logging
+import math
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
+_LOG = logging.getLogger(__name__)
 # Outputs: one digit, shape (1, 1, 28, 28), float32 in [0, 1], ink = 1.
 FRAME = 28
 BOX = 20
@@ -36,6 +40,12 @@ MIN_SIDE = 8
 WORK_SIDE = 512
 # A pixel counts as ink when it is this far (on [0, 1]) from the background.
 INK_THRESHOLD = 0.15
+# What a drawing canvas sends: a PNG data URL of its backing store. The page's 280×280 canvas is
+# at most 1120 px a side on a 4× display and a few tens of kB; these bounds are checked before a
+# single pixel is decoded (a crafted 187 kB PNG of 6000×6000 RGBA once cost 3.2 GB).
+CANVAS_PREFIX = "data:image/png;base64,"
+MAX_CANVAS_SIDE = 2048
+MAX_CANVAS_BYTES = 2 * 2**20
 
 
 class DigitImageError(ValueError):
@@ -44,6 +54,10 @@ class DigitImageError(ValueError):
 
 class NotAnImageError(DigitImageError):
     """The bytes are not a PNG or JPEG picture."""
+
+
+class CanvasDataError(DigitImageError):
+    """The drawing's data is not the PNG data URL a canvas sends (bad base64, another format)."""
 
 
 class TruncatedImageError(DigitImageError):
@@ -78,15 +92,20 @@ def _megapixels(n: int) -> str:
     return f"{n / 1e6:.1f} megapixels"
 
 
-def _open(data: bytes) -> Image.Image:
-    """Open `data` without decoding pixels; check format, size and frame count from the header."""
+def _open(data: bytes, *, formats: tuple[str, ...] = FORMATS, max_bytes: int = MAX_BYTES,
+          max_side: int | None = None) -> Image.Image:
+    """Open `data` without decoding pixels; check format, size and frame count from the header.
+
+    formats: the Pillow formats tried (nothing else is even parsed); max_bytes: the file size;
+    max_side: the longest side allowed, besides the MAX_PIXELS area.
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     if len(data) == 0:
         raise NotAnImageError("The file is empty (0 bytes). Upload a PNG or JPEG picture.")
-    if len(data) > MAX_BYTES:
+    if len(data) > max_bytes:
         raise ImageTooLargeError(
-            f"The file is {len(data) / 2**20:.1f} MB; pictures up to {MAX_BYTES // 2**20} MB "
+            f"The file is {len(data) / 2**20:.1f} MB; pictures up to {max_bytes / 2**20:g} MB "
             "are accepted. A digit needs only a few kilobytes."
         )
     try:
@@ -94,7 +113,7 @@ def _open(data: bytes) -> Image.Image:
             # Pillow warns above Image.MAX_IMAGE_PIXELS and raises above twice that; both mean
             # "decompression bomb" here. The global limit is left alone (other code shares it).
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(bytes(data)), formats=FORMATS)
+            img = Image.open(io.BytesIO(bytes(data)), formats=formats)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(
             "The picture claims to be enormous (a decompression bomb?) and was not decoded. "
@@ -106,10 +125,14 @@ def _open(data: bytes) -> Image.Image:
                 "The picture starts like a PNG/JPEG but is damaged or cut short, so it cannot "
                 "be decoded. Save it again and re-upload it."
             ) from exc
-        if isinstance(exc, UnidentifiedImageError):
-            raise NotAnImageError("This file is not a PNG or JPEG picture.") from exc
-        raise NotAnImageError(f"This file is not a readable PNG or JPEG picture ({exc}).") from exc
+        _LOG.info("picture refused: %r", exc)
+        raise NotAnImageError("This file is not a PNG or JPEG picture.") from exc
     width, height = img.size
+    if max_side is not None and max(width, height) > max_side:
+        raise ImageTooLargeError(
+            f"The picture is {width}×{height} pixels; at most {max_side} pixels a side are "
+            "accepted here. A digit needs no more than a few hundred."
+        )
     if width * height > MAX_PIXELS:
         raise ImageTooLargeError(
             f"The picture is {width}×{height} pixels ({_megapixels(width * height)}); the limit "
@@ -129,15 +152,36 @@ def _open(data: bytes) -> Image.Image:
     return img
 
 
+def _reduce(img: Image.Image) -> Image.Image:
+    """Box-average by a whole factor so the longer side is at most 2×WORK_SIDE, in the picture's
+    own mode (8-bit stays 8-bit): no full-size float array is ever made."""
+    factor = math.ceil(max(img.size) / (2 * WORK_SIDE))
+    if factor <= 1:
+        return img
+    if img.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        img = img.convert("RGBA" if "A" in img.getbands() or "transparency" in img.info
+                          else "RGB")
+    return img.reduce(factor)
+
+
 def _decode(img: Image.Image) -> np.ndarray:
-    """Decode an opened picture into float32 RGBA (H, W, 4) in [0, 1], at most WORK_SIDE a side."""
+    """Decode an opened picture into float32 RGBA (H, W, 4) in [0, 1], at most WORK_SIDE a side.
+
+    The pixels are decoded once at full size in their own 8-bit (or 16-bit) mode, shrunk there,
+    and only the small result becomes float.
+    """
     try:
         if img.format == "JPEG":
             # JPEG can decode at 1/2, 1/4, 1/8 scale directly: cheap and enough for a digit.
             img.draft("RGB", (WORK_SIDE, WORK_SIDE))
         img.load()
-        img = ImageOps.exif_transpose(img)  # phone photos are often stored sideways
-        if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # Phone photos are often stored sideways. In place: a copy of a 16-megapixel RGBA
+        # picture is 64 MB more at the peak (`python benchmarks/hostile.py decoder`).
+        ImageOps.exif_transpose(img, in_place=True)
+        if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+            img = img.convert("I")
+        img = _reduce(img)
+        if img.mode in ("I", "F"):
             grey = np.asarray(img, dtype=np.float32)
             top = float(grey.max())
             grey = grey / top if top > 0 else grey
@@ -148,7 +192,7 @@ def _decode(img: Image.Image) -> np.ndarray:
         raise ImageTooLargeError("The picture is too large to decode safely.") from exc
     except Exception as exc:  # truncated streams raise OSError, SyntaxError, ValueError, ...
         raise TruncatedImageError(
-            f"The picture is damaged or cut short and cannot be decoded ({exc}). "
+            "The picture is damaged or cut short and cannot be decoded. "
             "Save it again and re-upload it."
         ) from exc
     return np.asarray(img, dtype=np.float32) / 255.0
@@ -224,12 +268,61 @@ def digit_from_bytes(data: bytes) -> np.ndarray:
     return _frame(_ink(_decode(img)))
 
 
+def canvas_png(data_url: str) -> bytes:
+    """The PNG bytes of a canvas data URL ("data:image/png;base64,..."), checked before decoding.
+
+    Raises CanvasDataError for anything but a PNG data URL or for bad base64, and
+    ImageTooLargeError for more than MAX_CANVAS_BYTES, each with a message for the visitor.
+    """
+    if not isinstance(data_url, str) or not data_url.startswith(CANVAS_PREFIX):
+        head = data_url[:30] if isinstance(data_url, str) else type(data_url).__name__
+        kind = head.split(";")[0].split(",")[0] if head.startswith("data:") else "not a data URL"
+        raise CanvasDataError(
+            f"The drawing could not be read: a canvas sends a PNG picture, this was {kind!r}. "
+            "Clear the canvas and draw again."
+        )
+    encoded = data_url[len(CANVAS_PREFIX):]
+    if len(encoded) > math.ceil(MAX_CANVAS_BYTES / 3) * 4:
+        raise ImageTooLargeError(
+            f"The drawing's data is {len(encoded) / 2**20:.1f} MB; a drawing of a digit is a few "
+            f"tens of kB and at most {MAX_CANVAS_BYTES / 2**20:g} MB is accepted."
+        )
+    try:
+        return binascii.a2b_base64(encoded, strict_mode=True)
+    except binascii.Error:
+        raise CanvasDataError(
+            "The drawing could not be read: its data is damaged (not valid base64). "
+            "Clear the canvas and draw again."
+        ) from None
+
+
+def digit_from_canvas_url(data_url: str | None) -> np.ndarray:
+    """A drawing canvas's data URL (what the browser sends) as an MNIST-like digit.
+
+    Returns float32 (1, 1, 28, 28) in [0, 1] (see `digit_from_bytes`). Only a PNG data URL is
+    accepted, of at most MAX_CANVAS_BYTES and MAX_CANVAS_SIDE pixels a side, checked from the
+    header before any pixel is decoded; TIFF, BMP, JPEG and the rest are refused unparsed.
+    Raises `EmptyCanvasError` when nothing is drawn (or no data came), another
+    `DigitImageError` with a message for the visitor otherwise.
+    """
+    if data_url is None or data_url == "":
+        raise EmptyCanvasError("The canvas is empty: draw a digit with your mouse or finger.")
+    data = canvas_png(data_url)
+    if not data.startswith(SIGNATURES[0]):
+        raise CanvasDataError(
+            "The drawing could not be read: a canvas sends a PNG picture, and this is not one. "
+            "Clear the canvas and draw again."
+        )
+    img = _open(data, formats=("PNG",), max_bytes=MAX_CANVAS_BYTES, max_side=MAX_CANVAS_SIDE)
+    return digit_from_canvas(_decode(img))
+
+
 def digit_from_canvas(rgba: np.ndarray | None) -> np.ndarray:
     """A drawing-canvas image (H, W, 4) RGBA, uint8 0..255 or float in [0, 1], as a digit.
 
     Returns float32 (1, 1, 28, 28) in [0, 1] (see `digit_from_bytes`). Raises `EmptyCanvasError`
-    when nothing is drawn, `ImageTooSmallError` for a degenerate canvas, ValueError for an array
-    that is not an RGBA image.
+    when nothing is drawn, `ImageTooSmallError` for a degenerate canvas, `ImageTooLargeError`
+    above MAX_CANVAS_SIDE a side, ValueError for an array that is not an RGBA image.
     """
     if rgba is None:
         raise EmptyCanvasError("The canvas is empty: draw a digit with your mouse or finger.")
@@ -241,6 +334,16 @@ def digit_from_canvas(rgba: np.ndarray | None) -> np.ndarray:
             f"The canvas is only {arr.shape[1]}×{arr.shape[0]} pixels; it needs at least "
             f"{MIN_SIDE}×{MIN_SIDE}."
         )
+    if max(arr.shape[:2]) > MAX_CANVAS_SIDE:
+        raise ImageTooLargeError(
+            f"The canvas is {arr.shape[1]}×{arr.shape[0]} pixels; at most {MAX_CANVAS_SIDE} a "
+            "side are accepted."
+        )
+    if arr.dtype == np.uint8 and max(arr.shape[:2]) > WORK_SIDE:
+        # Shrink while still 8-bit: a float copy of a large canvas is 16 bytes a pixel.
+        img = Image.fromarray(np.ascontiguousarray(arr), mode="RGBA" if arr.shape[2] == 4
+                              else "RGB")
+        arr = np.asarray(_reduce(img).convert("RGBA"))
     arr = arr.astype(np.float32) / 255.0 if np.issubdtype(arr.dtype, np.integer) else arr
     arr = np.clip(np.nan_to_num(arr.astype(np.float32)), 0.0, 1.0)
     if arr.shape[2] == 3:

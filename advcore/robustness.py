@@ -27,9 +27,10 @@ from torch import Tensor, nn
 
 from advcore.attacks import get_attack
 from advcore.boundary import Attacked, Grid, attack_points, decision_grid
+from advcore.cancel import ShouldStop, check, interruptible
 from advcore.data import toy_dataset
 from advcore.evaluate import accuracy, predict
-from advcore.models import toy_model
+from advcore.models import REBUILD, toy_model
 from advcore.train import train_toy
 
 Progress = Callable[[float, str], None]
@@ -135,8 +136,12 @@ def card_curves(name: str, card: Mapping[str, Any], n: int) -> list[Curve]:
                   1 if attack == "fgsm" else steps, n, "card")
             for attack in CURVE_ATTACKS
         ]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"the card of {name} has no usable curves ({exc!r})") from None
+    except KeyError as exc:
+        raise ValueError(f"the model card of {name} has no accuracy curves (its field "
+                         f"“{exc.args[0]}” is missing); rebuild it with `{REBUILD}`") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"the model card of {name} has accuracy curves that are not lists of "
+                         f"numbers; rebuild it with `{REBUILD}`") from None
     for c in out:
         if len(c.accuracy) != len(c.epsilons):
             raise ValueError(f"the card of {name} has {len(c.accuracy)} {c.attack} accuracies "
@@ -193,12 +198,14 @@ def cell_cost(cell: Cell, *, steps: int) -> float:
 
 def cell_correct(
     model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float, steps: int,
-    seed: int = SEED,
+    seed: int = SEED, should_stop: ShouldStop | None = None,
 ) -> int:
     """How many of (x, y) the model still classifies correctly after `attack` at `eps`.
 
     attack "none" (or ε = 0) counts clean accuracy. x: (N, 1, 28, 28) in [0, 1]; y: (N,).
+    should_stop: asked before each forward pass; True raises advcore.cancel.Cancelled.
     """
+    model = interruptible(model, should_stop)
     if attack != "none" and eps > 0:
         x = get_attack(attack)(model, x, y, eps=eps, steps=steps, seed=seed)
     return int((predict(model, x) == y).sum())
@@ -233,18 +240,22 @@ def live_curves(
     chunk: int | None = None,
     attacks: Sequence[str] = CURVE_ATTACKS,
     progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> list[Curve]:
     """Recompute the accuracy-vs-ε curves of `models` on (x, y), for a notebook or a test.
 
     x: (N, 1, 28, 28) in [0, 1]; y: (N,). progress(fraction, what) is called after each cell.
+    should_stop: asked between cells and before each forward pass (see advcore.cancel).
     """
     n = len(x)
     cells = curve_cells(list(models), epsilons, n=n, chunk=chunk or n, attacks=attacks)
     total = sum(cell_cost(c, steps=steps) for c in cells)
     done, counts = 0.0, {}
     for c in cells:
+        check(should_stop)
         counts[c] = cell_correct(models[c.model], x[c.start:c.stop], y[c.start:c.stop],
-                                 attack=c.attack, eps=c.eps, steps=steps)
+                                 attack=c.attack, eps=c.eps, steps=steps,
+                                 should_stop=should_stop)
         done += cell_cost(c, steps=steps)
         if progress is not None:
             progress(done / total, describe_cell(c, steps))
@@ -379,16 +390,21 @@ class TransferMatrix:
 
 def transfer_row(
     source: nn.Module, targets: Sequence[nn.Module], x: Tensor, y: Tensor, *, attack: str,
-    eps: float, steps: int, seed: int = SEED,
+    eps: float, steps: int, seed: int = SEED, should_stop: ShouldStop | None = None,
 ) -> np.ndarray:
-    """(T,) accuracy of each target on digits crafted against `source` (white-box on source)."""
-    x_adv = get_attack(attack)(source, x, y, eps=eps, steps=steps, seed=seed)
-    return np.array([accuracy(t, x_adv, y) for t in targets], dtype=np.float64)
+    """(T,) accuracy of each target on digits crafted against `source` (white-box on source).
+
+    should_stop: asked before each forward pass; True raises advcore.cancel.Cancelled.
+    """
+    x_adv = get_attack(attack)(interruptible(source, should_stop), x, y, eps=eps, steps=steps,
+                               seed=seed)
+    return np.array([accuracy(interruptible(t, should_stop), x_adv, y) for t in targets],
+                    dtype=np.float64)
 
 
 def transfer_matrix(
     models: Mapping[str, nn.Module], x: Tensor, y: Tensor, *, attack: str, eps: float,
-    steps: int = 20, progress: Progress | None = None,
+    steps: int = 20, progress: Progress | None = None, should_stop: ShouldStop | None = None,
 ) -> TransferMatrix:
     """Craft on every model, evaluate on every model (Papernot et al. 2016's transfer setting,
     Szegedy et al. 2014's observation). x: (N, 1, 28, 28) in [0, 1]."""
@@ -396,7 +412,7 @@ def transfer_matrix(
     rows = []
     for i, name in enumerate(names):
         rows.append(transfer_row(models[name], list(models.values()), x, y, attack=attack,
-                                 eps=eps, steps=steps))
+                                 eps=eps, steps=steps, should_stop=should_stop))
         if progress is not None:
             progress((i + 1) / len(names), f"crafted on {name}")
     clean = np.array([accuracy(m, x, y) for m in models.values()])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import os
 import platform
 import sys
@@ -33,6 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from advcore import attacks, data, models  # noqa: E402
 from advcore.attacks import _geometry as geometry  # noqa: E402
 from advcore.attacks.pgd import STEP_FACTOR  # noqa: E402
+
+# The family module (the package's `deepfool` is its public function): its iterates count the
+# linearisations DeepFool makes.
+deepfool_family = importlib.import_module("advcore.attacks.deepfool")
 
 EPS = 0.1  # L∞, [0, 1] pixels (25.5/255)
 EPS_L2 = 1.5
@@ -74,7 +79,7 @@ def forward_backward(model: nn.Module, x: Tensor, y: Tensor, chunk: int) -> None
 
 
 def deepfool_iterations(model: nn.Module, x: Tensor, y: Tensor) -> int:
-    frames = attacks.deepfool_frames(model, x, y, steps=DEEPFOOL_STEPS)
+    frames = deepfool_family.plan(model, x, y, steps=DEEPFOOL_STEPS).frames(DEEPFOOL_STEPS)
     moved = (frames[1:] != frames[:-1]).flatten(2).any(2).any(1)
     return int(moved.sum())
 

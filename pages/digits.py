@@ -16,7 +16,7 @@ from advcore.attacks import ATTACKS
 from advcore.digits import FRAGILITY_EPS_MAX, DigitAttack, Gallery, predicted_class
 from advcore.figures import digits as figs
 from advcore.models import PRETRAINED
-from pages import ui
+from pages import guard, ui
 
 Scene = state.DigitsScene
 SOURCES = ("Test set", "Draw", "Upload")
@@ -167,22 +167,32 @@ with choose:
                            height=280, width=280, drawing_mode="freedraw",
                            return_image_data=True, key=key("canvas"))
         try:
-            digit = preprocess.digit_from_canvas(canvas.image_data)
+            # The data URL as the browser sent it: checked (PNG only, size, dimensions) before
+            # anything decodes it, never through the component's decode-anything image_data.
+            digit = preprocess.digit_from_canvas_url(guard.canvas_data_url(canvas))
         except preprocess.EmptyCanvasError as exc:
             st.info(str(exc), icon=":material/edit:")
-        except ValueError as exc:  # DigitImageError, or a canvas that is not an RGBA image
+        except ValueError as exc:  # a DigitImageError: its message is for the visitor
             st.error(str(exc))
     else:
+        # The digit is all the page keeps of an upload: the file leaves the server's memory as
+        # soon as it is read (guard.take_upload), and a new file or its removal clears the digit.
+        taken = key("upload.taken")
         upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"],
-                                  key=key("upload"))
-        if upload is None:
+                                  key=key("upload"), on_change=ss.pop, args=(taken, None))
+        if upload is not None:
+            try:
+                ss[taken] = (upload.name, ui.digit_from_upload(guard.take_upload(upload)), None)
+            except preprocess.DigitImageError as exc:
+                ss[taken] = (upload.name, None, str(exc))
+        if taken not in ss:
             st.info("Upload a picture of one handwritten digit (dark on light or light on dark).",
                     icon=":material/upload:")
         else:
-            try:
-                digit = ui.digit_from_upload(upload.getvalue())
-            except preprocess.DigitImageError as exc:
-                st.error(f"**{upload.name}**: {exc}")
+            name, digit, problem = ss[taken]
+            st.text(f"File: {guard.plain_name(name)}")  # the visitor's text: never markdown
+            if problem is not None:
+                st.error(problem)
     if source != "Test set" and digit is not None:
         stated = st.selectbox("Which digit is it?", ("unknown", *map(str, range(10))),
                               key=key("stated"),

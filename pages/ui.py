@@ -16,6 +16,7 @@ from torch import nn
 
 from advcore import digits, evaluate, explain, mistakes, models, preprocess, robustness, state
 from advcore.data import mnist, toy_dataset
+from pages import guard
 
 S = TypeVar("S")
 
@@ -178,7 +179,8 @@ def test_counts(model: str, attack: str, eps: float, steps: int, target: int | N
     """
     x, y = mnist("test")
     return digits.attack_counts(pretrained_model(model), x[start:stop], y[start:stop],
-                                attack=attack, eps=eps, steps=steps, target=target)
+                                attack=attack, eps=eps, steps=steps, target=target,
+                                should_stop=guard.should_stop)
 
 
 # --- robustness lab: cached cells, keyed by model names and numbers ----------------------------
@@ -204,7 +206,8 @@ def robustness_cell(model: str, attack: str, eps: float, steps: int, start: int,
     """Correct predictions of `model` on test digits [start, stop) after `attack` at `eps`."""
     x, y = mnist("test")
     return robustness.cell_correct(pretrained_model(model), x[start:stop], y[start:stop],
-                                   attack=attack, eps=eps, steps=steps)
+                                   attack=attack, eps=eps, steps=steps,
+                                   should_stop=guard.should_stop)
 
 
 def run_cells(cells: list[robustness.Cell], *, steps: int,
@@ -241,7 +244,8 @@ def transfer_row(source: str, targets: tuple[str, ...], attack: str, eps: float,
     x, y = mnist("test")
     return robustness.transfer_row(pretrained_model(source),
                                    [pretrained_model(t) for t in targets], x[:n], y[:n],
-                                   attack=attack, eps=eps, steps=steps)
+                                   attack=attack, eps=eps, steps=steps,
+                                   should_stop=guard.should_stop)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

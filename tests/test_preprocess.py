@@ -260,3 +260,101 @@ def test_npy_download_is_the_exact_tensor_and_png_is_28x28() -> None:
     assert img.size == (28, 28) and img.mode == "L"
     assert np.abs(np.asarray(img) / 255.0 - d[0, 0]).max() <= 0.5 / 255 + 1e-6
     assert Image.open(io.BytesIO(P.digit_to_png(d, scale=4))).size == (112, 112)
+
+
+# --- canvas data URLs: what the browser sends, checked before decoding ------------------------
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    import base64
+
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def test_canvas_data_url_becomes_the_same_digit_as_its_pixels() -> None:
+    img = seven(mode="RGBA")
+    np.testing.assert_allclose(P.digit_from_canvas_url(data_url(png(img))),
+                               P.digit_from_canvas(np.asarray(img)), atol=1e-6)
+
+
+@pytest.mark.parametrize("url", [None, ""])
+def test_no_canvas_data_is_an_empty_canvas(url: str | None) -> None:
+    with pytest.raises(P.EmptyCanvasError, match="draw a digit"):
+        P.digit_from_canvas_url(url)
+
+
+def test_a_blank_canvas_png_says_draw_a_digit() -> None:
+    with pytest.raises(P.EmptyCanvasError, match="draw a digit"):
+        P.digit_from_canvas_url(data_url(png(Image.new("RGBA", (280, 280), "white"))))
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "BMP", "JPEG", "GIF", "WEBP", "ICO", "PPM"])
+@pytest.mark.parametrize("honest_mime", [True, False])
+def test_only_png_is_accepted_from_a_canvas(fmt: str, honest_mime: bool) -> None:
+    """A canvas sends PNG; anything else is refused unparsed, under its own or a PNG label."""
+    buf = io.BytesIO()
+    seven(mode="RGB").save(buf, format=fmt)
+    mime = f"image/{fmt.lower()}" if honest_mime else "image/png"
+    with pytest.raises(P.CanvasDataError, match="PNG"):
+        P.digit_from_canvas_url(data_url(buf.getvalue(), mime))
+
+
+@pytest.mark.parametrize("encoded", [
+    "iVBORw0KGgo",  # "Incorrect padding" from a lenient decoder
+    "iVBORw0KGgo!!!!",
+    "iVBOR w0KG go=",
+    "%%%%",
+])
+def test_bad_base64_gives_a_plain_message(encoded: str) -> None:
+    with pytest.raises(P.CanvasDataError, match="not valid base64") as info:
+        P.digit_from_canvas_url(P.CANVAS_PREFIX + encoded)
+    assert "padding" not in str(info.value).lower()
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html;base64,PGI+",
+                                 "data:image/png,rawbytes", "http://e.vil/x.png"])
+def test_other_urls_are_not_a_drawing(url: str) -> None:
+    with pytest.raises(P.CanvasDataError, match="PNG"):
+        P.digit_from_canvas_url(url)
+
+
+@pytest.mark.parametrize("side", [6000, 20000])
+def test_huge_canvas_is_refused_from_its_header_without_decoding(
+        side: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crafted 6000-px canvas once took the server to 3.2 GB, and a 20000-px one raised on
+    the page. The header's size is enough to refuse it: no pixel is decoded."""
+    from PIL import PngImagePlugin
+
+    header = png_header_claiming(side, side)
+
+    def no_decoding(self: object) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    with pytest.raises(P.ImageTooLargeError, match=f"{side}×{side}|enormous"):
+        P.digit_from_canvas_url(data_url(header))
+
+
+def test_oversized_canvas_data_is_refused_before_base64_decoding() -> None:
+    with pytest.raises(P.ImageTooLargeError, match="MB"):
+        P.digit_from_canvas_url(P.CANVAS_PREFIX + "A" * (P.MAX_CANVAS_BYTES * 2))
+
+
+def test_largest_accepted_canvas_still_works() -> None:
+    img = seven(size=P.MAX_CANVAS_SIDE, mode="RGBA")
+    digit = P.digit_from_canvas_url(data_url(png(img)))
+    np.testing.assert_allclose(digit, P.digit_from_canvas(np.asarray(seven(mode="RGBA"))),
+                               atol=0.2)
+
+
+def test_an_animated_png_canvas_is_refused() -> None:
+    frames = [seven(mode="RGBA"), Image.new("RGBA", (280, 280), "white")]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="PNG", save_all=True, append_images=frames[1:])
+    with pytest.raises(P.AnimatedImageError):
+        P.digit_from_canvas_url(data_url(buf.getvalue()))
+
+
+def test_a_canvas_array_over_the_side_limit_is_refused() -> None:
+    with pytest.raises(P.ImageTooLargeError):
+        P.digit_from_canvas(np.zeros((10, P.MAX_CANVAS_SIDE + 1, 4), dtype=np.uint8))

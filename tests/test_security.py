@@ -261,3 +261,66 @@ def test_config_caps_uploads_and_keeps_xsrf_protection() -> None:
     assert server.get("enableCORS", True) is True
     # Visitors never see tracebacks (paths, code) when something does go wrong.
     assert config.get("client", {}).get("showErrorDetails") in ("none", False)
+
+
+# --- what a hostile visitor sends (issue 17) ----------------------------------------------------
+
+# st calls whose text argument is rendered as markdown (links, images, KaTeX, HTML-like tags).
+MARKDOWN_CALLS = {"markdown", "write", "caption", "error", "warning", "info", "success",
+                  "toast", "title", "header", "subheader", "metric", "badge"}
+# streamlit-drawable-canvas results whose properties decode the visitor's data in any format.
+CANVAS_DECODERS = {"image_data", "image_bytes"}
+
+
+def _page_trees() -> list[tuple[Path, ast.Module]]:
+    return [(p, t) for p, t in _parsed() if p.parent.name == "pages" or p.name == "app.py"]
+
+
+def test_the_canvas_is_never_decoded_by_its_component() -> None:
+    """Its image_data opened any format Pillow knows at any size (a crafted 187 kB payload took
+    3.2 GB); pages go through guard.canvas_data_url and preprocess.digit_from_canvas_url."""
+    hits = [_where(path, node) for path, tree in _page_trees() for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in CANVAS_DECODERS]
+    assert hits == []
+
+
+def _uploader_names(tree: ast.Module) -> set[str]:
+    """Variables assigned from st.file_uploader(...)."""
+    return {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call) and _dotted(node.value.func).endswith(
+                "file_uploader") for t in node.targets if isinstance(t, ast.Name)}
+
+
+def test_upload_file_names_never_reach_markdown() -> None:
+    """A file name is the visitor's text: bold, KaTeX, links and a remote image rendered from
+    it. It may be shown only through st.text (guard.plain_name)."""
+    hits = []
+    for path, tree in _page_trees():
+        uploads = _uploader_names(tree)
+        if path.name == "digits.py":
+            uploads.add("name")  # the upload's name as kept: `name, digit, problem = ss[taken]`
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in MARKDOWN_CALLS):
+                for sub in ast.walk(node):
+                    named = (isinstance(sub, ast.Attribute) and sub.attr == "name"
+                             and _dotted(sub.value) in uploads)
+                    if named or (isinstance(sub, ast.Name) and sub.id in uploads - {"upload"}
+                                 and sub.id == "name"):
+                        hits.append(_where(path, sub))
+    assert hits == []
+
+
+def test_app_installs_the_guard_on_every_run() -> None:
+    tree = ast.parse((ROOT / "app.py").read_text())
+    calls = {_dotted(n.value.func) for n in tree.body
+             if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)}
+    assert {"guard.install", "guard.rerun_on_reconnect"} <= calls
+
+
+def test_config_bounds_what_one_visitor_can_send_and_keep() -> None:
+    server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    # A canvas PNG is at most MAX_CANVAS_BYTES, 4/3 of that in base64, plus its strokes' JSON.
+    assert preprocess.MAX_CANVAS_BYTES * 4 / 3 < server["maxWidgetStateSize"] * 2**20 <= 16 * 2**20
+    assert server["disconnectedSessionTTL"] <= 60
+    assert server["maxCacheDataSize"].endswith("mb")

@@ -12,6 +12,7 @@ import numbers
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -36,9 +37,9 @@ def as_eps(eps: float | Tensor, x: Tensor) -> Tensor:
     """ε as a tensor that broadcasts over `x`: a scalar, or one value per input (shape (N,))."""
     if isinstance(eps, Tensor):
         if eps.dim() == 0:
-            return eps.detach().to(x.dtype)
-        return eps.detach().to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
-    return torch.tensor(float(eps), dtype=x.dtype)
+            return eps.detach().to(x.device, x.dtype)
+        return eps.detach().to(x.device, x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+    return torch.tensor(float(eps), dtype=x.dtype, device=x.device)
 
 
 def check_eps(eps: float | Tensor, name: str = "eps", n: int | None = None) -> None:
@@ -177,15 +178,13 @@ def loss_gradient(
 def _desaturated(logit_grad: Tensor, logits: Tensor, y: Tensor) -> Tensor:
     """Cross-entropy's gradient w.r.t. the logits (N, C), with the rows whose softmax saturates
     replaced by the gradient of the log-sum-exp margin (see loss_gradient)."""
-    rows = torch.arange(len(y))
-    others = logits.index_put((rows, y), torch.tensor(-torch.inf, dtype=logits.dtype))
+    rows = torch.arange(len(y), device=logits.device)
+    others = logits.index_put((rows, y), logits.new_tensor(-torch.inf))
     log_odds = others.logsumexp(1) - logits[rows, y]  # log((1 − p_y) / p_y)
     saturated = log_odds < SATURATION_LOG_ODDS
     if not bool(saturated.any()):
         return logit_grad
-    margin_grad = torch.softmax(others, 1).index_put(
-        (rows, y), torch.tensor(-1.0, dtype=logits.dtype)
-    )
+    margin_grad = torch.softmax(others, 1).index_put((rows, y), logits.new_tensor(-1.0))
     return torch.where(saturated.unsqueeze(1), margin_grad, logit_grad)
 
 
@@ -218,17 +217,35 @@ def project(delta: Tensor, eps: Tensor, norm: Norm) -> Tensor:
     return delta * scale
 
 
+def _draw(fn: Callable[..., Tensor], shape: tuple[int, ...], generator: torch.Generator | None,
+          like: Tensor) -> Tensor:
+    """Draw on the generator's device (a CPU generator cannot fill a GPU tensor), then move the
+    numbers to `like`'s device and dtype: the same seed gives the same numbers on any device."""
+    device = generator.device if generator is not None else like.device
+    return fn(shape, generator=generator, dtype=like.dtype, device=device).to(like.device)
+
+
+def rand(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:
+    """Uniform [0, 1) numbers of `shape`, from `generator`, on `like`'s device."""
+    return _draw(torch.rand, tuple(shape), generator, like)
+
+
+def randn(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:
+    """Standard normal numbers of `shape`, from `generator`, on `like`'s device."""
+    return _draw(torch.randn, tuple(shape), generator, like)
+
+
 def random_in_ball(
     x: Tensor, eps: Tensor, norm: Norm, generator: torch.Generator | None
 ) -> Tensor:
     """A point drawn uniformly from the ε-ball around each input."""
     if norm == "linf":
-        u = torch.rand(x.shape, generator=generator, dtype=x.dtype)
+        u = rand(x.shape, generator, x)
         return (2 * u - 1) * eps
     d = x[0].numel()
-    direction = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    direction = randn(x.shape, generator, x)
     direction = direction / flat_norm(direction, "l2").clamp_min(1e-12)
-    radius = torch.rand((x.shape[0],), generator=generator, dtype=x.dtype) ** (1.0 / d)
+    radius = rand((x.shape[0],), generator, x) ** (1.0 / d)
     return direction * radius.reshape(-1, *([1] * (x.dim() - 1))) * eps
 
 
@@ -271,3 +288,71 @@ def frames(iterates: Iterator[Tensor], start: Tensor, steps: int) -> Tensor:
     out = [start, *iterates]
     out += [out[-1]] * (steps + 1 - len(out))
     return torch.stack(out)
+
+
+def forward_logits(model: nn.Module, x: Tensor) -> Tensor:
+    """(N, C) logits without a graph, chunk by chunk (see CHUNK_VALUES): the forward pass of
+    the score- and decision-based attacks, which never need a gradient."""
+    with torch.no_grad():
+        if x.shape[0] * x[0].numel() <= CHUNK_VALUES:
+            return logits_of(model, x)
+        return torch.cat([logits_of(model, x[s]) for s in chunks(x.shape[0], x)])
+
+
+@dataclass(frozen=True)
+class Iterates:
+    """One validated attack call, ready to run: the iterates of its family's iterator.
+
+    Every attack family has a single generator of iterates; its public function returns the last
+    one (`final`) and an animation takes them all (`frames`), so there is no second copy of the
+    loop. `make(x_chunk, y_chunk, *per_input_chunks)` starts the iterator on one chunk; `make`
+    is None when the call is the identity (ε = 0). `length` is how many iterates the iterator
+    yields at most. `chunk=False` runs the whole batch at once (attacks whose random draws span
+    the batch, and which chunk their own forward passes). `queries` is the (N,) int64 counter a
+    black-box attack adds its model calls to, or None for a gradient attack.
+    """
+
+    x: Tensor
+    y: Tensor
+    make: Callable[..., Iterator[Tensor]] | None
+    length: int
+    per_input: tuple[Tensor | None, ...] = ()
+    chunk: bool = True
+    queries: Tensor | None = None
+
+    def _run(self, fn: Callable[..., Tensor], dim: int) -> Tensor:
+        with torch.no_grad():
+            if not self.chunk:
+                return fn(self.x, self.y, *self.per_input)
+            return chunked(fn, self.x, self.y, *self.per_input, dim=dim)
+
+    def final(self) -> Tensor:
+        """The attack's output: its last iterate, (N, ...). A fresh tensor, never x itself."""
+        if self.make is None:
+            return self.x.clone()
+
+        def run(xc: Tensor, yc: Tensor, *rest: Tensor | None) -> Tensor:
+            out = last(self.make(xc, yc, *rest), xc)
+            return out.clone() if out is xc else out
+
+        return self._run(run, 0)
+
+    def frames(self, steps: int) -> Tensor:
+        """(steps + 1, N, ...): x, then `steps` iterates evenly spaced over the attack's
+        `length` (every one when length == steps); the last frame is always `final()`."""
+        check_steps(steps)
+        if self.make is None:
+            return self.x.unsqueeze(0).repeat(steps + 1, *([1] * self.x.dim()))
+        keep = {math.ceil(k * self.length / steps) for k in range(1, steps + 1)}
+
+        def run(xc: Tensor, yc: Tensor, *rest: Tensor | None) -> Tensor:
+            picked, final = [], xc
+            for i, it in enumerate(self.make(xc, yc, *rest), start=1):
+                final = it
+                if i in keep:
+                    picked.append(it)
+            if not picked or picked[-1] is not final:
+                picked.append(final)
+            return frames(iter(picked[-steps:]), xc, steps)
+
+        return self._run(run, 1)

@@ -10,18 +10,15 @@ from torch import Tensor, nn
 
 from advcore.attacks._geometry import (
     Bounds,
+    Iterates,
     Norm,
     as_eps,
-    check_eps,
     check_inputs,
     check_labels,
     check_norm,
     check_steps,
-    chunked,
     clip_to_bounds,
-    frames,
     is_zero,
-    last,
     logits_of,
     project,
 )
@@ -49,7 +46,7 @@ def _linearised_step(
             dim=1,
         )  # (N, C, ...)
     logits = logits.detach()
-    rows = torch.arange(len(y))
+    rows = torch.arange(len(y), device=y.device)
     w = grads - grads[rows, y].unsqueeze(1)
     f = logits - logits[rows, y].unsqueeze(1)
     w_flat = w.flatten(2)
@@ -94,13 +91,32 @@ def _iterates(
         yield x_adv
 
 
-def _check(eps: float | Tensor | None, steps: int, overshoot: float, norm: str) -> None:
-    if eps is not None:
-        check_eps(eps)
+def plan(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float | Tensor | None = None,
+    steps: int = 50,
+    overshoot: float = 0.02,
+    norm: Norm = "l2",
+    bounds: Bounds = (0.0, 1.0),
+) -> Iterates:
+    """A validated DeepFool call (arguments as in `deepfool`): at most `steps` iterates, fewer
+    once every input is misclassified."""
     check_steps(steps)
     check_norm(norm)
-    if not overshoot >= 0:
+    if not overshoot >= 0:  # written so that NaN fails too
         raise ValueError(f"overshoot must be >= 0, got {overshoot}")
+    x, y = check_inputs(model, x, y, bounds, eps)
+    if eps is not None and is_zero(eps):
+        return Iterates(x, y, None, steps)
+
+    def make(xc: Tensor, yc: Tensor, ec: Tensor | None) -> Iterator[Tensor]:
+        return _iterates(model, xc, yc, ec, steps=steps, overshoot=overshoot, norm=norm,
+                         bounds=bounds)
+
+    return Iterates(x, y, make, steps, (None if eps is None else as_eps(eps, x),))
 
 
 def deepfool(
@@ -123,41 +139,5 @@ def deepfool(
     steps: at most this many linearisations (DeepFool usually needs 2-3).
     Returns x' clipped to `bounds`.
     """
-    _check(eps, steps, overshoot, norm)
-    x, y = check_inputs(model, x, y, bounds, eps)
-    if eps is not None and is_zero(eps):
-        return x.clone()
-
-    def run(xc: Tensor, yc: Tensor, ec: Tensor | None) -> Tensor:
-        final = last(_iterates(model, xc, yc, ec, steps=steps, overshoot=overshoot, norm=norm,
-                               bounds=bounds), xc)
-        return final.clone() if final is xc else final
-
-    with torch.no_grad():
-        return chunked(run, x, y, None if eps is None else as_eps(eps, x))
-
-
-def deepfool_frames(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    eps: float | Tensor | None = None,
-    steps: int = 50,
-    overshoot: float = 0.02,
-    norm: Norm = "l2",
-    bounds: Bounds = (0.0, 1.0),
-) -> Tensor:
-    """x and every iterate of `deepfool`, shape (steps + 1, N, ...); once every input is fooled
-    the last point repeats, and the last frame equals `deepfool`'s output."""
-    _check(eps, steps, overshoot, norm)
-    x, y = check_inputs(model, x, y, bounds, eps)
-    if eps is not None and is_zero(eps):
-        return x.unsqueeze(0).repeat(steps + 1, *([1] * x.dim()))
-
-    def run(xc: Tensor, yc: Tensor, ec: Tensor | None) -> Tensor:
-        return frames(_iterates(model, xc, yc, ec, steps=steps, overshoot=overshoot, norm=norm,
-                                bounds=bounds), xc, steps)
-
-    with torch.no_grad():
-        return chunked(run, x, y, None if eps is None else as_eps(eps, x), dim=1)
+    return plan(model, x, y, eps=eps, steps=steps, overshoot=overshoot, norm=norm,
+                bounds=bounds).final()

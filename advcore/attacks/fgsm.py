@@ -3,20 +3,57 @@ Adversarial Examples", ICLR 2015)."""
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Iterator
+
 from torch import Tensor, nn
 
 from advcore.attacks._geometry import (
     Bounds,
+    Iterates,
     as_eps,
-    check_eps,
     check_inputs,
     check_steps,
-    chunked,
     clip_to_bounds,
     is_zero,
     loss_gradient,
 )
+
+
+def _iterates(
+    model: nn.Module, x: Tensor, y: Tensor, eps: Tensor, *, frames: int, bounds: Bounds,
+    targeted: bool, scalar: float | None,
+) -> Iterator[Tensor]:
+    """FGSM at ε·k/frames for k = 1..frames, from one gradient: the straight path its one step
+    takes. The last iterate is FGSM at ε exactly (no rounding of ε·frames/frames); a scalar ε is
+    scaled in double precision as given, so frame k equals `fgsm(..., eps=ε·k/frames)` bit for bit."""
+    sign = loss_gradient(model, x, y, targeted=targeted)[0].sign()
+    for k in range(1, frames + 1):
+        if k == frames:
+            radius = eps
+        elif scalar is not None:
+            radius = as_eps(scalar * k / frames, x)
+        else:
+            radius = eps * k / frames
+        yield clip_to_bounds(x + radius * sign, bounds)
+
+
+def plan(
+    model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, frames: int = 1,
+    bounds: Bounds = (0.0, 1.0), targeted: bool = False,
+) -> Iterates:
+    """A validated FGSM call whose `frames` iterates sweep ε from ε/frames to ε (see `fgsm`)."""
+    check_steps(frames, "steps")
+    x, y = check_inputs(model, x, y, bounds, eps)
+    if is_zero(eps):
+        return Iterates(x, y, None, frames)
+
+    scalar = None if isinstance(eps, Tensor) and eps.dim() > 0 else float(eps)
+
+    def make(xc: Tensor, yc: Tensor, ec: Tensor) -> Iterator[Tensor]:
+        return _iterates(model, xc, yc, ec, frames=frames, bounds=bounds, targeted=targeted,
+                         scalar=scalar)
+
+    return Iterates(x, y, make, frames, (as_eps(eps, x),))
 
 
 def fgsm(
@@ -37,44 +74,4 @@ def fgsm(
     Returns a new tensor x' with ‖x' − x‖∞ ≤ ε, clipped to `bounds`. For a linear model, the
     step is the exact optimum of the loss over the ε-square.
     """
-    check_eps(eps)
-    x, y = check_inputs(model, x, y, bounds, eps)
-    if is_zero(eps):
-        return x.clone()
-
-    def step(xc: Tensor, yc: Tensor, ec: Tensor) -> Tensor:
-        grad, _ = loss_gradient(model, xc, yc, targeted=targeted)
-        return clip_to_bounds(xc + ec * grad.sign(), bounds)
-
-    with torch.no_grad():
-        return chunked(step, x, y, as_eps(eps, x))
-
-
-def fgsm_frames(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    eps: float,
-    steps: int,
-    bounds: Bounds = (0.0, 1.0),
-    targeted: bool = False,
-) -> Tensor:
-    """FGSM at ε·k/steps for k = 0..steps, shape (steps + 1, N, ...): the straight path that
-    FGSM's one step takes, for animation. Costs one gradient; frame k equals
-    `fgsm(..., eps=eps * k / steps)` exactly, so frame 0 is x and the last frame is FGSM at ε."""
-    check_eps(eps)
-    check_steps(steps)
-    x, y = check_inputs(model, x, y, bounds)
-    radii = [float(eps) * k / steps if k < steps else float(eps) for k in range(steps + 1)]
-
-    def path(xc: Tensor, yc: Tensor) -> Tensor:
-        if is_zero(eps):
-            return xc.unsqueeze(0).repeat(steps + 1, *([1] * xc.dim()))
-        sign = loss_gradient(model, xc, yc, targeted=targeted)[0].sign()
-        return torch.stack([
-            xc if r == 0 else clip_to_bounds(xc + as_eps(r, xc) * sign, bounds) for r in radii
-        ])
-
-    with torch.no_grad():
-        return chunked(path, x, y, dim=1)
+    return plan(model, x, y, eps=eps, bounds=bounds, targeted=targeted).final()

@@ -9,15 +9,12 @@ from torch import Tensor, nn
 
 from advcore.attacks._geometry import (
     Bounds,
+    Iterates,
     as_eps,
-    check_eps,
     check_inputs,
     check_steps,
-    chunked,
     clip_to_bounds,
-    frames,
     is_zero,
-    last,
     loss_gradient,
     project,
 )
@@ -47,11 +44,30 @@ def _iterates(
         yield x_adv
 
 
-def _check(eps: float | Tensor, steps: int, decay: float) -> None:
-    check_eps(eps)
+def plan(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float | Tensor,
+    steps: int = 10,
+    decay: float = 1.0,
+    bounds: Bounds = (0.0, 1.0),
+    targeted: bool = False,
+) -> Iterates:
+    """A validated MI-FGSM call (arguments as in `mifgsm`): its `steps` iterates."""
     check_steps(steps)
-    if not decay >= 0:
+    if not decay >= 0:  # written so that NaN fails too
         raise ValueError(f"decay must be >= 0, got {decay}")
+    x, y = check_inputs(model, x, y, bounds, eps)
+    if is_zero(eps):
+        return Iterates(x, y, None, steps)
+
+    def make(xc: Tensor, yc: Tensor, ec: Tensor) -> Iterator[Tensor]:
+        return _iterates(model, xc, yc, ec, steps=steps, decay=decay, bounds=bounds,
+                         targeted=targeted)
+
+    return Iterates(x, y, make, steps, (as_eps(eps, x),))
 
 
 def mifgsm(
@@ -71,39 +87,5 @@ def mifgsm(
     eps: L∞ radius on the input scale; each of the `steps` steps moves ε/steps per pixel.
     Returns x' with ‖x' − x‖∞ ≤ ε, clipped to `bounds`.
     """
-    _check(eps, steps, decay)
-    x, y = check_inputs(model, x, y, bounds, eps)
-    if is_zero(eps):
-        return x.clone()
-
-    def run(xc: Tensor, yc: Tensor, ec: Tensor) -> Tensor:
-        return last(_iterates(model, xc, yc, ec, steps=steps, decay=decay, bounds=bounds,
-                              targeted=targeted), xc)
-
-    with torch.no_grad():
-        return chunked(run, x, y, as_eps(eps, x))
-
-
-def mifgsm_frames(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    eps: float | Tensor,
-    steps: int = 10,
-    decay: float = 1.0,
-    bounds: Bounds = (0.0, 1.0),
-    targeted: bool = False,
-) -> Tensor:
-    """x and every iterate of `mifgsm`, shape (steps + 1, N, ...); the last frame is its output."""
-    _check(eps, steps, decay)
-    x, y = check_inputs(model, x, y, bounds, eps)
-    if is_zero(eps):
-        return x.unsqueeze(0).repeat(steps + 1, *([1] * x.dim()))
-
-    def run(xc: Tensor, yc: Tensor, ec: Tensor) -> Tensor:
-        return frames(_iterates(model, xc, yc, ec, steps=steps, decay=decay, bounds=bounds,
-                                targeted=targeted), xc, steps)
-
-    with torch.no_grad():
-        return chunked(run, x, y, as_eps(eps, x), dim=1)
+    return plan(model, x, y, eps=eps, steps=steps, decay=decay, bounds=bounds,
+                targeted=targeted).final()

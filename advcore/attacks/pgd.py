@@ -11,17 +11,15 @@ from torch import Tensor, nn
 
 from advcore.attacks._geometry import (
     Bounds,
+    Iterates,
     Norm,
     as_eps,
     check_eps,
     check_inputs,
     check_norm,
     check_steps,
-    chunked,
     clip_to_bounds,
-    frames,
     is_zero,
-    last,
     loss_gradient,
     normalized_step,
     project,
@@ -31,14 +29,6 @@ from advcore.attacks._geometry import (
 # Madry et al.'s lab uses 2.5·ε/steps: large enough to reach the boundary of the ball from anywhere
 # inside it within the step budget, small enough to walk along a curved boundary.
 STEP_FACTOR = 2.5
-
-
-def _check(eps: float | Tensor, steps: int, step_size: float | None, norm: str) -> None:
-    check_eps(eps)
-    check_steps(steps)
-    check_norm(norm)
-    if step_size is not None:
-        check_eps(step_size, "step_size")
 
 
 def _start(
@@ -51,7 +41,8 @@ def _start(
     """
     if not random_start:
         return x
-    return clip_to_bounds(x + random_in_ball(x, eps, norm, generator), bounds)
+    with torch.no_grad():
+        return clip_to_bounds(x + random_in_ball(x, eps, norm, generator), bounds)
 
 
 def _iterates(
@@ -75,6 +66,39 @@ def _iterates(
         x_adv = x_adv + alpha * normalized_step(grad, norm)
         x_adv = clip_to_bounds(x + project(x_adv - x, eps, norm), bounds)
         yield x_adv
+
+
+def plan(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float | Tensor,
+    steps: int = 10,
+    step_size: float | None = None,
+    norm: Norm = "linf",
+    random_start: bool = True,
+    bounds: Bounds = (0.0, 1.0),
+    targeted: bool = False,
+    generator: torch.Generator | None = None,
+) -> Iterates:
+    """A validated PGD call (arguments as in `pgd`): its `steps` iterates, the random start
+    folded into the first."""
+    check_steps(steps)
+    check_norm(norm)
+    if step_size is not None:
+        check_eps(step_size, "step_size")
+    x, y = check_inputs(model, x, y, bounds, eps)
+    if is_zero(eps):
+        return Iterates(x, y, None, steps)
+    eps_t = as_eps(eps, x)
+
+    def make(xc: Tensor, yc: Tensor, sc: Tensor, ec: Tensor) -> Iterator[Tensor]:
+        return _iterates(model, xc, yc, sc, ec, steps=steps, step_size=step_size, norm=norm,
+                         bounds=bounds, targeted=targeted)
+
+    start = _start(x, eps_t, norm, random_start, bounds, generator)
+    return Iterates(x, y, make, steps, (start, eps_t))
 
 
 def pgd(
@@ -101,53 +125,9 @@ def pgd(
     generator: the source of the random start, for reproducible results.
     Returns x' with ‖x' − x‖ ≤ ε in `norm`, clipped to `bounds`.
     """
-    _check(eps, steps, step_size, norm)
-    x, y = check_inputs(model, x, y, bounds, eps)
-    if is_zero(eps):
-        return x.clone()
-    eps_t = as_eps(eps, x)
-
-    def run(xc: Tensor, yc: Tensor, sc: Tensor, ec: Tensor) -> Tensor:
-        return last(_iterates(model, xc, yc, sc, ec, steps=steps, step_size=step_size,
-                              norm=norm, bounds=bounds, targeted=targeted), sc)
-
-    with torch.no_grad():
-        start = _start(x, eps_t, norm, random_start, bounds, generator)
-        return chunked(run, x, y, start, eps_t)
-
-
-def pgd_frames(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    eps: float | Tensor,
-    steps: int = 10,
-    step_size: float | None = None,
-    norm: Norm = "linf",
-    random_start: bool = True,
-    bounds: Bounds = (0.0, 1.0),
-    targeted: bool = False,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Every iterate of `pgd` with the same arguments, shape (steps + 1, N, ...), for animation.
-
-    Frame 0 is the clean x (the random start is folded into the first step); frame k is the k-th
-    iterate, and the last frame equals `pgd`'s output for the same generator seed.
-    """
-    _check(eps, steps, step_size, norm)
-    x, y = check_inputs(model, x, y, bounds, eps)
-    if is_zero(eps):
-        return x.unsqueeze(0).repeat(steps + 1, *([1] * x.dim()))
-    eps_t = as_eps(eps, x)
-
-    def run(xc: Tensor, yc: Tensor, sc: Tensor, ec: Tensor) -> Tensor:
-        return frames(_iterates(model, xc, yc, sc, ec, steps=steps, step_size=step_size,
-                                norm=norm, bounds=bounds, targeted=targeted), xc, steps)
-
-    with torch.no_grad():
-        start = _start(x, eps_t, norm, random_start, bounds, generator)
-        return chunked(run, x, y, start, eps_t, dim=1)
+    return plan(model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm,
+                random_start=random_start, bounds=bounds, targeted=targeted,
+                generator=generator).final()
 
 
 def bim(
