@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RunLog
+from harness import RunLog, wait_rendered
 
 from advcore.scenes import SCENES
 from pages.catalog import PAGES
@@ -31,7 +31,7 @@ def test_talk_mode_is_large_and_tucks_the_controls_away(browser: Any, app_server
         page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=COMPUTE_MS)
         page.locator(".js-plotly-plot, [data-panels]").first.wait_for(timeout=COMPUTE_MS)
         RunLog.of(page).settle(timeout_s=COMPUTE_MS / 1000)
-        page.wait_for_timeout(800)
+        wait_rendered(page)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"talk-{name}.png"))
         assert page.locator("[data-testid='stException']").count() == 0
@@ -80,8 +80,7 @@ def test_each_scene_shows_its_point_on_the_first_projector_screen(browser: Any, 
         element = page.locator(KEY_ELEMENT[scene.slug]).first
         element.wait_for(timeout=COMPUTE_MS)
         log.settle(timeout_s=COMPUTE_MS / 1000)
-        page.evaluate("() => new Promise(r => requestAnimationFrame(() => "
-                      "requestAnimationFrame(r)))")  # laid out and painted
+        wait_rendered(page)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"talk-scene-{scene.slug}.png"))
         box = page.evaluate("""([sel, n]) => {
