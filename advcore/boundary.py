@@ -32,7 +32,9 @@ from advcore.train import train_toy
 # A Plotly animation sends every frame to the browser: 12 frames keep the payload small while
 # still showing a path step by step (more steps are subsampled, the last one always kept).
 MAX_FRAMES = 12
-FGSM_FRAMES = 11  # FGSM has one step: the animation sweeps ε from 0 to ε in 11 slices (12 frames)
+# FGSM has one step: the animation sweeps ε from 0 to ε in tenths (11 frames), so a frame's ε
+# is a round fraction of the slider's value (0.03, 0.06, … for ε = 0.3), not 0.027, 0.055, ….
+FGSM_FRAMES = 10
 GRID_RESOLUTION = 96
 GRID_MARGIN = 0.5  # feature units around the data, so points pushed outwards stay in view
 CURVE_EPSILONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(21))  # 0 … 2.0
@@ -208,7 +210,7 @@ def attack_points(model: nn.Module, X: np.ndarray, y: np.ndarray, *, attack: str
         labels = tuple(f"step {k}" for k in keep)
     else:
         frame_eps = (eps * keep / path_steps).astype(np.float32)
-        labels = tuple(f"ε={e:.2f}" for e in frame_eps)
+        labels = tuple(f"ε={round(float(e), 4):g}" for e in frame_eps)
     with torch.no_grad():
         probs = torch.softmax(model(torch.from_numpy(frames.reshape(-1, 2))), 1)
     probs = probs.reshape(len(frames), len(X), 2).numpy()

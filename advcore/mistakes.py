@@ -84,7 +84,7 @@ def check_eval_mode(model: nn.Module, x: Tensor | None = None) -> Check:
             where = "eval() was called, but these modules train: " + ", ".join(shown) + (
                 " …" if len(training) > 3 else "")
         return Check(
-            "eval", "eval mode", False,
+            "eval", "in training mode", False,
             f"{where}. Dropout and batch norm then change every output; call model.eval() "
             "before attacking or evaluating.",
         )
@@ -94,7 +94,7 @@ def check_eval_mode(model: nn.Module, x: Tensor | None = None) -> Check:
         if not torch.equal(first, second):
             diff = (first - second).abs().max().item()
             return Check(
-                "eval", "eval mode", False,
+                "eval", "random outputs", False,
                 f"eval mode is set, but two forward passes on the same input differ (by up to "
                 f"{diff:.3g}): something random is still on, such as F.dropout(h, p) without "
                 "training=self.training.",

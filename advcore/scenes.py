@@ -57,9 +57,10 @@ SCENES: tuple[NamedScene, ...] = (
     ),
     NamedScene(
         slug="pgd-walks",
-        title="PGD walks around the curve where FGSM fails",
+        title="PGD walks around the curve",
         blurb="On the curved moons boundary one big sign step overshoots or misses; PGD's small "
-        "projected steps follow the curve and flip more points at the same ε.",
+        "projected steps follow the curve and flip more points at the same ε. The page puts "
+        "FGSM's count at the same ε beside PGD's.",
         page="boundary",
         params={"dataset": "moons", "n": "200", "noise": "0.15", "seed": "0", "model": "mlp",
                 "width": "32", "depth": "2", "attack": "pgd", "eps": "0.5", "steps": "20"},
@@ -67,8 +68,9 @@ SCENES: tuple[NamedScene, ...] = (
     NamedScene(
         slug="seven-to-three",
         title="A 7 that becomes a 3",
-        blurb="Targeted PGD at ε = 0.1 (25/255) turns test digit 8, a clear 7, into a confident "
-        "3 for the standard CNN. A person still sees a 7.",
+        blurb="Targeted PGD at ε = 0.1 (25.5/255) turns test digit 8, a clear 7, into a 3 for "
+        "the standard CNN: the 3 now wins the vote, though not by a landslide. A person still "
+        "sees a 7, with grey speckles on the background.",
         page="digits",
         params={"model": "mnist-cnn", "attack": "pgd", "eps": "0.1", "steps": "40",
                 "index": "8", "target": "3"},
@@ -76,7 +78,7 @@ SCENES: tuple[NamedScene, ...] = (
     NamedScene(
         slug="robust-holds",
         title="The robust model holds at ε = 0.3",
-        blurb="The same 7 against the adversarially trained CNN: PGD with ε = 0.3 (76/255) "
+        blurb="The same 7 against the adversarially trained CNN: PGD with ε = 0.3 (76.5/255) "
         "leaves visible scratches, and the model still says 7.",
         page="digits",
         params={"model": "mnist-cnn-robust", "attack": "pgd", "eps": "0.3", "steps": "40",

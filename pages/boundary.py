@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from advcore import state
@@ -97,27 +98,50 @@ def selected_point(event: Any) -> int | None:
     return None
 
 
+def attack_controls(*, with_eps: bool, with_rest: bool, columns: bool = False) -> None:
+    """The attack, ε, steps and side-by-side controls; in talk mode ε stays above the figure
+    (the one control a speaker moves) and the rest is tucked into the collapsed sidebar.
+    columns: lay the four out in one row (the normal page), else one under the other."""
+    if columns:
+        c_attack, c_eps, c_steps, c_robust = st.columns([1.6, 2, 1.4, 1.8],
+                                                        vertical_alignment="bottom")
+    else:
+        c_attack = c_eps = c_steps = c_robust = st.container()
+    spec = ATTACKS[ss[key("attack")]]
+    if with_rest:
+        c_attack.selectbox("Attack", state.BOUNDARY_ATTACKS,
+                           format_func=lambda a: ATTACKS[a].label, key=key("attack"))
+        spec = ATTACKS[ss[key("attack")]]
+    if with_eps:
+        norm_name = "L∞" if spec.norm == "linf" else "L2"
+        c_eps.slider(f"ε ({norm_name} radius, feature units)", *rng("eps"), step=0.05,
+                     key=key("eps"),
+                     help="How far each point may move: a square of half-side ε for L∞ "
+                          "attacks, a disc of radius ε for L2 attacks. DeepFool stops at the "
+                          "boundary; ε caps it.")
+    if with_rest:
+        c_steps.slider("Steps", *rng("steps"), key=key("steps"), disabled=not spec.iterative,
+                       help="Iterations of BIM/PGD/DeepFool. FGSM takes one step.")
+        c_robust.toggle("Side by side: adversarially trained", key=key("robust"),
+                        help="Also train the same network on each point's adversarial version "
+                             "(the chosen attack at this ε): adversarial examples as data "
+                             "augmentation.")
+
+
+TALK = bool(ss[key("talk")])
+if TALK:  # the sidebar is outside the fragment: changing these reruns the page, as they should
+    with st.sidebar:
+        st.subheader("Attack")
+        attack_controls(with_eps=False, with_rest=True)
+
+
 @st.fragment
 def attack_view() -> None:
     """The attack controls, the figure(s), metrics, curve and the clicked point: what moving ε
     or clicking a point changes, rerun on its own (st.fragment); it keeps the URL in sync."""
-    c_attack, c_eps, c_steps, c_robust = st.columns([1.6, 2, 1.4, 1.4],
-                                                    vertical_alignment="bottom")
-    c_attack.selectbox("Attack", state.BOUNDARY_ATTACKS,
-                       format_func=lambda a: ATTACKS[a].label, key=key("attack"))
+    attack_controls(with_eps=True, with_rest=not TALK, columns=not TALK)
     spec = ATTACKS[ss[key("attack")]]
     norm_name = "L∞" if spec.norm == "linf" else "L2"
-    c_eps.slider(f"ε ({norm_name} radius, feature units)", *rng("eps"), step=0.05,
-                 key=key("eps"),
-                 help="How far each point may move: a square of half-side ε for L∞ attacks, a "
-                      "disc of radius ε for L2 attacks. DeepFool stops at the boundary; ε caps "
-                      "it.")
-    c_steps.slider("Steps", *rng("steps"), key=key("steps"), disabled=not spec.iterative,
-                   help="Iterations of BIM/PGD/DeepFool. FGSM takes one step.")
-    c_robust.toggle("Side by side: adversarially trained", key=key("robust"),
-                    help="Also train the same network on each point's adversarial version "
-                         "(the chosen attack at this ε): adversarial examples as data "
-                         "augmentation.")
 
     scene = Scene(**{name: ss[key(name)] for name in FIELDS})
 
@@ -151,12 +175,34 @@ def attack_view() -> None:
 
     # --- draw -------------------------------------------------------------------------------
 
-    st.caption(
-        f"Background: the model's probability of class 1 (blue = class 0, orange = class 1); "
-        f"black line: its decision boundary (P = 0.5). Each point has been pushed by "
-        f"**{spec.label}** ({spec.paper}) within ε = {scene.eps:g} ({norm_name}); red rings mark "
-        "points it flipped from right to wrong. Press **▶ Play** or drag the frame slider to "
-        "watch them move; click a point to see its ε-ball, gradient direction and path.")
+    if not scene.talk:  # a speaker says this; the projector shows the picture
+        st.caption(
+            f"Background: the model's probability of class 1 (blue = class 0, orange = class "
+            f"1); black line: its decision boundary (P = 0.5). Each point has been pushed by "
+            f"**{spec.label}** ({spec.paper}) within ε = {scene.eps:g} ({norm_name}); red rings "
+            "mark points it flipped from right to wrong. Press **▶ Play** or drag the frame "
+            "slider to watch them move; click a point to see its ε-ball, gradient direction "
+            "and path.")
+
+    def versus_fgsm(k: tuple, attacked: Any) -> None:
+        """For an iterative L∞ attack, FGSM's count at the same ε beside its own: the one
+        number that says what the extra steps bought."""
+        if not spec.iterative or spec.norm != "linf" or scene.eps == 0:
+            return
+        one_step = ui.boundary_attack(k, "fgsm", scene.eps, scene.steps)
+        more = attacked.flipped_count - one_step.flipped_count
+        st.caption(f"FGSM, one step at the same ε, flips {one_step.flipped_count}; "
+                   f"{spec.label} with {scene.steps} steps flips {attacked.flipped_count} "
+                   f"({more:+d}).")
+
+    def curve_note(*shown: Any) -> None:
+        """An accuracy curve that rises again is the attack's failure: say so, once."""
+        if any(np.any(np.diff(np.asarray(c.accuracy)) > 0.01) for c in shown):
+            st.caption("Where the curve rises again at larger ε, the attack is failing, not the "
+                       "model getting stronger: a big step overshoots the curved boundary and "
+                       "lands back on the right side. The true robust accuracy can only fall "
+                       "as ε grows: any point that can be flipped within ε can be flipped "
+                       "within a larger ε.")
 
     def metrics(attacked: Any, n: int) -> None:
         """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles."""
@@ -203,10 +249,13 @@ def attack_view() -> None:
     if len(results) == 1:
         left, right = st.columns([3, 2], gap="medium")
         with left:
-            boundary_chart(0, results[0][3], results[0][2], 720 if scene.talk else 680)
+            boundary_chart(0, results[0][3], results[0][2], 520 if scene.talk else 680)
         with right:
             metrics(results[0][3], len(y))
+            versus_fgsm(results[0][1], results[0][3])
             st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+            if not scene.talk:
+                curve_note(curves[0][1])
             if chosen is None:
                 st.info(hint, icon=":material/touch_app:")
             else:
@@ -227,6 +276,7 @@ def attack_view() -> None:
         left, right = st.columns(2, gap="medium")
         with left:
             st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+            curve_note(*(c for _, c, _ in curves))
         with right:
             if chosen is None:
                 st.info(hint, icon=":material/touch_app:")

@@ -118,28 +118,40 @@ with st.sidebar:
     st.caption(f"{spec.label}: {spec.paper}")
 ui.talk_mode(talk)
 
-st.title("Digits: a change you cannot see")
-st.markdown(
-    "Pick a handwritten digit, then let an attack nudge its pixels. Each pixel moves by at most "
-    "**ε**; the network's answer changes while the digit looks the same to you."
-)
+st.title("Digits: a small change, a different answer")
+if not talk:
+    st.markdown(
+        "Pick a handwritten digit, then let an attack nudge its pixels. Each pixel moves by at "
+        "most **ε**; the network's answer changes while a person still reads the same digit.")
 
 # --- 1. the digit --------------------------------------------------------------------------------
+# In talk mode the chooser is tucked into the collapsed sidebar with the other settings: the
+# projector shows ε, the panels and the bars.
 
-source = st.segmented_control("Digit", SOURCES, key=key("source"), required=True)
-choose, preview = st.columns([3, 1])
+chooser = st.sidebar if talk else st.container()
+with chooser:
+    if talk:
+        st.header("Digit")
+    source = st.segmented_control("Digit", SOURCES, key=key("source"), required=True)
+    choose, preview = (st.container(), st.container()) if talk else st.columns([3, 1])
 label_known = True
 label: int | None = None  # the class the attack moves away from, once there is a digit
 digit: np.ndarray | None = None
 with choose:
     if source == "Test set":
-        cols = st.columns([1.6, 1.6, 1.4, 1.4, 1.4], vertical_alignment="bottom")
-        cols[0].number_input("Test digit # (0-999)", 0, 999, step=1, key=key("index"))
+        if talk:  # the sidebar is narrow: the inputs on one row, the buttons on the next
+            cols = [*st.columns(2, vertical_alignment="bottom"),
+                    *st.columns(3, vertical_alignment="bottom")]
+        else:
+            cols = st.columns([1.6, 1.6, 1.4, 1.4, 1.4], vertical_alignment="bottom")
+        lo, hi = state.bounds_of(Scene, "index")
+        cols[0].number_input(f"Test digit # ({lo}-{hi})", lo, hi, step=1, key=key("index"))
         cols[1].selectbox("Class", ("any", *map(str, range(10))), key=key("class"),
                           on_change=class_changed,
                           help="Previous / next / random stay within this class.")
-        cols[2].button("Previous", icon=":material/chevron_left:", on_click=step_digit,
-                       args=(-1,), help="Previous digit of the class", width="stretch")
+        cols[2].button("Prev" if talk else "Previous", icon=":material/chevron_left:",
+                       on_click=step_digit, args=(-1,), help="Previous digit of the class",
+                       width="stretch")
         cols[3].button("Next", icon=":material/chevron_right:", on_click=step_digit,
                        args=(1,), help="Next digit of the class", width="stretch")
         cols[4].button("Random", icon=":material/casino:", on_click=random_digit,
@@ -218,10 +230,25 @@ if digit is not None and target is not None and target == label:
 # --- 2. the attack: everything ε and the steps change, rerun on its own as a fragment ------------
 
 
+def steps_slider() -> int:
+    """The steps slider, with what steps mean for this attack."""
+    lo, hi = state.bounds_of(Scene, "steps")
+    steps = st.slider("Steps (iterations)", lo, hi, key=key("steps"), disabled=not spec.iterative)
+    if not spec.iterative:
+        st.caption(f"{spec.label} takes a single step; steps do not apply.")
+    elif spec.minimal:
+        st.caption(f"{spec.label} looks for the *smallest* change that flips the digit and "
+                   "stops there; ε only caps its size"
+                   + (", and it runs at least 50 Adam steps in each of its 5 rounds."
+                      if attack == "cw-l2" else "; steps cap its linearisations."))
+    return steps
+
+
 def eps_and_steps() -> tuple[float, int]:
-    """The ε slider (in the attack's own norm, with its units spelled out) and the steps slider."""
+    """The ε slider (in the attack's own norm, with its units spelled out) and the steps slider
+    (in talk mode the steps slider is in the sidebar, drawn outside this fragment)."""
     lo, hi, eps_step, _ = Scene.EPS_RANGES[spec.norm]
-    c_eps, c_steps = st.columns([3, 2])
+    c_eps, c_steps = (st.container(), None) if talk else st.columns([3, 2])
     with c_eps:
         if spec.norm == "linf":
             eps = st.slider("ε: largest change of any pixel, on [0, 1]", lo, hi, step=eps_step,
@@ -232,17 +259,15 @@ def eps_and_steps() -> tuple[float, int]:
                             step=eps_step, key=eps_key, format="%.2f")
             st.markdown(f"ε = **{eps:.2f}** (L2). For scale: one pixel from black to white is "
                         "1; an L∞ ε of 0.1 on every pixel is 2.8.")
+    if c_steps is None:
+        return eps, int(ss[key("steps")])
     with c_steps:
-        steps = st.slider("Steps (iterations)", 1, 200, key=key("steps"),
-                          disabled=not spec.iterative)
-        if not spec.iterative:
-            st.caption(f"{spec.label} takes a single step; steps do not apply.")
-        elif spec.minimal:
-            st.caption(f"{spec.label} looks for the *smallest* change that flips the digit and "
-                       "stops there; ε only caps its size"
-                       + (", and it runs at least 50 Adam steps in each of its 5 rounds."
-                          if attack == "cw-l2" else "; steps cap its linearisations."))
-    return eps, steps
+        return eps, steps_slider()
+
+
+if talk:  # outside the fragment: a change of steps reruns the page
+    with st.sidebar:
+        steps_slider()
 
 
 def verdict_and_downloads(scene: Scene, result: DigitAttack, label: int,
@@ -376,7 +401,8 @@ def attack_view(digit: np.ndarray | None, label: int | None, label_known: bool,
     a fragment's widgets through a run that skips the fragment, but the browser forgets them,
     so sliders that came back would show their minimum while the page used the kept values.
     """
-    st.subheader("Original, perturbation, adversarial")
+    if not talk:
+        st.subheader("Original, perturbation, adversarial")
     eps, steps = eps_and_steps()
     scene = scene_with(eps, steps)
     ui.write_url(scene)

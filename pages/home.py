@@ -38,7 +38,7 @@ if ui.pretrained_or_warn(p["model"]) is not None:
         ))
     st.caption(
         f"Computed just now on this machine: targeted {ATTACKS[p['attack']].label} with "
-        f"ε = {float(p['eps'])} ({float(p['eps']) * 255:.0f}/255) against `{p['model']}` — "
+        f"ε = {digit_figs.format_eps(float(p['eps']), 'linf')} against `{p['model']}` — "
         f"the network said {pred_clean}, now it says {pred_adv}."
     )
 st.page_link("pages/digits.py", label="Open this scene", icon=":material/open_in_new:",

@@ -3,7 +3,7 @@
 A thin view: the widgets make a `HowScene` (kept in the URL), the cached helpers in pages/ui.py
 call advcore.explain for the numbers, and advcore.figures.explain draws them. Four concepts (the
 input gradient, the sign, the ε-ball with PGD's projection, the linearity argument), then the
-four mistakes that the badges on the other pages guard against.
+four silent mistakes that the checks on this page catch.
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ st.markdown(
 st.latex(r"\text{training: } \theta \leftarrow \theta - \eta\,\nabla_\theta L(\theta; x, y)"
          r"\qquad\qquad \text{attack (FGSM): } x' = x + \varepsilon\,"
          r"\operatorname{sign}\big(\nabla_x L(\theta; x, y)\big)")
-st.caption("As the seed notes put it (translated from the Chinese): the attacker adds to the "
-           "input a change so fine that no human sense can detect it, and the model accepts it "
-           "and makes the wrong decision.")
+st.caption("Put plainly: the attacker adds to the input a change too fine for a person to "
+           "notice, and the model accepts it and makes the wrong decision. (How fine depends "
+           "on the picture: on MNIST's black-and-white digits ε = 0.1 shows as grey speckles "
+           "on the background; on photos ε = 8/255 hides in the texture.)")
 
 # Section 3's controls are read before anything is drawn so the scene is complete for the URL.
 section3 = {}
@@ -128,7 +129,8 @@ if model is not None:
     st.subheader("Not a numerical gradient of the predictions")
     text, fig_col = st.columns([2, 3], gap="large")
     with text:
-        st.markdown("Seed 000's code example takes its gradient like this:")
+        st.markdown("**A common mistake** is to take the gradient of the model's *predictions* "
+                    "with NumPy instead of the gradient of the *loss* with respect to the input:")
         st.code("grad = np.gradient(model.predict(x.reshape(1, 784)))[0]\n"
                 "x = x + epsilon * np.sign(grad)", language="python", wrap_lines=True)
         st.markdown(
@@ -146,7 +148,8 @@ if model is not None:
         )
     with fig_col:
         chart(figs.seed_gradient_figure(g, talk=talk), "seed")
-        st.markdown("Two more slips in that seed: an untargeted attack **raises** the loss "
+        st.markdown("Two more slips that often come with it: an untargeted attack **raises** "
+                    "the loss "
                     "(gradient ascent; only a targeted attack descends, towards its target "
                     "label), and ε is not a learning rate but the **budget**: how far each pixel "
                     "may move.")
@@ -248,8 +251,9 @@ if linear is not None:
 # --- 5. the mistakes this tool guards against -------------------------------------------------
 
 st.header("5 · The mistakes this tool guards against")
-st.markdown("Each of these runs without an error message and gives wrong numbers. The other "
-            "pages show a badge for each; here is what each one looks like.")
+st.markdown("Each of these runs without an error message and gives wrong numbers. Below is "
+            "what each one looks like, with a check that catches it; `advcore.mistakes."
+            "run_checks` runs the same checks on your own model and inputs.")
 
 if model is not None:
     st.markdown("**The badges for the digit and model above:**")

@@ -147,11 +147,13 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
 
 def training_section(scene: RobustnessScene) -> RobustnessScene:
     st.subheader("On 2-D points: train with adversarial examples mixed in")
-    st.markdown(
-        "The same small network (2 hidden layers of 32 ReLU units) is trained twice on the same "
-        "points: once as usual, once with each point's adversarial version added at every step "
-        "— *data augmentation* with the attack (FGSM: Goodfellow et al. 2015; PGD: Madry et al. "
-        "2018). The boundary moves away from the points, and the attack stops working.")
+    if not scene.talk:
+        st.markdown(
+            "The same small network (2 hidden layers of 32 ReLU units) is trained twice on the "
+            "same points: once as usual, once with each point's adversarial version added at "
+            "every step — *data augmentation* with the attack (FGSM: Goodfellow et al. 2015; "
+            "PGD: Madry et al. 2018). The boundary moves away from the points, and the attack "
+            "stops working.")
     with controls(scene.talk):
         c = st.columns(5, vertical_alignment="bottom")
         dataset = c[0].selectbox("Data", list(TOY_DATASETS), index=list(TOY_DATASETS).index(
@@ -316,13 +318,18 @@ with st.sidebar:
 scene = replace(scene, talk=talk)
 ui.talk_mode(scene.talk)
 st.title("Robustness lab")
-st.markdown(
-    "How much does an attack cost a model as ε grows, what does training on adversarial examples "
-    "buy, and do adversarial digits fool models they were not made for? ε is the largest change "
-    "allowed per pixel, on the [0, 1] scale (0.1 = 25.5 of 255 grey levels).")
+if not scene.talk:
+    st.markdown(
+        "How much does an attack cost a model as ε grows, what does training on adversarial "
+        "examples buy, and do adversarial digits fool models they were not made for? ε is the "
+        "largest change allowed per pixel, on the [0, 1] scale (0.1 = 25.5 of 255 grey levels).")
 
 labels = list(TABS.values())
-tabs = st.tabs(labels, default=TABS[scene.section], key="rb_section", on_change="rerun")
+# The tabs' default is the section the session's first URL asked for, and stays that: a default
+# that followed the URL (which follows the tab) changed the widget's identity on the run after
+# each click, so Streamlit reset it to the new default and every other click was lost.
+first_section = st.session_state.setdefault("rb_first_section", scene.section)
+tabs = st.tabs(labels, default=TABS[first_section], key="rb_section", on_change="rerun")
 section = next((k for k, v in TABS.items() if v == st.session_state.get("rb_section")),
                scene.section)
 scene = replace(scene, section=section)

@@ -77,7 +77,7 @@ def scene_from_url(cls: type[S]) -> S:
     """The page's scene from st.query_params; each bad parameter gets a visible warning."""
     params = {k: st.query_params.get_all(k) for k in st.query_params}
     scene, warnings = state.from_query(cls, params)
-    for w in warnings:
+    for w in warnings + state.unknown_names(cls, params):
         st.warning(w, icon="⚠️")
     return scene
 
@@ -421,15 +421,21 @@ def render_checks(checks: list[mistakes.Check] | tuple[mistakes.Check, ...], *,
 # --- talk mode: one switch, the same look on every page ----------------------------------------
 
 TALK_CSS = """<style>
-[data-testid='stMainBlockContainer'] {max-width: 100%; padding-top: 2rem;}
+[data-testid='stMainBlockContainer'] {max-width: 100%; padding-top: 3rem; padding-bottom: 2rem;}
 [data-testid='stMainBlockContainer'] [data-testid='stMarkdownContainer'] p,
 [data-testid='stMainBlockContainer'] li,
 [data-testid='stCaptionContainer'] {font-size: 1.35rem; color: #000;}
+[data-testid='stMainBlockContainer'] [data-testid='stWidgetLabel'] p {font-size: 1.3rem;
+  color: inherit;}
 [data-testid='stMainBlockContainer'] [data-testid='stSliderThumbValue'] p,
 [data-testid='stMainBlockContainer'] [data-testid='stSliderTickBar'] p {font-size: 1rem;}
-[data-testid='stMainBlockContainer'] h1 {font-size: 3rem;}
+[data-testid='stMainBlockContainer'] h1 {font-size: 2.4rem; padding: 0 0 0.4rem 0;}
+[data-testid='stMainBlockContainer'] h3 {font-size: 1.7rem;}
+[data-testid='stMainBlockContainer'] .katex {font-size: 1.45em;}
+[data-testid='stMainBlockContainer'] [data-testid='stTable'] td,
+[data-testid='stMainBlockContainer'] [data-testid='stTable'] th {font-size: 1.2rem;}
 [data-testid='stMainBlockContainer'] [data-testid='stMetricValue'],
-[data-testid='stMainBlockContainer'] [data-testid='stMetricValue'] p {font-size: 2.8rem; color: #000;}
+[data-testid='stMainBlockContainer'] [data-testid='stMetricValue'] p {font-size: 2.4rem; color: #000;}
 [data-testid='stMainBlockContainer'] [data-testid='stMetricLabel'] p {font-size: 1.2rem;}
 </style>"""
 

@@ -32,13 +32,14 @@ def test_page_runs_and_changing_eps_changes_the_figure():
     assert not at.exception, [e.value for e in at.exception]
     assert [w.value for w in at.warning] == []
     before = _figure(at)
-    assert before["data"][0]["type"] == "heatmap"
+    assert before["layout"]["images"][0]["source"].startswith("data:image/png")
+    assert before["data"][0]["name"].startswith("boundary")
     at.slider(key="boundary.eps").set_value(0.8).run()
     assert not at.exception
     after = _figure(at)
     assert _q(at, "eps") == "0.8"
     assert after["layout"]["title"]["text"] != before["layout"]["title"]["text"]
-    assert after["data"][3] != before["data"][3]  # the class-0 points moved further
+    assert after["data"][2] != before["data"][2]  # the class-0 points moved further
 
 
 def test_query_params_restore_a_scene():

@@ -92,3 +92,9 @@ def test_pgd_flips_points_that_fgsm_misses_on_the_curved_boundary():
     pgd = _boundary("pgd-walks")
     fgsm = _boundary("pgd-walks", attack="fgsm")
     assert pgd.attacked.flipped.sum() >= fgsm.attacked.flipped.sum() + 10
+
+
+def test_the_readme_lists_every_scene() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for scene in scenes.SCENES:
+        assert f"*{scene.title}*" in readme, scene.title

@@ -119,7 +119,7 @@ def test_garbage_never_raises_and_gives_a_valid_scene(cls, data):
 @pytest.mark.parametrize(
     "params, expected, warned",
     [
-        ({"count": "abc"}, Scene(), "count=`abc` is not a whole number; using 5"),
+        ({"count": "abc"}, Scene(), "count = “abc” is not a whole number; using 5"),
         ({"count": "2.0"}, Scene(), "is not a whole number"),
         ({"count": "1000"}, Scene(count=100), "is outside [1, 100]; using 100"),
         ({"count": "-3"}, Scene(count=1), "using 1"),
@@ -179,6 +179,33 @@ def test_helpers_read_the_field_metadata():
                                         "on": False}
 
 
-def test_a_hostile_value_is_shown_as_inline_code_not_markdown():
-    _, warnings = from_query(state.BoundaryScene, {"dataset": "[x](//e.vil)`**`"})
-    assert warnings and "`[x](//e.vil)'**'`" in warnings[0]
+# --- a stranger's text shown back -----------------------------------------------------------------
+
+ASCII_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+@given(st.text(max_size=80))
+def test_visitor_text_escapes_every_markdown_character(raw: str) -> None:
+    shown = state.visitor_text(raw)
+    assert "\n" not in shown and "\r" not in shown
+    # Every punctuation character is escaped, and preceded by a zero-width space.
+    for i, ch in enumerate(shown):
+        if ch in ASCII_PUNCTUATION and (i == 0 or shown[i - 1] != "\\"):
+            assert ch == "\\" and shown[i + 1] in ASCII_PUNCTUATION, (raw, shown)
+    unescaped = shown.replace("\u200b\\", "")
+    assert len(unescaped) <= state.SHOWN_CHARS + 1
+
+
+def test_visitor_text_reads_as_typed() -> None:
+    assert state.visitor_text("0.3") == "0\u200b\\.3"
+    assert state.visitor_text("a\nb") == "a⏎b"
+    assert state.visitor_text("x\u202ey") == "x�y"  # a bidi override cannot reorder the warning
+    assert state.visitor_text("9" * 40).endswith("…")
+
+
+def test_hostile_values_and_unknown_names_are_warned_inert() -> None:
+    scene, warnings = state.from_query(state.BoundaryScene, {"dataset": "x`\n\n[L](//e.vil)"})
+    assert scene.dataset == "moons"
+    assert "[L]" not in warnings[0] and "\u200b\\[L\u200b\\]" in warnings[0]
+    unknown = state.unknown_names(state.BoundaryScene, ["eps", "esp", "embed", "[a](//b)"])
+    assert len(unknown) == 2 and "esp" in unknown[0] and "\u200b\\[a" in unknown[1]

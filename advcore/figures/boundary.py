@@ -2,18 +2,20 @@
 
 The main figure is one animated scatter over a static background:
 
-    trace 0  heatmap of P(class 1)              static
-    trace 1  the 0.5 contour (the boundary)     static
-    trace 2  clean positions, faint             static
-    trace 3  class-0 points                     animated
-    trace 4  class-1 points                     animated
-    trace 5  rings on flipped points            animated
-    trace 6+ the selected point's path, ring    static
+    layout image  P(class 1) as a PNG             static (advcore.figures.decision_map)
+    trace 0  the 0.5 boundary, a line with gaps   static
+    trace 1  clean positions, faint               static
+    trace 2  class-0 points                       animated
+    trace 3  class-1 points                       animated
+    trace 4  rings on flipped points              animated
+    trace 5+ the selected point's path, ring      static
 
-Frames name only traces 3-5 (`traces=[3, 4, 5]`) and play with `redraw: True` and no tweening
-(`transition.duration = 0`): with `redraw: False` Plotly drops the heatmap and contour on Play
-(DESIGN.md's redraw trap), and with a tweened transition it hides them during every transition
-(seen in Chromium); a frame that carried the background would resend the grid every frame.
+Frames name only traces 2-4 (`traces=[2, 3, 4]`) and play with `redraw: False` and no tweening.
+The background is a layout image and a scatter line, not heatmap/contour traces, because a
+frame re-plots only the traces it names and Plotly drops the layers of every trace type not
+among them: a heatmap vanished on every frame until the redraw put it back, and on a loaded
+machine the browser painted the gap (decision_map's docstring). With nothing to drop, no frame
+needs a full redraw.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ from advcore.figures import (
     FLIP_COLOR,
     TALK_FONT_SIZE,
     axis_style,
+    decision_map,
     layout_style,
 )
 
-ANIMATED = [3, 4, 5]
-HEAT_SCALE = [[0.0, "#c6dbef"], [0.5, "#ffffff"], [1.0, "#fdd0a2"]]  # class-0 blue, class-1 orange
+ANIMATED = [2, 3, 4]
 ATTACK_NAMES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD-L∞", "pgd-l2": "PGD-L2",
                 "deepfool": "DeepFool"}
 FRAME_MS = 350
@@ -55,7 +57,7 @@ def title_text(a: Attacked, frame: int | None = None, *, prefix: str = "") -> st
     if f == last:
         where = f"at ε = {a.eps:g}"
     elif a.attack == "fgsm":
-        where = f"at ε = {a.frame_eps[f]:.2f}"
+        where = f"at ε = {round(float(a.frame_eps[f]), 4):g}"
     else:
         where = f"ε = {a.eps:g}, {a.frame_label[f]} of {a.steps}"
     return f"<b>{prefix}{_name(a.attack)} {where}: {flipped} of {len(a.y)} points flipped</b>"
@@ -71,7 +73,7 @@ def _typed(values: np.ndarray, dtype: str = "f4") -> dict[str, str]:
 
 
 def _point_traces(a: Attacked, f: int, size: int, *, full: bool = True) -> list[dict[str, Any]]:
-    """Traces 3-5 at frame f: the two classes where the attack has moved them, and rings.
+    """Traces 2-4 at frame f: the two classes where the attack has moved them, and rings.
 
     full=False (a frame) sends only what changes: the class traces' positions (which points
     belong to a class never changes, so their customdata and style stay from the figure) and
@@ -111,11 +113,14 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
     play = {"frame": {"duration": FRAME_MS, "redraw": True}, "fromcurrent": False,
             "mode": "immediate", "transition": {"duration": 0}}
     font = {"size": 18 if talk else 13}
+    # Anchored at the bottom of the plot and pushed down in pixels, below the x tick labels
+    # (a fraction of the plot's height put them over the ticks of a short figure).
+    below_ticks = 40 if talk else 30
     return {
         "updatemenus": [{
             "type": "buttons", "direction": "left", "showactive": False,
-            "x": 0.0, "y": -0.09, "xanchor": "left", "yanchor": "top",
-            "pad": {"t": 0, "r": 10}, "font": font,
+            "x": 0.0, "y": 0.0, "xanchor": "left", "yanchor": "top",
+            "pad": {"t": below_ticks, "r": 10}, "font": font,
             "buttons": [
                 {"label": "▶ Play", "method": "animate", "args": [None, play]},
                 {"label": "❚❚ Pause", "method": "animate",
@@ -123,8 +128,8 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
             ],
         }],
         "sliders": [{
-            "active": len(a.frames) - 1, "x": 0.25, "len": 0.75, "y": -0.06,
-            "yanchor": "top", "pad": {"t": 30, "b": 0}, "font": font,
+            "active": len(a.frames) - 1, "x": 0.25, "len": 0.75, "y": 0.0,
+            "yanchor": "top", "pad": {"t": below_ticks + 25, "b": 0}, "font": font,
             "currentvalue": {"prefix": "frame: ", "font": font, "xanchor": "right"},
             "steps": [{"label": lab, "method": "animate", "args": [[str(k)], still]}
                       for k, lab in enumerate(a.frame_label)],
@@ -173,21 +178,13 @@ def boundary_spec(
     selected: index of a clicked point (ε-ball, gradient arrow, path), or None.
 
     Lean on purpose: moving ε resends all of it. Arrays go as base64 float32 typed arrays and
-    frames carry only what moves. Not integer arrays for z: with a uint8/uint16 heatmap and
-    contour Plotly.js blanks the background on every `redraw` frame of Play (seen in Chromium).
+    frames carry only what moves; the probability map is a small PNG.
     """
     size = 10 if talk else 7
-    gx, gy, z = _typed(grid.gx), _typed(grid.gy), _typed(grid.prob)
     clean_size = max(size - 3, 3)
     data: list[dict[str, Any]] = [
-        {"type": "heatmap", "x": gx, "y": gy, "z": z, "zmin": 0, "zmax": 1,
-         "colorscale": HEAT_SCALE, "showscale": False, "name": "P(class 1)",
-         "hovertemplate": "P(class 1) = %{z:.2f}<extra></extra>"},
-        {"type": "contour", "x": gx, "y": gy, "z": z, "showscale": False,
-         "hoverinfo": "skip",
-         "contours": {"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"},
-         "line": {"color": "#000000", "width": 4 if talk else 2.5},
-         "name": "boundary (P = 0.5)"},
+        decision_map.boundary_trace(grid.gx, grid.gy, grid.prob, width=4 if talk else 2.5,
+                                    typed=_typed),
         {"type": "scatter", "x": _typed(X[:, 0]), "y": _typed(X[:, 1]), "mode": "markers",
          "name": "clean position", "hoverinfo": "skip", "visible": True,
          "marker": {"color": "rgba(60,60,60,0.35)", "size": clean_size}},
@@ -207,6 +204,7 @@ def boundary_spec(
         "hovermode": "closest", "clickmode": "event+select",
         "font": {"size": font, "color": "#000000" if talk else "#222222"},
         "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
+        "images": [decision_map.map_image(grid.gx, grid.gy, grid.prob)],
         "xaxis": {**axis, "range": [float(grid.gx[0]), float(grid.gx[-1])]},
         "yaxis": {**axis, "range": [float(grid.gy[0]), float(grid.gy[-1])],
                   "scaleanchor": "x", "scaleratio": 1},

@@ -136,13 +136,15 @@ def curves_figure(
     fig.add_annotation(text="ε per pixel: on the [0, 1] scale, and below it in grey levels (out of 255)",
                        xref="paper", yref="paper", x=0.5, y=-0.2, yanchor="top",
                        showarrow=False)
+    # On a projector the legend goes on top, so that it is on the first screen with the curves.
+    legend_y = {"yanchor": "bottom", "y": 1.1} if talk else {"yanchor": "top", "y": -0.3}
     fig.update_layout(
-        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0, "xanchor": "left",
+        legend={"orientation": "h", **legend_y, "x": 0, "xanchor": "left",
                 "font": {"size": 17 if talk else 13}},
         hovermode="closest",
     )
-    _finish(fig, talk=talk, height=600)
-    fig.update_layout(margin={"b": 200 if talk else 170})
+    _finish(fig, talk=talk, height=460 if talk else 600)
+    fig.update_layout(margin={"b": 110, "t": 150} if talk else {"b": 170})
     return fig
 
 
@@ -320,7 +322,8 @@ def training_figures(result: AdversarialTraining, *, talk: bool = False) -> list
     (advcore.figures.boundary): P(class 1), the 0.5 contour, and the test points animated from
     clean to attacked, flipped ones ringed. Same window for both, so the boundaries compare.
     The page names each panel (ToyOutcome.label) above it: a second title line would be clipped."""
-    figures = [boundary_figure(result.X_test, o.grid, o.attacked, talk=talk)
+    figures = [boundary_figure(result.X_test, o.grid, o.attacked, talk=talk,
+                               height=500 if talk else 620)
                for o in (result.before, result.after)]
     if talk:  # two panels share the width: a title one size smaller still reads, and fits
         for fig in figures:

@@ -6,6 +6,7 @@
   `playwright install`, which cannot download here).
 - `served_tab`: both at once for a script (the benchmarks): the app and a Chromium tab.
 - `RunLog`: the app's websocket messages, decoded: when a script run finished.
+- `wait_rendered`: the browser has drawn what the server sent (no placeholder, DOM quiet).
 - `PaintClock`: key press → the frame that shows a text, timed inside the page.
 """
 
@@ -191,6 +192,39 @@ class RunLog:
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"the app was still busy after {timeout_s} s")
             self.page.wait_for_timeout(50)
+
+
+RENDERED_JS = """([quietMs, timeoutMs]) => new Promise(resolve => {
+    // Done when the page has not changed for quietMs and nothing is still a placeholder: no
+    // skeleton, no stale element from the last run, every Plotly chart drawn.
+    let last = performance.now();
+    const observer = new MutationObserver(() => { last = performance.now(); });
+    observer.observe(document.body, {subtree: true, childList: true, attributes: true,
+                                     characterData: true});
+    const pending = () =>
+        document.querySelector('[data-testid="stSkeleton"], [data-stale="true"]') !== null
+        || [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+               .some(c => !c.querySelector('.main-svg'));
+    const start = performance.now();
+    const check = () => {
+        const done = !pending() && performance.now() - last >= quietMs;
+        if (done || performance.now() - start > timeoutMs) {
+            observer.disconnect();
+            resolve(done);
+        } else {
+            setTimeout(check, 50);
+        }
+    };
+    check();
+})"""
+
+
+def wait_rendered(page: Any, quiet_ms: int = 700, timeout_ms: float = 300_000) -> None:
+    """Wait until the browser has drawn what the server sent: after `RunLog.settle` the server
+    is done, but on a loaded machine the browser may still be turning its messages into
+    elements (a second visit, all cached, is over on the server before the page is drawn)."""
+    if not page.evaluate(RENDERED_JS, [quiet_ms, timeout_ms]):
+        raise TimeoutError(f"the page was still drawing after {timeout_ms / 1000:.0f} s")
 
 
 class PaintClock:

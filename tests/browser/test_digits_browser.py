@@ -113,7 +113,11 @@ def test_draw_a_digit_attack_it_and_screenshot_the_panels(page: Any, app_server:
     race = tab.locator(".st-key-digits-race")
     race.scroll_into_view_if_needed()
     race.get_by_text("▶ Play").click()
-    tab.wait_for_timeout(11 * 350 + 1500)  # 11 frames of 350 ms, and a margin
+    # Wait on the animation itself: it leaves the chosen ε, then comes back to it at the end.
+    tab.wait_for_function("() => !document.querySelector('.st-key-digits-race')"
+                          ".innerText.includes('ε = 0.200')", timeout=60_000)
+    tab.wait_for_function("() => document.querySelector('.st-key-digits-race')"
+                          ".innerText.includes('ε = 0.200')", timeout=60_000)
     assert race.locator("g.hm image").count() == 1
     assert "ε = 0.200" in race.inner_text()  # it ended on the chosen ε
     race.screenshot(path=str(ARTIFACTS / "digits-drawn-race-after-play.png"))

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RunLog
+from harness import RunLog, wait_rendered
 
+from advcore.scenes import SCENES
 from pages.catalog import PAGES
 
 pytestmark = pytest.mark.browser
@@ -30,7 +31,7 @@ def test_talk_mode_is_large_and_tucks_the_controls_away(browser: Any, app_server
         page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=COMPUTE_MS)
         page.locator(".js-plotly-plot, [data-panels]").first.wait_for(timeout=COMPUTE_MS)
         RunLog.of(page).settle(timeout_s=COMPUTE_MS / 1000)
-        page.wait_for_timeout(800)
+        wait_rendered(page)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"talk-{name}.png"))
         assert page.locator("[data-testid='stException']").count() == 0
@@ -47,5 +48,84 @@ def test_talk_mode_is_large_and_tucks_the_controls_away(browser: Any, app_server
         }""")
         assert sidebar_right <= 1, f"controls not tucked away (sidebar reaches x={sidebar_right})"
         assert "talk=1" in page.url  # the mode stays in the URL
+    finally:
+        context.close()
+
+
+# What each named scene is about, which must be on a 1280×720 projector's first screen.
+KEY_ELEMENT = {
+    "fgsm-corner": ".js-plotly-plot .shapelayer path",  # point #0's ε-square
+    "pgd-walks": ".js-plotly-plot .nsewdrag",            # the map with its points
+    "seven-to-three": "[data-panels] img",               # original, perturbation, adversarial
+    "robust-holds": "[data-panels] img",
+    "softmax-falls": "[data-panels] img",
+    "beside-the-papers": ".js-plotly-plot .legend",      # which curve is which
+    "training-as-augmentation": ".js-plotly-plot .nsewdrag",  # before and after, 2-D
+}
+# How many of the matches count (the rest of the page may scroll): all, unless said here.
+KEY_COUNT = {"pgd-walks": 1, "beside-the-papers": 1, "training-as-augmentation": 2}
+
+
+@pytest.mark.parametrize("scene", SCENES, ids=lambda s: s.slug)
+def test_each_scene_shows_its_point_on_the_first_projector_screen(browser: Any, app_server: str,
+                                                                   scene: Any) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    log = RunLog.of(page)
+    try:
+        page.goto(app_server + "/")
+        page.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
+        log.settle(timeout_s=COMPUTE_MS / 1000)
+        page.goto(app_server + scene.url(talk=True))
+        element = page.locator(KEY_ELEMENT[scene.slug]).first
+        element.wait_for(timeout=COMPUTE_MS)
+        log.settle(timeout_s=COMPUTE_MS / 1000)
+        wait_rendered(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"talk-scene-{scene.slug}.png"))
+        box = page.evaluate("""([sel, n]) => {
+            const rs = [...document.querySelectorAll(sel)].slice(0, n)
+                .map(e => e.getBoundingClientRect());
+            return {top: Math.min(...rs.map(r => r.top)), bottom: Math.max(...rs.map(r => r.bottom)),
+                    left: Math.min(...rs.map(r => r.left)), right: Math.max(...rs.map(r => r.right)),
+                    scroll: document.querySelector('[data-testid="stMain"]').scrollTop
+                            + window.scrollY};
+        }""", [KEY_ELEMENT[scene.slug], KEY_COUNT.get(scene.slug, 1000)])
+        assert box["scroll"] == 0, box
+        assert box["top"] >= 0 and box["bottom"] <= 720, f"{scene.slug}: {box}"
+        assert box["left"] >= 0 and box["right"] <= 1280, f"{scene.slug}: {box}"
+        _assert_nothing_cut(page, scene.slug)
+    finally:
+        context.close()
+
+
+# Text that must fit its box: titles, widget labels, metric values and labels, tab labels.
+FITS = ("[data-testid='stMain'] h1, [data-testid='stMain'] h2, [data-testid='stMain'] h3, "
+        "[data-testid='stWidgetLabel'] p, [data-testid='stMetricValue'] > div, "
+        "[data-testid='stMetricLabel'] p, [data-testid='stTab'] p")
+
+
+def _assert_nothing_cut(page: Any, name: str) -> None:
+    cut = page.evaluate("""sel => [...document.querySelectorAll(sel)]
+        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+        .map(e => `${e.textContent.slice(0, 60)} (${e.scrollWidth} > ${e.clientWidth})`)""", FITS)
+    assert not cut, f"cut off on {name}: {cut}"
+
+
+@pytest.mark.parametrize(("name", "path"), [(p.url_path, f"/{p.url_path}") for p in PAGES])
+def test_nothing_is_cut_off_at_1280_px(browser: Any, app_server: str, name: str,
+                                       path: str) -> None:
+    """Normal mode at 1280 px (talk mode is checked with each scene above)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    log = RunLog.of(page)
+    try:
+        page.goto(app_server + "/")
+        page.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
+        log.settle(timeout_s=COMPUTE_MS / 1000)
+        page.goto(app_server + path)
+        page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=COMPUTE_MS)
+        log.settle(timeout_s=COMPUTE_MS / 1000)
+        _assert_nothing_cut(page, name)
     finally:
         context.close()
