@@ -101,3 +101,20 @@ def test_canvas_data_url_reads_only_a_string() -> None:
     assert guard.canvas_data_url(Result()) == "data:image/png;base64,AAAA"
     assert guard.canvas_data_url(Odd()) is None
     assert guard.canvas_data_url(object()) is None
+
+
+def test_a_session_end_gives_freed_heap_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On glibc, install() caps the malloc arenas and starts the trimmer; a disconnect's
+    request makes it call malloc_trim (waited for, not slept on)."""
+    import ctypes.util
+    import time
+
+    guard.install()
+    if ctypes.util.find_library("c") is None or guard._TRIM._libc is None:
+        pytest.skip("not glibc: nothing to trim")
+    before = guard._TRIM.trims
+    guard._TRIM.request()
+    deadline = time.monotonic() + guard.TRIM_EVERY_S + 10
+    while guard._TRIM.trims == before:
+        assert time.monotonic() < deadline, "malloc_trim was never called"
+        time.sleep(0.05)
