@@ -107,11 +107,11 @@ def toy_model(name: str, *, width: int = 32, depth: int = 2, seed: int = 0) -> n
         return LinearClassifier(2, 2) if name == "linear" else MLP(2, width, depth, 2)
 
 
-# name -> (description, constructor)
-PRETRAINED: dict[str, tuple[str, type[nn.Module]]] = {
-    "mnist-linear": ("Softmax regression (Goodfellow et al. 2015's softmax row)", LinearClassifier),
-    "mnist-cnn": ("Small CNN, standard training", SmallCNN),
-    "mnist-cnn-robust": ("Small CNN, PGD adversarial training (Madry et al. 2018)", SmallCNN),
+# name -> description (the architecture itself is in each model's card)
+PRETRAINED: dict[str, str] = {
+    "mnist-linear": "Softmax regression (Goodfellow et al. 2015's softmax row)",
+    "mnist-cnn": "Small CNN, standard training",
+    "mnist-cnn-robust": "Small CNN, PGD adversarial training (Madry et al. 2018)",
 }
 
 

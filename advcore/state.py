@@ -241,18 +241,6 @@ class DigitsScene:
         return scene, warnings
 
 
-__all__ = [
-    "ATTACKS",
-    "BoundaryScene",
-    "DigitsScene",
-    "bounds_of",
-    "choices_of",
-    "defaults_of",
-    "from_query",
-    "replace",
-    "to_query",
-]
-
 
 ROBUSTNESS_SECTIONS = ("curves", "training", "transfer")
 ROBUSTNESS_ATTACKS = ("fgsm", "pgd")

@@ -240,7 +240,7 @@ def rebuild(name: str, show: bool = True) -> dict[str, Any]:
     model, seconds = train_mnist(name, recipe, show=show)
     card: dict[str, Any] = {
         "name": name,
-        "description": PRETRAINED[name][0],
+        "description": PRETRAINED[name],
         "architecture": repr(build(name)),
         "parameters": sum(p.numel() for p in model.parameters()),
         "data": mnist_source(),

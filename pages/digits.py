@@ -88,7 +88,7 @@ with st.sidebar:
     st.header("Attack settings")
     model_name = st.selectbox(
         "Model", PRETRAINED, key=key("model"),
-        format_func=lambda m: f"{m}: {PRETRAINED[m][0]}",
+        format_func=lambda m: f"{m}: {PRETRAINED[m]}",
         help="mnist-cnn-robust was trained on PGD adversarial examples (Madry et al. 2018).",
     )
     attack = st.selectbox(

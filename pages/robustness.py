@@ -21,7 +21,6 @@ TABS = {
     "training": ":material/shield: Adversarial training",
     "transfer": ":material/swap_horiz: Transferability",
 }
-ATTACK_LABELS = {"fgsm": "FGSM (one step)", "pgd": "PGD (iterative, random start)"}
 EPS_GRID = [round(0.01 * i, 2) for i in range(51)]  # 0 … 0.5 on the [0, 1] pixel scale
 CHUNK = 250  # test digits per cached cell: the progress bar moves every few seconds
 N_CHOICES = [100, 250, 500, 1000]

@@ -25,16 +25,3 @@ def axis_style(talk: bool = False) -> dict:
     """The shared axis look: talk mode enlarges tick labels and thickens axis lines."""
     size = TALK_FONT_SIZE if talk else BASE_FONT_SIZE
     return {"tickfont": {"size": size - 2}, "linewidth": 2} if talk else {}
-
-
-def style(fig, *, talk: bool = False):  # noqa: ANN001, ANN201 - plotly Figure in, same out
-    """Apply the shared look to a Plotly figure; `talk` enlarges text and thickens lines.
-
-    Returns the same figure (for chaining). Pure: no Streamlit.
-    """
-    fig.update_layout(**layout_style(talk))
-    if talk:
-        fig.update_traces(selector={"type": "scatter"}, line={"width": 4})
-        fig.update_xaxes(**axis_style(talk))
-        fig.update_yaxes(**axis_style(talk))
-    return fig
