@@ -462,29 +462,32 @@ def talk_mode(talk: bool) -> None:
 def boundary_model(key: tuple) -> nn.Module:
     """The 2-D classifier for a training key (trained once per process, eval mode)."""
     from advcore import boundary
-    return boundary.train_model(_scene_of_key(key), robust=len(key) > 7)
+    scene, robust = boundary.scene_of_key(key)
+    return boundary.train_model(scene, robust=robust)
 
 
-def _scene_of_key(key: tuple) -> state.BoundaryScene:
-    names = ("dataset", "n", "noise", "seed", "model", "width", "depth", "attack", "eps")
-    return state.BoundaryScene(**dict(zip(names, key, strict=False)))
+@st.cache_data(show_spinner=False, max_entries=64)
+def boundary_points(key: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a training key: the dataset's, then the visitor's added ones."""
+    from advcore import boundary
+    scene, _ = boundary.scene_of_key(key)
+    X, y = toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
+    return boundary.with_added(X, y, scene.add)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def boundary_grid(key: tuple) -> Any:
     """advcore.boundary.Grid of the model for `key` over its points' extent."""
     from advcore import boundary
-    scene = _scene_of_key(key)
-    return boundary.decision_grid(boundary_model(key), toy_data(scene.dataset, scene.n,
-                                                                scene.noise, scene.seed)[0])
+    return boundary.decision_grid(boundary_model(key), boundary_points(key)[0])
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def boundary_attack(key: tuple, attack: str, eps: float, steps: int) -> Any:
     """advcore.boundary.Attacked: every point of `key`'s data attacked at `eps`."""
     from advcore import boundary
-    scene = _scene_of_key(key)
-    X, y = toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
+    scene, _ = boundary.scene_of_key(key)
+    X, y = boundary_points(key)
     return boundary.attack_points(boundary_model(key), X, y, attack=attack, eps=eps,
                                   steps=steps, seed=scene.seed)
 
@@ -493,7 +496,25 @@ def boundary_attack(key: tuple, attack: str, eps: float, steps: int) -> Any:
 def boundary_curve(key: tuple, attack: str, steps: int) -> Any:
     """advcore.boundary.AccuracyCurve over the fixed ε grid (not keyed by the current ε)."""
     from advcore import boundary
-    scene = _scene_of_key(key)
-    X, y = toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
+    scene, _ = boundary.scene_of_key(key)
+    X, y = boundary_points(key)
     return boundary.accuracy_curve(boundary_model(key), X, y, attack=attack, steps=steps,
                                    seed=scene.seed)
+
+
+@st.cache_data(show_spinner="Finding the exact decision boundary…", max_entries=64)
+def boundary_segments(key: tuple) -> Any:
+    """advcore.exact.Segments: the model's boundary inside the truth box (once per model)."""
+    from advcore import boundary, exact
+    return exact.boundary_segments(boundary_model(key), boundary.truth_box(
+        boundary_points(key)[0]))
+
+
+@st.cache_data(show_spinner="Computing every point's exact ε* and certificate…", max_entries=64)
+def boundary_truth(key: tuple, norm: str) -> Any:
+    """advcore.boundary.GroundTruth of the model for `key` in `norm`: per model and norm, not
+    per ε, so moving ε with ground truth on costs nothing extra."""
+    from advcore import boundary
+    X, y = boundary_points(key)
+    return boundary.ground_truth(boundary_model(key), X, y, norm=norm,
+                                 segments=boundary_segments(key))
