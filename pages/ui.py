@@ -208,6 +208,22 @@ def digit_fragility(attack: str, steps: int, digit: np.ndarray,
     return {name: found.get(name) for name in models.PRETRAINED}
 
 
+@st.cache_data(show_spinner="Solving mnist-linear's smallest L∞ change exactly…", max_entries=256)
+def digit_linear_truth(steps: int, digit: np.ndarray, label: int | None) -> dict[str, float] | None:
+    """For mnist-linear: the exact minimal L∞ ε that flips `digit` (advcore.exact's closed
+    form, inside [0, 1]) beside the smallest ε FGSM and PGD-`steps` find by bisection; None if
+    the model is unavailable. label None: the model's own prediction. Not keyed by ε."""
+    from advcore import exact
+    model = model_or_none("mnist-linear")
+    if model is None:
+        return None
+    y = label if label is not None else digits.predicted_class(model, digit)
+    found = {a: digits.fragility({"mnist-linear": model}, digit, {"mnist-linear": y}, attack=a,
+                                 steps=steps)["mnist-linear"] for a in ("fgsm", "pgd")}
+    star = exact.linear_minimal_linf(model, torch.as_tensor(digit), torch.tensor([y]))
+    return {"exact": float(star[0]), **found}
+
+
 GALLERY_SIZE = 16
 
 
