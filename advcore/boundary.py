@@ -8,6 +8,12 @@ The pieces are split by what they depend on, so a page can cache each one on its
 - `decision_grid`: the trained model only.
 - `attack_points`: the model and the attack fields; this is what moving ε recomputes.
 - `accuracy_curve`: the model, the attack and its steps, over a fixed ε grid (not ε itself).
+- `ground_truth`: the model and the norm only: each point's exact ε* and nearest boundary point
+  (advcore.exact) and its certified radius (advcore.certify, CROWN). Every ε on the slider is
+  then answered by comparisons, so with ground truth on an ε change costs nothing extra.
+
+The points are the dataset's plus any the visitor added (scene.add, after the dataset's, so a
+dataset point keeps its index).
 
 Units: points are standardised 2-D features (N, 2) float32; ε is a radius in those units, in the
 attack's norm (L∞ for FGSM/BIM/PGD, L2 for PGD-L2 and DeepFool). No clipping (`bounds=None`).
@@ -23,10 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advcore import certify, exact
 from advcore.attacks import get_attack, trajectory
 from advcore.data import toy_dataset
 from advcore.models import toy_model
-from advcore.state import BoundaryScene
+from advcore.state import BoundaryScene, bounds_of
 from advcore.train import train_toy
 
 # A Plotly animation sends every frame to the browser: 12 frames keep the payload small while
@@ -46,8 +53,20 @@ ROBUST_TRAIN_STEPS = 5  # iterations of an iterative attack inside adversarial t
 
 
 def points_of(scene: BoundaryScene) -> tuple[np.ndarray, np.ndarray]:
-    """The scene's points X (N, 2) float32 standardised and labels y (N,) int64 in {0, 1}."""
-    return toy_dataset(scene.dataset, n=scene.n, noise=scene.noise, seed=scene.seed)
+    """The scene's points X (N, 2) float32 standardised and labels y (N,) int64 in {0, 1}: the
+    dataset's n points, then the visitor's added ones (scene.add) in the order added."""
+    X, y = toy_dataset(scene.dataset, n=scene.n, noise=scene.noise, seed=scene.seed)
+    return with_added(X, y, scene.add)
+
+
+def with_added(X: np.ndarray, y: np.ndarray,
+               added: tuple[tuple[float, float, int], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """X (N, 2), y (N,) followed by the added (x, y, class) points, same dtypes."""
+    if not added:
+        return X, y
+    extra = np.asarray(added, dtype=np.float64).reshape(-1, 3)
+    return (np.concatenate([X, extra[:, :2].astype(X.dtype)]),
+            np.concatenate([y, extra[:, 2].astype(y.dtype)]))
 
 
 def train_model(scene: BoundaryScene, *, robust: bool = False) -> nn.Module:
@@ -67,10 +86,20 @@ def train_model(scene: BoundaryScene, *, robust: bool = False) -> nn.Module:
 
 def training_key(scene: BoundaryScene, *, robust: bool = False) -> tuple:
     """The scene fields a trained model depends on: a cache key that ignores ε for the standard
-    model, and the attack and ε (not the steps) for the adversarially trained one."""
+    model, and the attack and ε (not the steps) for the adversarially trained one. The added
+    points are training data, so they are part of it (`scene_of_key` reads it back)."""
     key = (scene.dataset, scene.n, scene.noise, scene.seed, scene.model, scene.width,
-           scene.depth)
+           scene.depth, scene.add)
     return (*key, scene.attack, scene.eps) if robust and scene.eps > 0 else key
+
+
+KEY_FIELDS = ("dataset", "n", "noise", "seed", "model", "width", "depth", "add", "attack", "eps")
+
+
+def scene_of_key(key: tuple) -> tuple[BoundaryScene, bool]:
+    """The scene a training key was made from (its other fields at their defaults) and whether
+    it is the adversarially trained model's key."""
+    return BoundaryScene(**dict(zip(KEY_FIELDS, key, strict=False))), len(key) > 8
 
 
 # --- the probability map ----------------------------------------------------------------------
@@ -251,6 +280,75 @@ def accuracy_curve(model: nn.Module, X: np.ndarray, y: np.ndarray, *, attack: st
         with torch.no_grad():
             acc.append(float((model(x_adv).argmax(1) == t).float().mean()))
     return AccuracyCurve(attack, np.asarray(epsilons, np.float32), np.asarray(acc, np.float32))
+
+
+# --- the ground truth: exact ε*, the nearest boundary point, the certified radius -------------
+
+TRUTH_EPSILONS = np.linspace(0.0, 2.0, 401)  # the exact and certified curves are step functions
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """What no attack can tell: each point's exact distance to the boundary and a certificate.
+
+    eps_star (N,) float64: the exact minimal adversarial perturbation in `norm` (advcore.exact;
+        0 for a misclassified point, > eps_max where the nearest boundary lies beyond the
+        slider). x_star (N, 2) float64: the nearest boundary point (the optimal adversarial
+        point; NaN where none lies in the box). certified (N,) float64: the largest ε that
+        CROWN proves safe (advcore.certify), certified ≤ ε* always. segments: how many
+        boundary segments the enumeration found. Feature units.
+    """
+
+    norm: str
+    eps_star: np.ndarray
+    x_star: np.ndarray
+    certified: np.ndarray
+    segments: int
+    eps_max: float
+
+    def exact_accuracy(self, eps: float) -> float:
+        """The true robust accuracy at ε: the share of points with ε* > ε."""
+        return exact.exact_robust_accuracy(self.eps_star, eps)
+
+    def certified_accuracy(self, eps: float) -> float:
+        """The share of points certified at ε (a lower bound on robust accuracy)."""
+        return certify.certified_accuracy(self.certified, eps)
+
+    def missed(self, attacked: Attacked) -> np.ndarray:
+        """(N,) bool: points the attack left correct though a perturbation within its ε flips
+        them (its norm must be this truth's)."""
+        still = attacked.prob_adv.argmax(1) == attacked.y
+        return exact.missed_flips(self.eps_star, still, attacked.eps)
+
+    def curves(self, epsilons: np.ndarray = TRUTH_EPSILONS) -> tuple[AccuracyCurve, ...]:
+        """The exact and certified accuracy-vs-ε curves (the sandwich's two lower slices)."""
+        grid = np.asarray(epsilons, np.float64)
+        return (AccuracyCurve("exact", grid.astype(np.float32),
+                              exact.exact_robust_accuracy(self.eps_star, grid).astype(np.float32)),
+                AccuracyCurve("certified", grid.astype(np.float32),
+                              certify.certified_accuracy(self.certified, grid).astype(
+                                  np.float32)))
+
+
+def truth_box(X: np.ndarray) -> exact.Box:
+    """The box the boundary is enumerated in: the plotting window plus the slider's largest ε,
+    so every ε* up to that ε is exact for every point in the window (exact.box_for)."""
+    return exact.box_for(X, float(bounds_of(BoundaryScene, "eps")[1]), margin=GRID_MARGIN)
+
+
+def ground_truth(model: nn.Module, X: np.ndarray, y: np.ndarray, *, norm: str,
+                 segments: exact.Segments | None = None) -> GroundTruth:
+    """Every point's exact ε* and nearest boundary point in `norm`, and its CROWN radius.
+
+    segments: `exact.boundary_segments(model, truth_box(X))` if already computed (it depends on
+    the model only: compute it once per model for both norms).
+    """
+    box = truth_box(X)
+    seg = segments if segments is not None else exact.boundary_segments(model, box)
+    found = exact.minimal_adversarial(model, X, y, norm=norm, box=box, segments=seg)
+    radius = certify.certified_radius(model, X, y, method="crown", norm=norm)
+    return GroundTruth(norm, found.eps, found.x_adv, radius, len(seg),
+                       float(bounds_of(BoundaryScene, "eps")[1]))
 
 
 # --- everything for one scene (notebooks and tests; the page caches the parts) ---------------

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from advcore.attacks import get_attack
+from advcore.attacks._geometry import as_eps, clip_to_bounds, loss_gradient
 from advcore.cancel import ShouldStop, interruptible
 from advcore.evaluate import smallest_flipping_eps
 
@@ -132,6 +133,53 @@ class Counts:
                 self.eligible_target)
 
 
+@dataclass(frozen=True)
+class GradientSign:
+    """FGSM's direction for a batch of digits, which does not depend on ε.
+
+    sign: (N, 1, 28, 28) int8 in {−1, 0, 1}, sign of the loss gradient with respect to the input
+    (descended towards `target` when given); logits: (N, 10) float32 at the clean digits (the
+    forward pass the gradient took). FGSM at any ε is then clip(x + ε·sign, 0, 1) with no model
+    call: one gradient serves every position of the ε slider (Goodfellow et al. 2015's step).
+    """
+
+    sign: np.ndarray
+    logits: np.ndarray
+    target: int | None
+
+    @property
+    def pred_clean(self) -> np.ndarray:
+        return self.logits.argmax(1)
+
+
+def gradient_sign(model: nn.Module, x: np.ndarray | Tensor, y: np.ndarray | Tensor, *,
+                  target: int | None = None,
+                  should_stop: ShouldStop | None = None) -> GradientSign:
+    """sign(∇ₓ loss) for digits x (N, 1, 28, 28) in [0, 1] with classes y (N,): FGSM's step
+    for every ε at once. With `target`, the targeted loss (its gradient negated, as fgsm does).
+    Batch the digits as the ε-dependent call would have been batched: the gradient is then
+    bit for bit the one `fgsm` takes, and so is every image built from it."""
+    model = interruptible(model, should_stop)
+    xb = _as_batch(x)
+    yb = torch.as_tensor(np.asarray(y), dtype=torch.int64).reshape(-1)
+    goal = yb if target is None else torch.full_like(yb, target)
+    grad, logits = loss_gradient(model, xb, goal, targeted=target is not None)
+    return GradientSign(sign=grad.sign().to(torch.int8).numpy(),
+                        logits=logits.detach().numpy().astype(np.float32), target=target)
+
+
+def fgsm_from_sign(x: Tensor, sign: GradientSign | np.ndarray, eps: float | Tensor) -> Tensor:
+    """FGSM's adversarial digits at `eps` (a float, or (N,) per digit) from a cached sign:
+    exactly `attacks.fgsm(model, x, y, eps=eps)` for the digits the sign was taken at."""
+    s = sign.sign if isinstance(sign, GradientSign) else sign
+    if isinstance(eps, Tensor) and eps.dim() == 0:
+        eps = float(eps)
+    if not isinstance(eps, Tensor) and eps == 0:
+        return x
+    step = torch.from_numpy(np.ascontiguousarray(s)).to(x.dtype).reshape(x.shape)
+    return clip_to_bounds(x + as_eps(eps, x) * step, (0.0, 1.0))
+
+
 def _as_batch(x: np.ndarray | Tensor) -> Tensor:
     t = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, 1, 28, 28)
     return t.clamp(0.0, 1.0)
@@ -165,20 +213,27 @@ def attack_digit(
     eps: float,
     steps: int,
     target: int | None = None,
+    sign: GradientSign | None = None,
 ) -> DigitAttack:
     """Attack one digit (1, 1, 28, 28) or (28, 28) in [0, 1] whose class is `label`.
 
     eps: L∞ radius on [0, 1] pixels, or L2 radius for the L2 attacks; steps: iterations of the
     iterative attacks (DeepFool and C&W run at least 50). target: a class to move towards with a
-    targeted attack, or None to move away from `label`.
+    targeted attack, or None to move away from `label`. sign: for FGSM, this digit's
+    `gradient_sign` (towards `target`), so that a new ε costs one forward pass, not three.
     """
     x = _as_batch(digit)
     y = torch.tensor([int(label)])
-    x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target)
+    if attack == "fgsm" and sign is not None:
+        x_adv = fgsm_from_sign(x, sign, eps)
+        probs_clean = torch.softmax(torch.from_numpy(sign.logits), dim=1).numpy()[0]
+    else:
+        x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target)
+        probs_clean = _probs(model, x)[0]
     clean, adv = x[0, 0].numpy(), x_adv[0, 0].numpy()
     return DigitAttack(
         clean=clean, adversarial=adv, perturbation=adv - clean,
-        probs_clean=_probs(model, x)[0], probs_adv=_probs(model, x_adv)[0],
+        probs_clean=probs_clean, probs_adv=_probs(model, x_adv)[0],
         label=int(label), target=target,
     )
 
@@ -198,6 +253,7 @@ def logit_race(
     eps: float,
     steps: int,
     frames: int = 11,
+    sign: GradientSign | None = None,
 ) -> LogitRace:
     """The logits as ε grows from 0 to `eps`: the attack re-run at each of `frames` budgets.
 
@@ -219,6 +275,11 @@ def logit_race(
         caps = torch.tensor(inner, dtype=torch.float32).reshape(-1, 1)
         scaled = delta * (caps / max(norm, 1e-12)).clamp(max=1.0)
         images.append((x.flatten(1) + scaled).clamp(0.0, 1.0).reshape(-1, 1, 28, 28))
+    elif len(inner) and eps > 0 and attack == "fgsm" and sign is not None:
+        # One gradient for every frame (it does not depend on ε): no model call but the logits.
+        xs = x.repeat(len(inner), 1, 1, 1)
+        images.append(fgsm_from_sign(xs, np.repeat(sign.sign, len(inner), axis=0),
+                                     torch.tensor(inner, dtype=torch.float32)))
     elif len(inner) and eps > 0:
         xs = x.repeat(len(inner), 1, 1, 1)
         ys = torch.full((len(inner),), result.label, dtype=torch.int64)
@@ -293,13 +354,21 @@ def attack_gallery(
     eps: float,
     steps: int,
     target: int | None = None,
+    sign: GradientSign | None = None,
 ) -> Gallery:
-    """Attack the test digits x[indices] (true classes y[indices]) in one batch."""
+    """Attack the test digits x[indices] (true classes y[indices]) in one batch.
+
+    sign: for FGSM, `gradient_sign` of these digits in this batch: one forward pass per ε."""
     idx = torch.as_tensor(indices, dtype=torch.int64)
     xs, ys = x[idx], y[idx]
-    x_adv = _run(model, xs, ys, attack=attack, eps=eps, steps=steps, target=target)
+    if attack == "fgsm" and sign is not None:
+        x_adv = fgsm_from_sign(xs, sign, eps)
+        pred_clean = sign.pred_clean
+    else:
+        x_adv = _run(model, xs, ys, attack=attack, eps=eps, steps=steps, target=target)
+        with torch.no_grad():
+            pred_clean = model(xs).argmax(1).numpy()
     with torch.no_grad():
-        pred_clean = model(xs).argmax(1).numpy()
         pred_adv = model(x_adv).argmax(1).numpy()
     return Gallery(indices=np.asarray(indices), clean=xs[:, 0].numpy(),
                    adversarial=x_adv[:, 0].numpy(), labels=ys.numpy(), pred_clean=pred_clean,
@@ -316,15 +385,22 @@ def attack_counts(
     steps: int,
     target: int | None = None,
     should_stop: ShouldStop | None = None,
+    sign: GradientSign | None = None,
 ) -> Counts:
     """Tallies for the test digits x (N, 1, 28, 28), y (N,) under one attack setting.
 
     should_stop: asked before each forward pass; True raises advcore.cancel.Cancelled.
+    sign: for FGSM, `gradient_sign` of this batch: then one forward pass per ε, not four.
     """
     model = interruptible(model, should_stop)
-    x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target)
+    if attack == "fgsm" and sign is not None:
+        x_adv = fgsm_from_sign(x, sign, eps)
+        clean = torch.from_numpy(sign.pred_clean)
+    else:
+        x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target)
+        with torch.no_grad():
+            clean = model(x).argmax(1)
     with torch.no_grad():
-        clean = model(x).argmax(1)
         adv = model(x_adv).argmax(1)
     eligible = y != target if target is not None else torch.zeros_like(y, dtype=torch.bool)
     hit = (adv == target) & eligible if target is not None else eligible

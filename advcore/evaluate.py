@@ -331,12 +331,12 @@ def smallest_flipping_eps(
         x_adv = spec(model, x, y, eps=eps, steps=steps, bounds=bounds, seed=seed)
         return predict(model, x_adv) != y
 
-    result = torch.full((n,), float("inf"))
+    result = torch.full((n,), float("inf"), device=x.device)
     wrong = predict(model, x) != y
     result[wrong] = 0.0
-    hi = torch.full((n,), float(eps_max))
+    hi = torch.full((n,), float(eps_max), device=x.device)
     reachable = flipped(hi) & ~wrong
-    lo = torch.zeros(n)
+    lo = torch.zeros(n, device=x.device)
     # A fixed number of halvings: a `while hi - lo > tol` loop never ends once tol is below the
     # float32 spacing of ε (the midpoint stops moving).
     halvings = min(40, max(0, math.ceil(math.log2(eps_max / tol)))) if eps_max > 0 else 0

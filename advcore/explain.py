@@ -14,6 +14,8 @@ that need a model in training mode or in float64 work on a deep copy.
    back onto the ε-ball.
 4. `linearity`: Goodfellow et al. 2015's argument on softmax regression: a step ε·sign(w) moves a
    logit by exactly ε‖w‖₁, and ‖w‖₁ adds up over all 784 pixels.
+5. `upper_bounds`: on the 2-D model, an attack's accuracy is an upper bound on robust accuracy
+   and a certificate's a lower one: certified ≤ exact ≤ PGD with restarts ≤ FGSM.
 Plus small demonstrations of the mistakes that `advcore.mistakes` detects.
 """
 
@@ -393,6 +395,109 @@ def decision_grid(
     with torch.no_grad():
         prob = torch.softmax(model(pts), 1)[:, 1].reshape(resolution, resolution)
     return DecisionGrid(xs, ys, prob.numpy())
+
+
+# --- 5. attacks give upper bounds ---------------------------------------------------------------
+
+SANDWICH_EPSILONS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))  # 0 … 1.0
+
+
+@dataclass(frozen=True)
+class UpperBounds:
+    """Robust accuracy of the 2-D model told four ways, at ε and as curves over `epsilons`.
+
+    epsilons (E,) feature units (L∞). fgsm, pgd_once, pgd (E,): accuracy under FGSM, PGD with
+    one random start and PGD with `restarts` of them (a point counts as broken if any restart
+    flips it): upper bounds.
+    exact (E,): the true robust accuracy (advcore.exact), certified (E,): CROWN's lower bound.
+    At the page's ε: clean, fgsm_now, pgd_now, exact_now, certified_now (fractions); missed
+    (M,) the points PGD with restarts still misses though a flip within ε exists, their ε*
+    (M,), and flip_share (M,): the share of each one's ε-square that is misclassified,
+    measured on a uniform sample (what a random start would have to hit).
+    """
+
+    eps: float
+    steps: int
+    restarts: int
+    epsilons: np.ndarray
+    fgsm: np.ndarray
+    pgd_once: np.ndarray
+    pgd: np.ndarray
+    exact: np.ndarray
+    certified: np.ndarray
+    clean: float
+    fgsm_now: float
+    pgd_now: float
+    exact_now: float
+    certified_now: float
+    missed: np.ndarray
+    missed_eps_star: np.ndarray
+    flip_share: np.ndarray
+
+
+def _still_correct_after_restarts(model: nn.Module, x: Tensor, y: Tensor, *, eps: float,
+                                  steps: int, restarts: int, seed: int) -> np.ndarray:
+    """(N,) bool: no restart of PGD-L∞ (each from its own random start) flips the point.
+
+    The restarts run as one batch of N × restarts copies (one seeded generator draws every
+    start): a point and its copies never interact, and one big batch is far cheaper than
+    `restarts` small ones."""
+    xs, ys = x.repeat(restarts, 1), y.repeat(restarts)
+    x_adv = attacks.pgd(model, xs, ys, eps=eps, steps=steps, bounds=None,
+                        generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ok = (model(x_adv).argmax(1) == ys).reshape(restarts, len(y)).all(0)
+    return ok.numpy()
+
+
+def upper_bounds(model: nn.Module, X: np.ndarray, y: np.ndarray, *, eps: float,
+                 steps: int = 20, restarts: int = 10, seed: int = 0, samples: int = 4000,
+                 epsilons: Sequence[float] = SANDWICH_EPSILONS) -> UpperBounds:
+    """The sandwich certified ≤ exact ≤ PGD-with-restarts ≤ FGSM on a 2-D model (L∞).
+
+    X (N, 2) feature units, y (N,); eps the radius of the numbers "now". The exact answer and
+    the certificates are computed once (advcore.exact, advcore.certify), the attacks at every ε
+    of `epsilons` and at eps. Deterministic for a given seed.
+    """
+    from advcore import certify, exact  # the exact module imports nothing from here
+
+    x, t = torch.from_numpy(X), torch.from_numpy(y)
+    box = exact.box_for(X, max(max(epsilons), eps))
+    found = exact.minimal_adversarial(model, X, y, norm="linf", box=box)
+    radius = certify.certified_radius(model, X, y, method="crown", norm="linf")
+    grid = np.asarray(epsilons, dtype=np.float64)
+
+    def fgsm_accuracy(e: float) -> float:
+        x_adv = attacks.fgsm(model, x, t, eps=e, bounds=None)
+        with torch.no_grad():
+            return float((model(x_adv).argmax(1) == t).float().mean())
+
+    def pgd_correct(e: float, runs: int = restarts) -> np.ndarray:
+        return _still_correct_after_restarts(model, x, t, eps=e, steps=steps, restarts=runs,
+                                             seed=seed)
+
+    with torch.no_grad():
+        clean = float((model(x).argmax(1) == t).float().mean())
+    still = pgd_correct(eps)
+    missed = np.flatnonzero(exact.missed_flips(found.eps, still, eps))
+    gen = torch.Generator().manual_seed(seed)
+    shares = []
+    for i in missed:
+        cloud = x[i] + (torch.rand(samples, 2, generator=gen) * 2 - 1) * eps
+        with torch.no_grad():
+            shares.append(float((model(cloud).argmax(1) != t[i]).float().mean()))
+    return UpperBounds(
+        eps=float(eps), steps=steps, restarts=restarts, epsilons=grid.astype(np.float32),
+        fgsm=np.array([fgsm_accuracy(e) for e in grid], np.float32),
+        pgd_once=np.array([pgd_correct(e, 1).mean() for e in grid], np.float32),
+        pgd=np.array([pgd_correct(e).mean() for e in grid], np.float32),
+        exact=exact.exact_robust_accuracy(found.eps, grid).astype(np.float32),
+        certified=certify.certified_accuracy(radius, grid).astype(np.float32),
+        clean=clean, fgsm_now=fgsm_accuracy(eps), pgd_now=float(still.mean()),
+        exact_now=exact.exact_robust_accuracy(found.eps, eps),
+        certified_now=certify.certified_accuracy(radius, eps),
+        missed=missed, missed_eps_star=found.eps[missed], flip_share=np.array(shares),
+    )
 
 
 # --- 4. Goodfellow's linearity argument ----------------------------------------------------------

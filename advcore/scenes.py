@@ -66,6 +66,19 @@ SCENES: tuple[NamedScene, ...] = (
                 "width": "32", "depth": "2", "attack": "pgd", "eps": "0.5", "steps": "20"},
     ),
     NamedScene(
+        slug="attack-short-of-truth",
+        title="Even PGD falls short of the truth",
+        blurb="The moons MLP at ε = 0.5 with ground truth on: PGD-20 leaves 58% of the points "
+        "correct, but the exact answer is 47%: 22 points (purple diamonds) can be flipped and "
+        "PGD never finds how. Point #127 is one: its nearest boundary point is only ε* = 0.20 "
+        "away, yet PGD's path ends on the right side. Certified (CROWN): 18%. An attack gives "
+        "an upper bound on robust accuracy, a certificate a lower one.",
+        page="boundary",
+        params={"dataset": "moons", "n": "200", "noise": "0.15", "seed": "0", "model": "mlp",
+                "width": "32", "depth": "2", "attack": "pgd", "eps": "0.5", "steps": "20",
+                "point": "127", "truth": "1"},
+    ),
+    NamedScene(
         slug="seven-to-three",
         title="A 7 that becomes a 3",
         blurb="Targeted PGD at ε = 0.1 (25.5/255) turns test digit 8, a clear 7, into a 3 for "

@@ -62,12 +62,84 @@ def flag(default: bool = False) -> Any:
     return field(default=default, metadata={"flag": True})
 
 
+# Points a visitor adds on a 2-D map: at most this many, each coordinate within ±POINT_LIMIT
+# feature units (standardised data lies within about ±3) and kept to POINT_DECIMALS decimals, so
+# the URL text reads back as exactly the same points.
+MAX_ADDED_POINTS = 30
+POINT_LIMIT = 6.0
+POINT_DECIMALS = 2
+# "-5.99,-5.99,1;" is 14 characters: the longest valid list, and nothing longer, is read.
+MAX_POINTS_CHARS = 15 * MAX_ADDED_POINTS
+Point = tuple[float, float, int]
+
+
+def points(classes: int = 2) -> Any:
+    """A field holding up to MAX_ADDED_POINTS labelled 2-D points, `x,y,class;x,y,class` in the
+    URL (lo/hi: the coordinate range)."""
+    return field(default=(), metadata={"points": MAX_ADDED_POINTS, "classes": classes,
+                                       "lo": -POINT_LIMIT, "hi": POINT_LIMIT})
+
+
+def value_limit(f: Any) -> int:
+    """How many characters of URL text field f reads before refusing it."""
+    return MAX_POINTS_CHARS if "points" in f.metadata else MAX_VALUE_CHARS
+
+
+def point_text(p: Point) -> str:
+    """One added point as URL text: "0.52,-1.1,1"."""
+    return f"{_float_text(p[0])},{_float_text(p[1])},{p[2]}"
+
+
+def parse_points(raw: str, *, most: int = MAX_ADDED_POINTS, classes: int = 2,
+                 limit: float = POINT_LIMIT) -> tuple[tuple[Point, ...], list[str]]:
+    """`x,y,class;…` as a tuple of (x, y, class) points, and a reason for each item refused.
+
+    Strict: an item must be two finite decimal numbers within ±limit and a class in
+    0..classes − 1, separated by commas; coordinates are rounded to POINT_DECIMALS decimals.
+    Refused items are dropped (the rest are kept); items beyond `most` are dropped. An empty
+    text is no points. Never raises.
+    """
+    out: list[Point] = []
+    problems: list[str] = []
+    items = [item.strip() for item in raw.split(";")] if raw.strip() else []
+    for k, item in enumerate(items):
+        if not item:
+            continue
+        parts = [part.strip() for part in item.split(",")]
+        why = None
+        if len(parts) != 3:
+            why = "is not x,y,class"
+        elif not all(_DECIMAL.fullmatch(part) for part in parts[:2]):
+            why = "has a coordinate that is not a plain decimal number"
+        elif parts[2] not in {str(c) for c in range(classes)}:
+            why = f"has a class that is not one of {', '.join(map(str, range(classes)))}"
+        else:
+            x, y = (round(float(part), POINT_DECIMALS) for part in parts[:2])
+            if not (abs(x) <= limit and abs(y) <= limit):
+                why = f"lies outside ±{limit:g}"
+            elif len(out) >= most:
+                problems.append(f"has more than {most} points; using the first {most}")
+                break
+            else:
+                out.append((x + 0.0, y + 0.0, int(parts[2])))  # + 0.0: no "-0" in the URL
+        if why:
+            problems.append(f"point {k + 1} “{visitor_text(item)}” {why}; dropping it")
+    return tuple(out), problems
+
+
+_DECIMAL = re.compile(r"[+-]?(\d{1,3}(\.\d*)?|\.\d+)")
+
+
 def _parse_one(f: Any, raw: str) -> tuple[Any, str | None]:
     """(value, None) if `raw` is valid for field f, else (default, reason)."""
     meta = f.metadata
     default = f.default
-    if len(raw) > MAX_VALUE_CHARS:
+    if len(raw) > value_limit(f):
         return default, "is too long"
+    if "points" in meta:
+        found, problems = parse_points(raw, most=meta["points"], classes=meta["classes"],
+                                       limit=meta["hi"])
+        return found, ("; ".join(problems) + "; keeping the rest") if problems else None
     if "choices" in meta:
         if raw in meta["choices"]:
             return raw, None
@@ -109,9 +181,11 @@ def from_query(cls: type[S], params: Mapping[str, Any]) -> tuple[S, list[str]]:
             raw = raw[-1] if raw else ""
         raw = str(raw).strip()
         value, problem = _parse_one(f, raw)
-        if problem:
+        if problem and "points" in f.metadata and "too long" not in problem:
+            warnings.append(f"URL parameter {f.name}: {problem}")
+        elif problem:
             warnings.append(f"URL parameter {f.name} = “{visitor_text(raw)}” {problem}"
-                            + ("" if "using" in problem else f"; using {f.default}"))
+                            + ("" if "using" in problem else f"; using {f.default or 'none'}"))
         values[f.name] = value
     return cls(**values), warnings  # type: ignore[call-arg]
 
@@ -135,7 +209,9 @@ def to_query(scene: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for f in fields(scene):
         value = getattr(scene, f.name)
-        if isinstance(value, bool):
+        if "points" in f.metadata:
+            out[f.name] = ";".join(point_text(p) for p in value)
+        elif isinstance(value, bool):
             out[f.name] = "1" if value else "0"
         elif isinstance(value, float):
             out[f.name] = _float_text(value)
@@ -179,7 +255,10 @@ class BoundaryScene:
     steps: int = number(10, 1, 100)
     robust: bool = flag(False)
     talk: bool = flag(False)
-    point: int = number(-1, -1, 999)  # the highlighted point's index, -1 = none (page checks < n)
+    # the highlighted point's index, -1 = none (the page checks it against the points shown)
+    point: int = number(-1, -1, 999 + MAX_ADDED_POINTS)
+    truth: bool = flag(False)  # show the exact and certified answers beside the attack
+    add: tuple[Point, ...] = points()  # points the visitor added: (x, y, class), feature units
 
 
 @dataclass(frozen=True)

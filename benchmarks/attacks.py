@@ -9,6 +9,10 @@ outputs agree.
 
     python benchmarks/attacks.py                # the table
     python benchmarks/attacks.py --chunks       # also: throughput per chunk size (tunes CHUNK_VALUES)
+    python benchmarks/attacks.py --cpu-time --only APGD-CE-10 APGD-DLR-10 Square
+
+APGD makes steps + 1 gradient evaluations (its random start, then each step). Square is timed
+per query against a bare forward pass.
 
 Prints figures only; nothing here asserts on time.
 """
@@ -44,6 +48,7 @@ EPS_L2 = 1.5
 STEPS = 10
 CW = dict(steps=10, search_steps=2, lr=0.01, c=1.0, kappa=0.0)
 DEEPFOOL_STEPS = 50
+SQUARE_QUERIES = 100
 CHUNK_SIZES = (1000, 500, 250, 128, 100, 64, 50, 32)
 clock = time.perf_counter  # --cpu-time: time.thread_time on one thread
 
@@ -101,6 +106,11 @@ def advcore_attacks(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, tuple[i
             0, lambda: attacks.deepfool(model, x, y, steps=DEEPFOOL_STEPS)),
         f"C&W ({CW['search_steps']}×{CW['steps']})": (
             CW["steps"] * CW["search_steps"], lambda: attacks.cw_l2(model, x, y, **CW)),
+        # One gradient at the random start, then one per iteration.
+        "APGD-CE-10": (STEPS + 1, lambda: attacks.apgd(model, x, y, eps=EPS, steps=STEPS,
+                                                        generator=gen())),
+        "APGD-DLR-10": (STEPS + 1, lambda: attacks.apgd(model, x, y, eps=EPS, loss="dlr",
+                                                         steps=STEPS, generator=gen())),
     }
 
 
@@ -120,6 +130,8 @@ def torchattacks_attacks(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Ca
         "DeepFool": ta.DeepFool(model, steps=DEEPFOOL_STEPS, overshoot=0.02),
         "C&W": ta.CW(model, c=CW["c"], kappa=CW["kappa"], steps=CW["steps"] * CW["search_steps"],
                      lr=CW["lr"]),
+        "APGD-CE-10": ta.APGD(model, eps=EPS, steps=STEPS, loss="ce"),
+        "APGD-DLR-10": ta.APGD(model, eps=EPS, steps=STEPS, loss="dlr"),
     }
     return {name: (lambda a=a: a(x, y)) for name, a in made.items()}
 
@@ -161,6 +173,34 @@ def float64_gain(model: nn.Module, x: Tensor, y: Tensor, x_adv: Tensor, eps: flo
     (g64,) = torch.autograd.grad(loss, x64)
     best = (g64 * ((x.double() + eps * g64.sign()).clamp(0, 1) - x.double())).flatten(1).sum(1)
     return (g64 * (x_adv.double() - x.double())).flatten(1).sum(1) / best
+
+
+def forward_only(model: nn.Module, x: Tensor, chunk: int) -> None:
+    """One bare forward pass over x, `chunk` digits at a time: a score-based query's cost."""
+    with torch.no_grad():
+        for s in range(0, len(x), chunk):
+            model(x[s : s + chunk])
+
+
+def square_cost(model: nn.Module, x: Tensor, y: Tensor, repeats: int) -> None:
+    """Square's time per query against one bare forward pass per digit queried.
+
+    Square only queries the digits it has not fooled yet, so its bound is (total queries, from
+    AttackResult.queries) × (the best per-digit time of a bare forward pass over the same digits).
+    """
+    print(f"\nSquare: cost per query against a bare forward pass ({SQUARE_QUERIES} queries):")
+    fwd = min(best_time(lambda c=c: forward_only(model, x, c), repeats) for c in CHUNK_SIZES)
+    per_digit = fwd / len(x)
+    print(f"  forward-only bound: {len(x) / fwd:.0f} images/s")
+    for name, eps in (("square", EPS), ("square-l2", EPS_L2)):
+        spec = attacks.get_attack(name)
+        result = spec.run(model, x, y, eps=eps, queries=SQUARE_QUERIES)
+        t = best_time(lambda s=spec, e=eps: s.run(model, x, y, eps=e, queries=SQUARE_QUERIES),
+                      max(1, repeats // 3))
+        total = int(result.queries.sum())
+        print(f"  {spec.label:<14} {total:>8} queries in {t:.2f}s: {t / total * 1e6:.0f} µs a "
+              f"query, {t / (total * per_digit):.2f} × a forward pass; accuracy "
+              f"{accuracy(model, result.x_adv, y):.1%}")
 
 
 def chunk_table(model: nn.Module, x: Tensor, y: Tensor, repeats: int) -> None:
@@ -286,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {who:<13} worst {kept.min():.2%}, {int((kept < 0.999).sum())} digits lose > 0.1%")
     if not theirs:
         print("\n(torchattacks not importable: `pip install --no-deps torchattacks` to compare)")
+    if not args.only or "Square" in args.only:
+        square_cost(model, x, y, args.repeats)
     if args.chunks:
         chunk_table(model, x, y, args.repeats)
     return 0

@@ -2,7 +2,13 @@
 
 A thin view: read the widgets into a `BoundaryScene`, ask the cached helpers in pages/ui.py (which
 call advcore.boundary) for the model, grid, attack and curve, draw advcore.figures.boundary
-figures. The scene lives in the URL, the clicked point included (`point`, -1 = none).
+figures. The scene lives in the URL, the clicked point included (`point`, -1 = none), and so do
+the ground-truth switch (`truth`) and the visitor's added points (`add=x,y,class;…`).
+
+Ground truth (advcore.exact, advcore.certify) is computed once per model and norm, so moving ε
+with it on costs nothing extra. With "Add points" on, an invisible grid of click targets covers
+the map: a click on an empty place adds a point of the chosen class there, and the model is
+retrained on the dataset plus the added points (they are part of the training key).
 
 Moving ε, the attack or the steps, or clicking a point, reruns only the `attack_view` fragment:
 the sidebar, the data and the trained model stay put, and the figure goes to the browser as a
@@ -19,7 +25,7 @@ import streamlit as st
 
 from advcore import state
 from advcore.attacks import ATTACKS
-from advcore.boundary import training_key
+from advcore.boundary import training_key, with_added
 from advcore.data import TOY_DATASETS
 from advcore.figures import boundary as figs
 from advcore.models import TOY_MODELS
@@ -29,7 +35,7 @@ Scene = state.BoundaryScene
 ss = st.session_state
 NO_CHART_BAR = {"displayModeBar": False}
 FIELDS = ("dataset", "n", "noise", "seed", "model", "width", "depth", "attack", "eps", "steps",
-          "robust", "talk")
+          "robust", "talk", "truth", "add")
 
 
 def key(name: str) -> str:
@@ -47,10 +53,11 @@ for name in FIELDS:
     if key(name) not in ss:
         ss[key(name)] = getattr(url_scene, name)
 if key("selected") not in ss:  # first run of the session: the URL's point is the selection
-    if url_scene.point >= url_scene.n:
-        st.warning(f"URL parameter point={url_scene.point} is not one of the {url_scene.n} "
-                   "points (0 to n − 1); no point is selected.", icon="⚠️")
-    ss[key("selected")] = url_scene.point if 0 <= url_scene.point < url_scene.n else None
+    shown = url_scene.n + len(url_scene.add)
+    if url_scene.point >= shown:
+        st.warning(f"URL parameter point={url_scene.point} is not one of the {shown} "
+                   f"points (0 to {shown - 1}); no point is selected.", icon="⚠️")
+    ss[key("selected")] = url_scene.point if 0 <= url_scene.point < shown else None
 
 st.title("Decision boundary")
 
@@ -71,7 +78,8 @@ with st.sidebar:
     st.toggle("Talk mode (bigger text for a projector)", key=key("talk"))
 
 ui.talk_mode(ss[key("talk")])
-X, y = ui.toy_data(ss[key("dataset")], ss[key("n")], ss[key("noise")], ss[key("seed")])
+X, y = with_added(*ui.toy_data(ss[key("dataset")], ss[key("n")], ss[key("noise")],
+                               ss[key("seed")]), ss[key("add")])
 
 
 def chart_key(i: int) -> str:
@@ -128,11 +136,75 @@ def attack_controls(*, with_eps: bool, with_rest: bool, columns: bool = False) -
                              "augmentation.")
 
 
+def clear_added() -> None:
+    """"Clear added points": back to the dataset (and no selection of a point now gone)."""
+    ss[key("add")] = ()
+    if (ss.get(key("selected")) or 0) >= ss[key("n")]:
+        ss[key("selected")] = None
+    ss[key("generation")] = ss.get(key("generation"), 0) + 1
+
+
+def truth_controls(*, columns: bool = False) -> None:
+    """The ground-truth switch and the add-points switch, class and clear button."""
+    if columns:
+        c_truth, c_add, c_class, c_clear = st.columns([1.6, 1.2, 1.4, 1.8],
+                                                      vertical_alignment="center")
+    else:
+        c_truth = c_add = c_class = c_clear = st.container()
+    c_truth.toggle("Ground truth (exact ε*, certified)", key=key("truth"),
+                   help="Each point's exact smallest flipping ε (the boundary is piecewise "
+                        "linear, so it is computed exactly) and the radius CROWN certifies: "
+                        "certified ≤ exact ≤ what any attack finds.")
+    c_add.toggle("Add points", key=key("adding"),
+                 help="Click an empty place on the map to add a point of the chosen class; "
+                      f"up to {state.MAX_ADDED_POINTS}, kept in the URL. The model is retrained "
+                      "on the dataset plus your points.")
+    if ss.get(key("adding")):
+        c_class.segmented_control("Class of new points", (0, 1), format_func=lambda c:
+                                  f"class {c}", required=True, key=key("add_class"),
+                                  label_visibility="collapsed")
+    if c_clear.button(f"Clear added points ({len(ss[key('add')])})", key=key("clear_added"),
+                      icon=":material/delete:", disabled=not ss[key("add")]):
+        clear_added()
+        st.rerun()  # the whole page, fragment or not: the data, and so the model, changed
+
+
 TALK = bool(ss[key("talk")])
+if key("add_class") not in ss:
+    ss[key("add_class")] = 0
 if TALK:  # the sidebar is outside the fragment: changing these reruns the page, as they should
     with st.sidebar:
         st.subheader("Attack")
         attack_controls(with_eps=False, with_rest=True)
+        st.subheader("Ground truth and your points")
+        truth_controls()
+
+
+def clicked_place(event: Any) -> tuple[float, float] | None:
+    """The (x, y) of a click on the invisible click grid (no customdata), if any."""
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    for p in points:
+        if p.get("customdata") is None and "x" in p and "y" in p:
+            return float(p["x"]), float(p["y"])
+    return None
+
+
+def add_point(place: tuple[float, float], spacing: float) -> int | None:
+    """Add a point of the chosen class at `place`, unless a point is already there: then
+    return that point's index to select it (a click near a point means the point)."""
+    near = np.abs(X - np.asarray(place, dtype=X.dtype)).max(1)
+    if len(near) and near.min() <= 1.5 * spacing:
+        return int(near.argmin())
+    if len(ss[key("add")]) >= state.MAX_ADDED_POINTS:
+        st.toast(f"At most {state.MAX_ADDED_POINTS} added points; clear some first.",
+                 icon=":material/block:")
+        return None
+    x, y_ = (round(v, state.POINT_DECIMALS) + 0.0 for v in place)
+    ss[key("add")] = (*ss[key("add")], (x, y_, int(ss[key("add_class")])))
+    ss[key("selected")] = len(X)  # the new point, once the page has rerun with it
+    ss[key("generation")] = ss.get(key("generation"), 0) + 1
+    st.rerun()  # the whole page: the data, and so the model, changed
+    return None
 
 
 @st.fragment
@@ -140,6 +212,8 @@ def attack_view() -> None:
     """The attack controls, the figure(s), metrics, curve and the clicked point: what moving ε
     or clicking a point changes, rerun on its own (st.fragment); it keeps the URL in sync."""
     attack_controls(with_eps=True, with_rest=not TALK, columns=not TALK)
+    if not TALK:
+        truth_controls(columns=True)
     spec = ATTACKS[ss[key("attack")]]
     norm_name = "L∞" if spec.norm == "linf" else "L2"
 
@@ -160,6 +234,8 @@ def attack_view() -> None:
     for label, k in variants:
         results.append((label, k, ui.boundary_grid(k),
                         ui.boundary_attack(k, scene.attack, scene.eps, scene.steps)))
+    truths = [ui.boundary_truth(k, spec.norm) if scene.truth else None for _, k, _, _ in results]
+    adding = bool(ss.get(key("adding")))
 
     # A click on either figure selects the same point in both (same data, same index).
     chosen = ss.get(key("selected"))
@@ -167,6 +243,11 @@ def attack_view() -> None:
         picked = selected_point(ss.get(chart_key(i)))
         if picked is not None and picked < len(X):
             chosen = picked
+        place = clicked_place(ss.get(chart_key(i))) if adding else None
+        if place is not None:
+            gx = results[i][2].gx
+            near = add_point(place, float(gx[-1] - gx[0]) / (figs.CLICK_GRID - 1))
+            chosen = near if near is not None else chosen
     if chosen is not None and chosen >= len(X):
         chosen = None
     ss[key("selected")] = chosen
@@ -183,6 +264,13 @@ def attack_view() -> None:
             "mark points it flipped from right to wrong. Press **▶ Play** or drag the frame "
             "slider to watch them move; click a point to see its ε-ball, gradient direction "
             "and path.")
+        if scene.truth:
+            st.caption(
+                f"Ground truth: hover a point for its exact ε* (the distance to the nearest "
+                f"boundary point, {norm_name}) and the radius CROWN certifies. Purple diamonds "
+                f"mark points {spec.label} left correct though a flip within ε exists; a "
+                "clicked point shows its optimal adversarial point (purple star) and its "
+                "certified ε-ball (teal).")
 
     def versus_fgsm(k: tuple, attacked: Any) -> None:
         """For an iterative L∞ attack, FGSM's count at the same ε beside its own: the one
@@ -204,13 +292,34 @@ def attack_view() -> None:
                        "as ε grows: any point that can be flipped within ε can be flipped "
                        "within a larger ε.")
 
-    def metrics(attacked: Any, n: int) -> None:
-        """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles."""
+    def metrics(attacked: Any, n: int, truth: Any = None) -> None:
+        """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles;
+        with ground truth the true robust and the certified accuracy instead of the last two,
+        and how many points the attack missed."""
         m = st.columns(2)
         m[0].metric("Clean accuracy", f"{attacked.clean_accuracy:.1%}")
-        m[1].metric("Adversarial accuracy", f"{attacked.adversarial_accuracy:.1%}",
-                    delta=f"{attacked.adversarial_accuracy - attacked.clean_accuracy:+.1%}")
+        m[1].metric(f"{spec.label} accuracy" if truth is not None else "Adversarial accuracy",
+                    f"{attacked.adversarial_accuracy:.1%}",
+                    delta=f"{attacked.adversarial_accuracy - attacked.clean_accuracy:+.1%}",
+                    help="Accuracy on the attack's output: an upper bound on robust accuracy.")
         m = st.columns(2)
+        if truth is not None:
+            m[0].metric("True robust accuracy", f"{truth.exact_accuracy(scene.eps):.1%}",
+                        help="The share of points whose exact ε* exceeds ε: no perturbation "
+                             "within ε flips them.")
+            m[1].metric("Certified accuracy (CROWN)",
+                        f"{truth.certified_accuracy(scene.eps):.1%}",
+                        help="The share of points a CROWN bound proves safe at ε: a lower "
+                             "bound.")
+            missed = int(truth.missed(attacked).sum())
+            if scene.eps == 0:
+                return
+            if missed:
+                st.markdown(f"**{spec.label} misses {missed} point{'s' * (missed != 1)} that "
+                            f"can be flipped at this ε.**")
+            else:
+                st.markdown(f"**{spec.label} finds every point that can be flipped at this ε.**")
+            return
         m[0].metric("Flipped", f"{attacked.flipped_count} / {n}",
                     help="Points classified correctly before the attack and wrongly after it.")
         m[1].metric(f"Mean ‖δ‖ ({norm_name})", f"{attacked.mean_perturbation:.3f}",
@@ -219,11 +328,15 @@ def attack_view() -> None:
 
     def point_details(i: int) -> None:
         """The clicked point's probabilities before and after, and what the arrow shows."""
-        st.markdown(f"#### Point #{i} (class {int(y[i])})")
-        for label, _, _, attacked in results:
+        added = " · added by you" if i >= scene.n else ""
+        st.markdown(f"#### Point #{i} (class {int(y[i])}{added})")
+        for (label, _, _, attacked), truth in zip(results, truths, strict=True):
             if len(results) > 1:
                 st.markdown(f"**{label}**")
             st.dataframe(figs.point_table(attacked, i), hide_index=True, width="stretch")
+            if truth is not None:
+                st.dataframe(figs.truth_table(attacked, truth, i), hide_index=True,
+                             width="stretch")
         d = results[0][3].direction[i]
         what = "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂"
         st.caption(f"Arrow: the first step {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at the clean "
@@ -236,13 +349,23 @@ def attack_view() -> None:
         prefix = "" if len(results) == 1 else ("Standard · " if i == 0 else "Adv. trained · ")
         fig = figs.LeanFigure(figs.boundary_spec(X, grid, attacked, selected=chosen,
                                                  talk=scene.talk, title_prefix=prefix,
-                                                 height=height))
+                                                 height=height, truth=truths[i],
+                                                 clickable=adding))
         st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points",
                         key=chart_key(i), config=NO_CHART_BAR)
 
-    curves = [(label, ui.boundary_curve(k, scene.attack, scene.steps), a.adversarial_accuracy)
+    curves = [(spec.label if scene.truth and len(results) == 1 else label,
+               ui.boundary_curve(k, scene.attack, scene.steps), a.adversarial_accuracy)
               for label, k, _, a in results]
-    curve_fig = figs.LeanFigure(figs.curve_spec(curves, eps=scene.eps, talk=scene.talk))
+    bounds = []
+    if truths[0] is not None:  # the sandwich, for the standard model
+        exact_curve, certified_curve = truths[0].curves()
+        bounds = [("certified (CROWN)", certified_curve,
+                   truths[0].certified_accuracy(scene.eps)),
+                  ("exact (true robust accuracy)", exact_curve,
+                   truths[0].exact_accuracy(scene.eps))]
+    curve_fig = figs.LeanFigure(figs.curve_spec(curves, eps=scene.eps, talk=scene.talk,
+                                                bounds=bounds))
     hint = ("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its path "
             "and its probabilities before and after.")
 
@@ -251,7 +374,7 @@ def attack_view() -> None:
         with left:
             boundary_chart(0, results[0][3], results[0][2], 520 if scene.talk else 680)
         with right:
-            metrics(results[0][3], len(y))
+            metrics(results[0][3], len(y), truths[0])
             versus_fgsm(results[0][1], results[0][3])
             st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
             if not scene.talk:
@@ -266,7 +389,7 @@ def attack_view() -> None:
             with col:
                 boundary_chart(i, attacked, grid, 640)
                 st.markdown(f"**{label}**")
-                metrics(attacked, len(y))
+                metrics(attacked, len(y), truths[i])
         std, adv = results[0][3], results[1][3]
         st.success(f"Adversarial training at ε = {scene.eps:g}: accuracy under {spec.label} goes "
                    f"from {std.adversarial_accuracy:.0%} to {adv.adversarial_accuracy:.0%} "

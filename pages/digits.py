@@ -332,6 +332,20 @@ def fragility(scene: Scene, digit: np.ndarray, label: int, label_known: bool,
                    + ("the size of the smallest change it finds, run once without a cap."
                       if spec.minimal
                       else "found by bisection on ε, to half a grey level (1/510)."))
+        truth = ui.digit_linear_truth(scene.steps, digit, label if label_known else None)
+        if truth is not None:
+            def shown(v: float) -> str:
+                return ("already wrong" if v == 0 else "not flipped" if not np.isfinite(v)
+                        else f"{v:.4f} ({v * 255:.1f}/255)")
+            st.dataframe({"mnist-linear, smallest L∞ ε": ["exact (closed form)", "FGSM found",
+                                                           f"PGD-{scene.steps} found"],
+                          "ε": [shown(truth["exact"]), shown(truth["fgsm"]),
+                                shown(truth["pgd"])]},
+                         hide_index=True, width="stretch", key=key("linear_truth"))
+            st.caption("For softmax regression the smallest L∞ change inside [0, 1] has a "
+                       "closed form, so the true minimum stands beside what the attacks found "
+                       "(never below it). For the CNNs no exact answer is computed: their bars "
+                       "are only what the attack found, an upper bound on the true smallest ε.")
 
 
 def gallery(scene: Scene, target: int | None) -> None:

@@ -1,16 +1,19 @@
 """The "How it works" page (/how-it-works): the maths of an adversarial example, with live numbers.
 
 A thin view: the widgets make a `HowScene` (kept in the URL), the cached helpers in pages/ui.py
-call advcore.explain for the numbers, and advcore.figures.explain draws them. Four concepts (the
-input gradient, the sign, the ε-ball with PGD's projection, the linearity argument), then the
-four silent mistakes that the checks on this page catch.
+call advcore.explain for the numbers, and advcore.figures.explain draws them. Five concepts (the
+input gradient, the sign, the ε-ball with PGD's projection, the linearity argument, attacks as
+upper bounds), then the four silent mistakes that the checks on this page catch.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from advcore import mistakes, state
+from advcore.boundary import AccuracyCurve
+from advcore.figures import boundary as boundary_figs
 from advcore.figures import explain as figs
 from advcore.models import PRETRAINED
 from pages import ui
@@ -248,9 +251,72 @@ if linear is not None:
                "cannot get darker.")
     chart(figs.dimension_figure(lin, scene.eps, talk=talk), "dimension")
 
-# --- 5. the mistakes this tool guards against -------------------------------------------------
+# --- 5. attacks give upper bounds --------------------------------------------------------------
 
-st.header("5 · The mistakes this tool guards against")
+st.header("5 · Attacks give upper bounds")
+ub = ui.how_upper_bounds(scene.ball, scene.steps)
+text, fig_col = st.columns([2, 3], gap="large")
+with text:
+    st.markdown(
+        "An attack that fails proves nothing: another attack, or a luckier start, might have "
+        "succeeded. So the accuracy an attack leaves is only an **upper bound** on robust "
+        "accuracy. A **certificate** (here CROWN, a linear relaxation of every ReLU) proves "
+        "that no point of the ε-ball changes the class: a **lower bound**. On the 2-D moons "
+        "model of section 3 the truth between them can be computed exactly: the network is "
+        "piecewise linear, so its boundary is a set of line segments, and each point's "
+        "distance ε* to them is closed-form.")
+    st.latex(r"	ext{certified} \;\le\; 	ext{true robust accuracy} \;\le\; "
+             r"	ext{any attack's accuracy}")
+    st.markdown(
+        f"At ε = {ub.eps:g} (section 3's ball, L∞) on the 200 moons points:\n"
+        f"- clean: **{ub.clean:.1%}**\n"
+        f"- FGSM leaves **{ub.fgsm_now:.1%}**, PGD-{ub.steps} with {ub.restarts} random "
+        f"restarts **{ub.pgd_now:.1%}** (upper bounds)\n"
+        f"- the exact answer: **{ub.exact_now:.1%}**\n"
+        f"- certified by CROWN: **{ub.certified_now:.1%}** (a lower bound)")
+with fig_col:
+    def as_curve(name: str, values: np.ndarray) -> AccuracyCurve:
+        return AccuracyCurve(name, ub.epsilons, values)
+
+    now = {"fgsm": ub.fgsm_now, "pgd": ub.pgd_now}
+    once = float(ub.pgd_once[abs(ub.epsilons - ub.eps).argmin()])
+    chart(boundary_figs.curve_figure(
+        [("FGSM", as_curve("fgsm", ub.fgsm), now["fgsm"]),
+         (f"PGD-{ub.steps}, one start", as_curve("pgd", ub.pgd_once), once),
+         (f"PGD-{ub.steps}, {ub.restarts} restarts", as_curve("pgd", ub.pgd), now["pgd"])],
+        eps=ub.eps, talk=talk,
+        bounds=[("certified (CROWN)", as_curve("certified", ub.certified), ub.certified_now),
+                ("exact", as_curve("exact", ub.exact), ub.exact_now)]), "sandwich")
+missed = len(ub.missed)
+gap = ub.pgd_now - ub.exact_now
+if missed:
+    where = ", ".join(f"#{i} (ε* = {e:.3f}, {share:.1%} of its square flips)"
+                      for i, e, share in zip(ub.missed[:4], ub.missed_eps_star[:4],
+                                             ub.flip_share[:4], strict=True))
+    st.markdown(
+        f"**Why restarts still miss.** Even {ub.restarts} restarts leave **{missed} point"
+        f"{'s' * (missed != 1)}** that can be flipped at this ε unflipped ({gap:.1%} of the "
+        f"accuracy): {where}{'…' if missed > 4 else ''}. A random start only helps if it "
+        "lands where the loss leads across the boundary, and when ε is just above a point's "
+        "ε* the part of its square on the wrong side is a thin sliver near one edge or "
+        "corner: a uniform start rarely lands in it, and steps of α = 2.5ε/steps, pushed "
+        "along the sign of the gradient towards wherever the loss grows fastest, step over "
+        "it or head for a different, farther part of the boundary.")
+else:
+    st.markdown(
+        f"**Why restarts can still miss.** Here {ub.restarts} restarts find every point that "
+        "can be flipped, but nothing says so except the exact answer: move ε or the steps "
+        "in section 3 and points reappear that PGD misses. A random start only helps if it "
+        "lands where the loss leads across the boundary; when ε is just above a point's ε* "
+        "the wrong side of its square is a thin sliver that a uniform start rarely hits.")
+st.caption("Beyond two dimensions the exact answer is a hard (NP-complete) problem for ReLU "
+           "networks (Katz et al. 2017), which is why papers report an attack's number, the "
+           "upper bound, and a strong one: AutoAttack's ensemble, not one PGD run. On /boundary, "
+           "the Ground truth switch shows this for any model you train.")
+
+# --- 6. the mistakes this tool guards against -------------------------------------------------
+
+st.header("6 · The mistakes this tool guards against")
 st.markdown("Each of these runs without an error message and gives wrong numbers. Below is "
             "what each one looks like, with a check that catches it; `advcore.mistakes."
             "run_checks` runs the same checks on your own model and inputs.")

@@ -120,24 +120,80 @@ def digit_from_upload(data: bytes) -> np.ndarray:
     return preprocess.digit_from_bytes(data)
 
 
-@st.cache_data(show_spinner="Attacking the digit…", max_entries=512)
+# ε is quantised to its slider's step before it becomes a cache key, so a hand-written URL
+# (eps=0.1234) shares the slider's results, and every session moving the slider shares them.
+# Each cache is bounded in entries and in bytes (max_size), besides server.maxCacheDataSize.
+
+
+def quantised_eps(attack: str, eps: float) -> float:
+    """ε rounded to the step of the attack's ε slider (state.DigitsScene.EPS_RANGES)."""
+    from advcore.attacks import ATTACKS
+
+    step = state.DigitsScene.EPS_RANGES[ATTACKS[attack].norm][2]
+    return round(round(float(eps) / step) * step, 6)
+
+
+@st.cache_data(show_spinner=False, max_entries=512, max_size="16MB")
+def digit_sign(model: str, target: int | None, digit: np.ndarray,
+               label: int) -> digits.GradientSign:
+    """FGSM's gradient sign for one digit: computed once, whatever ε the visitor picks."""
+    return digits.gradient_sign(pretrained_model(model), digit, [label], target=target)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024, max_size="32MB")
+def test_signs(model: str, target: int | None, start: int, stop: int) -> digits.GradientSign:
+    """FGSM's gradient signs for test digits [start, stop), batched as test_counts batches."""
+    x, y = mnist("test")
+    return digits.gradient_sign(pretrained_model(model), x[start:stop], y[start:stop],
+                                target=target, should_stop=guard.should_stop)
+
+
+@st.cache_data(show_spinner=False, max_entries=256, max_size="8MB")
+def gallery_signs(model: str, target: int | None, start: int,
+                  stop: int) -> digits.GradientSign:
+    """FGSM's gradient signs for gallery digits [start, stop), batched as digit_gallery's."""
+    x, y = mnist("test")
+    idx = torch.as_tensor(digits.gallery_indices(y.numpy(), GALLERY_SIZE)[start:stop])
+    return digits.gradient_sign(pretrained_model(model), x[idx], y[idx], target=target)
+
+
+def _sign_for(attack: str, make: Any, *args: Any) -> digits.GradientSign | None:
+    return make(*args) if attack == "fgsm" else None
+
+
 def digit_attack(model: str, attack: str, eps: float, steps: int, target: int | None,
                  digit: np.ndarray, label: int) -> digits.DigitAttack:
     """One digit attacked with one setting (see advcore.digits.attack_digit)."""
+    return _digit_attack(model, attack, quantised_eps(attack, eps), steps, target, digit, label)
+
+
+@st.cache_data(show_spinner="Attacking the digit…", max_entries=512, max_size="16MB")
+def _digit_attack(model: str, attack: str, eps: float, steps: int, target: int | None,
+                  digit: np.ndarray, label: int) -> digits.DigitAttack:
+    sign = _sign_for(attack, digit_sign, model, target, digit, label)
     return digits.attack_digit(pretrained_model(model), digit, label, attack=attack, eps=eps,
-                               steps=steps, target=target)
+                               steps=steps, target=target, sign=sign)
 
 
-@st.cache_data(show_spinner="Re-running the attack at smaller ε…", max_entries=256)
 def digit_race(model: str, attack: str, eps: float, steps: int, target: int | None,
                digit: np.ndarray, label: int, frames: int = 11) -> digits.LogitRace:
     """The logit race from ε = 0 to `eps`, ending on `digit_attack`'s result."""
-    result = digit_attack(model, attack, eps, steps, target, digit, label)
+    return _digit_race(model, attack, quantised_eps(attack, eps), steps, target, digit, label,
+                       frames)
+
+
+@st.cache_data(show_spinner="Re-running the attack at smaller ε…", max_entries=256,
+               max_size="32MB")
+def _digit_race(model: str, attack: str, eps: float, steps: int, target: int | None,
+                digit: np.ndarray, label: int, frames: int) -> digits.LogitRace:
+    result = _digit_attack(model, attack, eps, steps, target, digit, label)
+    sign = _sign_for(attack, digit_sign, model, target, digit, label)
     return digits.logit_race(pretrained_model(model), result, attack=attack, eps=eps,
-                             steps=steps, frames=frames)
+                             steps=steps, frames=frames, sign=sign)
 
 
-@st.cache_data(show_spinner="Searching each model's smallest flipping ε…", max_entries=256)
+@st.cache_data(show_spinner="Searching each model's smallest flipping ε…", max_entries=256,
+               max_size="4MB")
 def digit_fragility(attack: str, steps: int, digit: np.ndarray,
                     label: int | None) -> dict[str, float | None]:
     """Per shipped model, the smallest ε that flips `digit` (None: model unavailable).
@@ -152,10 +208,25 @@ def digit_fragility(attack: str, steps: int, digit: np.ndarray,
     return {name: found.get(name) for name in models.PRETRAINED}
 
 
+@st.cache_data(show_spinner="Solving mnist-linear's smallest L∞ change exactly…", max_entries=256)
+def digit_linear_truth(steps: int, digit: np.ndarray, label: int | None) -> dict[str, float] | None:
+    """For mnist-linear: the exact minimal L∞ ε that flips `digit` (advcore.exact's closed
+    form, inside [0, 1]) beside the smallest ε FGSM and PGD-`steps` find by bisection; None if
+    the model is unavailable. label None: the model's own prediction. Not keyed by ε."""
+    from advcore import exact
+    model = model_or_none("mnist-linear")
+    if model is None:
+        return None
+    y = label if label is not None else digits.predicted_class(model, digit)
+    found = {a: digits.fragility({"mnist-linear": model}, digit, {"mnist-linear": y}, attack=a,
+                                 steps=steps)["mnist-linear"] for a in ("fgsm", "pgd")}
+    star = exact.linear_minimal_linf(model, torch.as_tensor(digit), torch.tensor([y]))
+    return {"exact": float(star[0]), **found}
+
+
 GALLERY_SIZE = 16
 
 
-@st.cache_data(show_spinner=False, max_entries=1024)
 def digit_gallery(model: str, attack: str, eps: float, steps: int, target: int | None,
                   start: int = 0, stop: int = GALLERY_SIZE) -> digits.Gallery:
     """Gallery digits [start, stop) of the 16 class-balanced test digits, attacked.
@@ -163,13 +234,19 @@ def digit_gallery(model: str, attack: str, eps: float, steps: int, target: int |
     The page asks for a few at a time, so a visitor who moves ε again waits for at most one
     chunk, not the whole gallery (a Streamlit rerun can only interrupt between calls).
     """
+    return _digit_gallery(model, attack, quantised_eps(attack, eps), steps, target, start, stop)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024, max_size="16MB")
+def _digit_gallery(model: str, attack: str, eps: float, steps: int, target: int | None,
+                   start: int, stop: int) -> digits.Gallery:
     x, y = mnist("test")
     indices = digits.gallery_indices(y.numpy(), GALLERY_SIZE)[start:stop]
+    sign = _sign_for(attack, gallery_signs, model, target, start, stop)
     return digits.attack_gallery(pretrained_model(model), x, y, indices, attack=attack, eps=eps,
-                                 steps=steps, target=target)
+                                 steps=steps, target=target, sign=sign)
 
 
-@st.cache_data(show_spinner=False, max_entries=4096)
 def test_counts(model: str, attack: str, eps: float, steps: int, target: int | None,
                 start: int, stop: int) -> digits.Counts:
     """Tallies for test digits [start, stop): one cached chunk of the 1,000-digit accuracy.
@@ -177,10 +254,17 @@ def test_counts(model: str, attack: str, eps: float, steps: int, target: int | N
     The page walks the chunks with a progress bar; a chunk once computed is never recomputed,
     even if the visitor moved the slider before the whole test set was done.
     """
+    return _test_counts(model, attack, quantised_eps(attack, eps), steps, target, start, stop)
+
+
+@st.cache_data(show_spinner=False, max_entries=4096, max_size="4MB")
+def _test_counts(model: str, attack: str, eps: float, steps: int, target: int | None,
+                 start: int, stop: int) -> digits.Counts:
     x, y = mnist("test")
+    sign = _sign_for(attack, test_signs, model, target, start, stop)
     return digits.attack_counts(pretrained_model(model), x[start:stop], y[start:stop],
                                 attack=attack, eps=eps, steps=steps, target=target,
-                                should_stop=guard.should_stop)
+                                should_stop=guard.should_stop, sign=sign)
 
 
 # --- robustness lab: cached cells, keyed by model names and numbers ----------------------------
@@ -332,6 +416,14 @@ def how_decision_grid(point: int, half_width: float) -> explain.DecisionGrid:
     return explain.decision_grid(model, X[point], half_width)
 
 
+@st.cache_data(show_spinner="Attacking, verifying and solving every moons point exactly…",
+               max_entries=64)
+def how_upper_bounds(eps: float, steps: int) -> explain.UpperBounds:
+    """The sandwich certified ≤ exact ≤ PGD with restarts ≤ FGSM on the page's moons model."""
+    model, X, y = moons_model()
+    return explain.upper_bounds(model, X, y, eps=eps, steps=steps)
+
+
 @st.cache_data(show_spinner=False, max_entries=128)
 def how_linearity(index: int) -> explain.Linearity:
     """Goodfellow's linearity argument on mnist-linear for test digit `index`, ε from 0 to 0.3."""
@@ -462,29 +554,32 @@ def talk_mode(talk: bool) -> None:
 def boundary_model(key: tuple) -> nn.Module:
     """The 2-D classifier for a training key (trained once per process, eval mode)."""
     from advcore import boundary
-    return boundary.train_model(_scene_of_key(key), robust=len(key) > 7)
+    scene, robust = boundary.scene_of_key(key)
+    return boundary.train_model(scene, robust=robust)
 
 
-def _scene_of_key(key: tuple) -> state.BoundaryScene:
-    names = ("dataset", "n", "noise", "seed", "model", "width", "depth", "attack", "eps")
-    return state.BoundaryScene(**dict(zip(names, key, strict=False)))
+@st.cache_data(show_spinner=False, max_entries=64)
+def boundary_points(key: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a training key: the dataset's, then the visitor's added ones."""
+    from advcore import boundary
+    scene, _ = boundary.scene_of_key(key)
+    X, y = toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
+    return boundary.with_added(X, y, scene.add)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def boundary_grid(key: tuple) -> Any:
     """advcore.boundary.Grid of the model for `key` over its points' extent."""
     from advcore import boundary
-    scene = _scene_of_key(key)
-    return boundary.decision_grid(boundary_model(key), toy_data(scene.dataset, scene.n,
-                                                                scene.noise, scene.seed)[0])
+    return boundary.decision_grid(boundary_model(key), boundary_points(key)[0])
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def boundary_attack(key: tuple, attack: str, eps: float, steps: int) -> Any:
     """advcore.boundary.Attacked: every point of `key`'s data attacked at `eps`."""
     from advcore import boundary
-    scene = _scene_of_key(key)
-    X, y = toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
+    scene, _ = boundary.scene_of_key(key)
+    X, y = boundary_points(key)
     return boundary.attack_points(boundary_model(key), X, y, attack=attack, eps=eps,
                                   steps=steps, seed=scene.seed)
 
@@ -493,7 +588,25 @@ def boundary_attack(key: tuple, attack: str, eps: float, steps: int) -> Any:
 def boundary_curve(key: tuple, attack: str, steps: int) -> Any:
     """advcore.boundary.AccuracyCurve over the fixed ε grid (not keyed by the current ε)."""
     from advcore import boundary
-    scene = _scene_of_key(key)
-    X, y = toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
+    scene, _ = boundary.scene_of_key(key)
+    X, y = boundary_points(key)
     return boundary.accuracy_curve(boundary_model(key), X, y, attack=attack, steps=steps,
                                    seed=scene.seed)
+
+
+@st.cache_data(show_spinner="Finding the exact decision boundary…", max_entries=64)
+def boundary_segments(key: tuple) -> Any:
+    """advcore.exact.Segments: the model's boundary inside the truth box (once per model)."""
+    from advcore import boundary, exact
+    return exact.boundary_segments(boundary_model(key), boundary.truth_box(
+        boundary_points(key)[0]))
+
+
+@st.cache_data(show_spinner="Computing every point's exact ε* and certificate…", max_entries=64)
+def boundary_truth(key: tuple, norm: str) -> Any:
+    """advcore.boundary.GroundTruth of the model for `key` in `norm`: per model and norm, not
+    per ε, so moving ε with ground truth on costs nothing extra."""
+    from advcore import boundary
+    X, y = boundary_points(key)
+    return boundary.ground_truth(boundary_model(key), X, y, norm=norm,
+                                 segments=boundary_segments(key))

@@ -155,3 +155,98 @@ def test_curve_marks_the_current_eps_on_a_valid_plotly_figure(trained, talk):
     assert line["y"] == pytest.approx(list(c.accuracy))
     assert marker["x"] == [0.5] and marker["y"] == [pytest.approx(now.adversarial_accuracy)]
     assert spec["layout"]["font"]["size"] == (22 if talk else 14)
+
+
+# --- ground truth and added points ------------------------------------------------------------
+
+
+def test_added_points_follow_the_dataset_and_enter_the_training_key():
+    scene = replace(SCENE, add=((0.5, -0.25, 1), (-1.0, 1.0, 0)))
+    X, y = boundary.points_of(scene)
+    X0, y0 = boundary.points_of(SCENE)
+    assert len(X) == len(X0) + 2 and X.dtype == X0.dtype and y.dtype == y0.dtype
+    np.testing.assert_array_equal(X[:len(X0)], X0)  # a dataset point keeps its index
+    assert X[-2].tolist() == [0.5, -0.25] and y[-2:].tolist() == [1, 0]
+    assert boundary.training_key(scene) != boundary.training_key(SCENE)
+    for robust in (False, True):
+        key = boundary.training_key(replace(scene, eps=0.3), robust=robust)
+        back, is_robust = boundary.scene_of_key(key)
+        assert back.add == scene.add and is_robust is robust
+
+
+@pytest.fixture(scope="module")
+def truth(trained):
+    model, X, y = trained
+    return boundary.ground_truth(model, X, y, norm="linf")
+
+
+@pytest.mark.parametrize("attack", ["fgsm", "pgd"])
+def test_certified_below_exact_below_every_attack(trained, truth, attack):
+    model, X, y = trained
+    assert (truth.certified <= truth.eps_star + 1e-9).all()
+    for eps in (0.1, 0.3, 0.6):
+        a = boundary.attack_points(model, X, y, attack=attack, eps=eps, steps=10)
+        assert truth.certified_accuracy(eps) <= truth.exact_accuracy(eps) + 1e-12
+        assert truth.exact_accuracy(eps) <= a.adversarial_accuracy + 1e-12
+        # The gap is exactly the points the attack missed.
+        missed = truth.missed(a)
+        assert a.adversarial_accuracy - truth.exact_accuracy(eps) == pytest.approx(
+            missed.sum() / len(y))
+    # The optimal adversarial point lies at distance ε* and on the boundary.
+    ok = (truth.eps_star > 0) & np.isfinite(truth.eps_star)
+    gap = np.abs(truth.x_star[ok] - X[ok]).max(1)
+    np.testing.assert_allclose(gap, truth.eps_star[ok], rtol=1e-6, atol=1e-9)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(truth.x_star[ok].astype(np.float32))).numpy()
+    assert np.abs(logits[:, 1] - logits[:, 0]).max() < 1e-3
+
+
+def test_truth_curves_are_steps_that_never_rise(truth):
+    exact_curve, certified_curve = truth.curves()
+    assert exact_curve.attack == "exact" and certified_curve.attack == "certified"
+    assert (np.diff(exact_curve.accuracy) <= 0).all()
+    assert (certified_curve.accuracy <= exact_curve.accuracy + 1e-7).all()
+    assert exact_curve.accuracy[0] == pytest.approx(truth.exact_accuracy(0.0))
+
+
+def test_figure_with_ground_truth_and_click_grid(trained, truth):
+    from advcore.figures import boundary as figs
+
+    model, X, y = trained
+    g = boundary.decision_grid(model, X, resolution=30)
+    a = boundary.attack_points(model, X, y, attack="fgsm", eps=0.6, steps=1)
+    i = int(np.flatnonzero(truth.eps_star > 0)[0])
+    spec = figs.boundary_spec(X, g, a, selected=i, truth=truth, clickable=True)
+    names = [t.get("name", "") for t in spec["data"]]
+    missed = truth.missed(a)
+    assert f"missed: flippable within ε ({int(missed.sum())})" in names
+    star = next(t for t in spec["data"] if t["name"].startswith("optimal adversarial point"))
+    assert star["x"][1] == pytest.approx(truth.x_star[i, 0])
+    assert star["y"][1] == pytest.approx(truth.x_star[i, 1])
+    shapes = {s["name"]: s for s in spec["layout"]["shapes"]}
+    r = truth.certified[i]
+    assert shapes["certified-ball"]["x1"] - shapes["certified-ball"]["x0"] == pytest.approx(2 * r)
+    assert "exact ε*" in spec["data"][2]["text"][0]
+    grid_trace = spec["data"][-1]
+    assert grid_trace["name"] == figs.CLICK_NAME and grid_trace["marker"]["opacity"] == 0
+    assert "customdata" not in grid_trace  # the page tells a place from a point by this
+    # Frames still name only the animated traces, and the figure is valid Plotly.
+    assert all(list(f["traces"]) == figs.ANIMATED for f in spec["frames"])
+    figs.boundary_figure(X, g, a, selected=i, truth=truth, clickable=True)
+    rows = figs.truth_table(a, truth, i)
+    assert [r[""] for r in rows][1:] == ["exact (nearest boundary point)", "certified (CROWN)"]
+
+
+def test_curve_sandwich_draws_bounds_under_the_attack(trained, truth):
+    from advcore.figures import boundary as figs
+
+    model, X, y = trained
+    c = boundary.accuracy_curve(model, X, y, attack="fgsm", steps=1, epsilons=(0.0, 0.5, 1.0))
+    exact_curve, certified_curve = truth.curves()
+    bounds = [("certified", certified_curve, 0.1), ("exact", exact_curve, 0.2)]
+    spec = figs.curve_spec([("FGSM", c, 0.3)], eps=0.5, bounds=bounds)
+    lines = [t for t in spec["data"] if t["mode"] == "lines"]
+    assert [t["name"] for t in lines] == ["certified", "exact", "FGSM"]
+    assert lines[0]["line"]["shape"] == "hv" and lines[0]["line"]["color"] == figs.CERTIFIED_COLOR
+    assert spec["layout"]["showlegend"] is True
+    figs.curve_figure([("FGSM", c, 0.3)], eps=0.5, bounds=bounds)  # valid Plotly

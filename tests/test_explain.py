@@ -253,3 +253,21 @@ def test_eps_units_demo_stays_in_budget(softmax_regression, digit):
         assert np.abs(image - demo.clean).max() <= eps + 1e-6
         assert image.min() >= 0 and image.max() <= 1
     assert all(c.ok for c in demo.checks)
+
+
+def test_upper_bounds_sandwich_holds_on_the_moons_model():
+    model, X, y = explain.moons_model()
+    ub = explain.upper_bounds(model, X, y, eps=0.5, steps=10, restarts=3,
+                              epsilons=(0.0, 0.25, 0.5, 0.75))
+    tol = 1e-6
+    assert (ub.certified <= ub.exact + tol).all()
+    assert (ub.exact <= ub.pgd + tol).all() and (ub.exact <= ub.fgsm + tol).all()
+    assert (ub.pgd <= ub.pgd_once + tol).all()  # restarts only add flips
+    assert ub.certified_now <= ub.exact_now <= ub.pgd_now <= ub.clean
+    assert ub.exact[0] == pytest.approx(ub.clean)
+    assert ub.pgd_now - ub.exact_now == pytest.approx(len(ub.missed) / len(y))
+    assert (ub.missed_eps_star <= 0.5).all()
+    assert ((ub.flip_share >= 0) & (ub.flip_share <= 1)).all()
+    again = explain.upper_bounds(model, X, y, eps=0.5, steps=10, restarts=3,
+                                 epsilons=(0.0, 0.25, 0.5, 0.75))
+    np.testing.assert_array_equal(ub.pgd, again.pgd)  # seeded

@@ -120,3 +120,116 @@ def test_moving_eps_the_attack_or_the_steps_never_retrains(monkeypatch):
     assert trained == [(60, False)]
     at.slider(key="boundary.n").set_value(80).run()  # new data: a new model, trained once
     assert trained == [(60, False), (80, False)]
+
+
+# --- ground truth and added points ------------------------------------------------------------
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_ground_truth_switch_shows_the_exact_and_certified_answers():
+    at = _app({"attack": "pgd", "eps": "0.6", "steps": "5", "point": "3"})
+    assert "True robust accuracy" not in _metrics(at)
+    at.toggle(key="boundary.truth").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _q(at, "truth") == "1"
+    m = _metrics(at)
+    pct = {k: float(v.rstrip("%")) for k, v in m.items()}
+    assert pct["Certified accuracy (CROWN)"] <= pct["True robust accuracy"] <= pct[
+        "PGD (L∞) accuracy"] <= pct["Clean accuracy"]
+    assert any("can be flipped at this ε" in md.value for md in at.markdown)
+    fig = _figure(at)
+    names = [t.get("name", "") for t in fig["data"]]
+    assert any(n.startswith("missed: flippable within ε") for n in names)
+    assert any(n.startswith("optimal adversarial point") for n in names)
+    assert "certified-ball" in {s["name"] for s in fig["layout"]["shapes"]}
+    curve = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert {"certified (CROWN)", "exact (true robust accuracy)", "PGD (L∞)"} <= {
+        t.get("name") for t in curve["data"]}
+    assert len(at.dataframe) == 2  # the point's probabilities, and attack vs exact vs certified
+
+
+def test_moving_eps_with_ground_truth_on_reuses_the_per_model_answer(monkeypatch):
+    from advcore import boundary
+    from pages import ui
+
+    calls = []
+    real = boundary.ground_truth
+
+    def counting(*args, **kw):
+        calls.append(kw["norm"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(boundary, "ground_truth", counting)
+    ui.boundary_truth.clear()
+    at = _app({"truth": "1", "seed": "4343", "eps": "0.2"})
+    before = _metrics(at)["True robust accuracy"]
+    at.slider(key="boundary.eps").set_value(0.9).run()
+    assert not at.exception
+    assert _metrics(at)["True robust accuracy"] != before
+    assert calls == ["linf"]  # once per model and norm, never per ε
+    at.selectbox(key="boundary.attack").set_value("pgd-l2").run()
+    assert calls == ["linf", "l2"]
+
+
+def test_added_points_round_trip_through_the_url_and_clear():
+    at = _app({"add": "0.5,0.25,1;-1,1,0", "point": "61"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert [w.value for w in at.warning] == []
+    assert _q(at, "add") == "0.5,0.25,1;-1,1,0" and _q(at, "point") == "61"
+    fig = _figure(at)
+    shown = sum(len(figs_points(t)) for t in fig["data"][2:4])
+    assert shown == 62  # 60 dataset points and the two added
+    assert any("Point #61 (class 0 · added by you)" in md.value for md in at.markdown)
+    at.button(key="boundary.clear_added").click().run()
+    assert not at.exception
+    assert _q(at, "add") == "" and _q(at, "point") == "-1"
+    assert sum(len(figs_points(t)) for t in _figure(at)["data"][2:4]) == 60
+
+
+def figs_points(trace: dict) -> list:
+    """The points of a class trace (a typed array of uint16 indices)."""
+    import base64
+
+    import numpy as np
+    return np.frombuffer(base64.b64decode(trace["customdata"]["bdata"]), "<u2").tolist()
+
+
+def test_added_points_retrain_the_model(monkeypatch):
+    from advcore import boundary
+    from pages import ui
+
+    trained = []
+    real = boundary.train_model
+
+    def counting(scene, *, robust=False):
+        trained.append(scene.add)
+        return real(scene, robust=robust)
+
+    monkeypatch.setattr(boundary, "train_model", counting)
+    ui.boundary_model.clear()
+    _app({"seed": "4444"})
+    _app({"seed": "4444", "add": "0.1,0.1,0"})
+    assert trained == [(), ((0.1, 0.1, 0),)]
+
+
+def test_bad_added_points_warn_and_keep_the_good_ones():
+    at = _app({"add": "0.5,0.5,1;<b>x</b>,1,1;1,1,7"})
+    assert not at.exception
+    warned = [w.value for w in at.warning]
+    assert len(warned) == 1 and warned[0].startswith("URL parameter add"), warned
+    assert "<b>" not in warned[0]
+    assert _q(at, "add") == "0.5,0.5,1"
+
+
+def test_add_points_switch_draws_the_click_grid():
+    from advcore.figures import boundary as figs
+
+    at = _app()
+    assert figs.CLICK_NAME not in [t.get("name") for t in _figure(at)["data"]]
+    at.toggle(key="boundary.adding").set_value(True).run()
+    assert not at.exception
+    assert _figure(at)["data"][-1]["name"] == figs.CLICK_NAME
+    assert at.get("button_group")  # the class selector

@@ -194,3 +194,12 @@ def test_uploads_good_and_bad() -> None:
     assert not at.exception
     bars = next(e.proto.body for e in at.get("html") if "data-probabilities" in e.proto.body)
     assert re.search(r"data-class='7'.*?<b>7</b> \(label\)</div>", bars)
+
+
+def test_fragility_shows_mnist_linears_exact_minimum_beside_the_attacks() -> None:
+    at = run_page(model="mnist-linear", attack="fgsm", index="8")
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "mnist-linear, smallest L∞ ε" in d.value)
+    exact, fgsm, pgd = (float(v.split()[0]) for v in table["ε"])
+    assert 0 < exact <= fgsm + 1e-4 and exact <= pgd + 1e-4  # no attack goes below the truth
+    assert any("no exact answer is computed" in c.value for c in at.caption)

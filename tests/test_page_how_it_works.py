@@ -91,3 +91,16 @@ def test_missing_weights_give_a_message_not_a_traceback(monkeypatch):
     errors = " ".join(e.value for e in at.error)
     assert "mnist-cnn-robust" in errors and models.REBUILD in errors
     assert any("projection" in h.value for h in at.header)  # the 2-D section still works
+
+
+def test_upper_bounds_section_shows_the_sandwich_on_live_numbers():
+    import json
+
+    at = _page(ball="0.5", steps="20")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Attacks give upper bounds" in h.value for h in at.header)
+    sandwich = next(json.loads(c) for c in _charts(at)
+                    if "exact" in {t.get("name") for t in json.loads(c)["data"]})
+    names = {t.get("name") for t in sandwich["data"]}
+    assert {"FGSM", "PGD-20, 10 restarts", "certified (CROWN)", "exact"} <= names
+    assert any("restarts" in m.value and "miss" in m.value for m in at.markdown)

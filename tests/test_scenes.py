@@ -94,6 +94,24 @@ def test_pgd_flips_points_that_fgsm_misses_on_the_curved_boundary():
     assert pgd.attacked.flipped.sum() >= fgsm.attacked.flipped.sum() + 10
 
 
+def test_pgd_is_visibly_short_of_the_exact_answer():
+    """The ground-truth scene: PGD's accuracy is an upper bound, well above the true one."""
+    from advcore import boundary
+
+    p = scenes.get_scene("attack-short-of-truth").params
+    scene, _ = state.from_query(state.BoundaryScene, p)
+    X, y = boundary.points_of(scene)
+    model = boundary.train_model(scene)
+    truth = boundary.ground_truth(model, X, y, norm="linf")
+    pgd = boundary.attack_points(model, X, y, attack="pgd", eps=scene.eps, steps=scene.steps,
+                                 seed=scene.seed)
+    missed = truth.missed(pgd)
+    assert missed.sum() >= 15
+    assert pgd.adversarial_accuracy - truth.exact_accuracy(scene.eps) >= 0.075
+    assert truth.certified_accuracy(scene.eps) <= truth.exact_accuracy(scene.eps)
+    assert missed[scene.point] and truth.eps_star[scene.point] < scene.eps / 2
+
+
 def test_the_readme_lists_every_scene() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for scene in scenes.SCENES:

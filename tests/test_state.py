@@ -40,8 +40,18 @@ def _is_scene(obj: Any) -> bool:
 SCENES = [Scene] + [obj for obj in vars(state).values() if _is_scene(obj)]
 
 
+def points_of(f: dataclasses.Field) -> st.SearchStrategy:
+    """Up to the field's most points, coordinates rounded as the URL keeps them."""
+    lo, hi = f.metadata["lo"], f.metadata["hi"]
+    coord = st.floats(lo, hi, allow_nan=False).map(lambda v: round(v, state.POINT_DECIMALS) + 0.0)
+    one = st.tuples(coord, coord, st.integers(0, f.metadata["classes"] - 1))
+    return st.lists(one, max_size=f.metadata["points"]).map(tuple)
+
+
 def value_of(f: dataclasses.Field) -> st.SearchStrategy:
     meta = f.metadata
+    if "points" in meta:
+        return points_of(f)
     if "choices" in meta:
         return st.sampled_from(meta["choices"])
     if "flag" in meta:
@@ -61,7 +71,13 @@ def assert_valid(scene: Any) -> None:
     """Every field holds a value its metadata allows, of the field's own type."""
     for f in dataclasses.fields(scene):
         value, meta = getattr(scene, f.name), f.metadata
-        if "choices" in meta:
+        if "points" in meta:
+            assert isinstance(value, tuple) and len(value) <= meta["points"], f.name
+            for x, y, c in value:
+                assert meta["lo"] <= x <= meta["hi"] and meta["lo"] <= y <= meta["hi"]
+                assert c in range(meta["classes"]) and type(c) is int
+                assert round(x, state.POINT_DECIMALS) == x
+        elif "choices" in meta:
             assert value in meta["choices"], f.name
         elif "flag" in meta:
             assert isinstance(value, bool), f.name
@@ -87,7 +103,8 @@ def test_every_valid_scene_round_trips_exactly(cls, data):
     scene = data.draw(scenes(cls))
     query = to_query(scene)
     assert set(query) == {f.name for f in dataclasses.fields(cls)}
-    assert all(isinstance(v, str) and len(v) <= state.MAX_VALUE_CHARS for v in query.values())
+    limits = {f.name: state.value_limit(f) for f in dataclasses.fields(cls)}
+    assert all(isinstance(v, str) and len(v) <= limits[k] for k, v in query.items())
     assert from_query(cls, query) == (scene, [])
 
 
@@ -209,3 +226,43 @@ def test_hostile_values_and_unknown_names_are_warned_inert() -> None:
     assert "[L]" not in warnings[0] and "\u200b\\[L\u200b\\]" in warnings[0]
     unknown = state.unknown_names(state.BoundaryScene, ["eps", "esp", "embed", "[a](//b)"])
     assert len(unknown) == 2 and "esp" in unknown[0] and "\u200b\\[a" in unknown[1]
+
+
+# --- points a visitor adds on the boundary map -----------------------------------------------------
+
+
+def test_added_points_round_trip_through_the_url():
+    scene = state.BoundaryScene(add=((0.52, -1.1, 1), (0.0, 2.0, 0), (-5.99, 5.99, 1)))
+    query = to_query(scene)
+    assert query["add"] == "0.52,-1.1,1;0,2,0;-5.99,5.99,1"
+    assert from_query(state.BoundaryScene, query) == (scene, [])
+    assert to_query(state.BoundaryScene())["add"] == ""
+    full = state.BoundaryScene(add=tuple((-5.99, -5.99, 1) for _ in range(30)))
+    assert len(to_query(full)["add"]) <= state.MAX_POINTS_CHARS
+    assert from_query(state.BoundaryScene, to_query(full))[0] == full
+
+
+@pytest.mark.parametrize("raw, kept, warned", [
+    ("0.5,0.5,1;bad", ((0.5, 0.5, 1),), "point 2 “bad” is not x,y,class"),
+    ("0.5,0.5,2", (), "has a class that is not one of 0, 1"),
+    ("9,0,1;1,1,0", ((1.0, 1.0, 0),), "lies outside ±6"),
+    ("nan,0,1", (), "not a plain decimal number"),
+    ("1e3,0,1", (), "not a plain decimal number"),
+    ("0x1,0,1", (), "not a plain decimal number"),
+    ("0.5,0.5", (), "is not x,y,class"),
+    ("0.5,0.5,1,7", (), "is not x,y,class"),
+    ("0.5,0.5,1.0", (), "has a class"),
+    ("[x](//e.vil),1,1", (), "\u200b\\[x\u200b\\]"),
+    (";".join(["1,1,1"] * 31), tuple((1.0, 1.0, 1) for _ in range(30)), "more than 30 points"),
+    ("1," * 400, (), "is too long"),
+])
+def test_bad_added_points_are_dropped_with_a_warning(raw, kept, warned):
+    scene, warnings = from_query(state.BoundaryScene, {"add": raw})
+    assert scene.add == kept
+    assert len(warnings) == 1 and warned in warnings[0], warnings
+    assert warnings[0].startswith("URL parameter add")
+
+
+def test_added_points_are_rounded_and_spaces_ignored():
+    scene, warnings = from_query(state.BoundaryScene, {"add": " 0.123 , -0.004 , 0 ; ; "})
+    assert warnings == [] and scene.add == ((0.12, 0.0, 0),)

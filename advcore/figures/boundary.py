@@ -8,7 +8,11 @@ The main figure is one animated scatter over a static background:
     trace 2  class-0 points                       animated
     trace 3  class-1 points                       animated
     trace 4  rings on flipped points              animated
-    trace 5+ the selected point's path, ring      static
+    trace 5+ static extras, in this order, each only when asked for:
+             points the attack missed (ground truth: ε* ≤ ε, still correct)
+             the selected point's path and ring, its optimal adversarial point (ground truth)
+             an invisible grid of click targets (adding points: clicks on a layout image fire
+             no event, clicks on these markers do)
 
 Frames name only traces 2-4 (`traces=[2, 3, 4]`) and play with `redraw: False` and no tweening.
 The background is a layout image and a scatter line, not heatmap/contour traces, because a
@@ -27,7 +31,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from advcore.boundary import AccuracyCurve, Attacked, Grid
+from advcore.boundary import AccuracyCurve, Attacked, Grid, GroundTruth
 from advcore.figures import (
     BASE_FONT_SIZE,
     CLASS_COLORS,
@@ -42,6 +46,10 @@ ANIMATED = [2, 3, 4]
 ATTACK_NAMES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD-L∞", "pgd-l2": "PGD-L2",
                 "deepfool": "DeepFool"}
 FRAME_MS = 350
+EXACT_COLOR = "#6a3d9a"  # the exact answer: ε*, the optimal adversarial point, the true curve
+CERTIFIED_COLOR = "#0f8b8d"  # what a certificate proves (CROWN)
+CLICK_GRID = 64  # click targets per side of the map when adding points
+CLICK_NAME = "click to add a point"
 
 
 def _name(attack: str) -> str:
@@ -72,16 +80,36 @@ def _typed(values: np.ndarray, dtype: str = "f4") -> dict[str, str]:
     return spec
 
 
-def _point_traces(a: Attacked, f: int, size: int, *, full: bool = True) -> list[dict[str, Any]]:
+def _eps_text(v: float, eps_max: float) -> str:
+    return f"> {eps_max:g}" if v > eps_max else f"{v:.3f}"
+
+
+def hover_texts(a: Attacked, truth: GroundTruth | None) -> list[str]:
+    """Each point's hover line: its index and class, and with ground truth its exact ε* and
+    certified radius (feature units, in the attack's norm)."""
+    out = []
+    for i, cls in enumerate(a.y):
+        line = f"point #{i} · class {int(cls)}"
+        if truth is not None:
+            line += (f"<br>exact ε* = {_eps_text(truth.eps_star[i], truth.eps_max)}"
+                     f" · certified {_eps_text(truth.certified[i], truth.eps_max)}")
+        out.append(line)
+    return out
+
+
+def _point_traces(a: Attacked, f: int, size: int, *, full: bool = True,
+                  truth: GroundTruth | None = None) -> list[dict[str, Any]]:
     """Traces 2-4 at frame f: the two classes where the attack has moved them, and rings.
 
     full=False (a frame) sends only what changes: the class traces' positions (which points
     belong to a class never changes, so their customdata and style stay from the figure) and
-    the rings' positions and indices (the flipped set grows frame by frame)."""
+    the rings' positions and indices (the flipped set grows frame by frame). truth: adds each
+    point's exact ε* and certified radius to its hover text."""
     pos = a.frames[f]
     idx = np.arange(len(a.y))
     flips = ~a.frame_wrong[0] & a.frame_wrong[f]
     out: list[dict[str, Any]] = []
+    texts = np.array(hover_texts(a, truth), dtype=object) if full else None
     for cls in (0, 1):
         m = a.y == cls
         t: dict[str, Any] = {"type": "scatter", "x": _typed(pos[m, 0]), "y": _typed(pos[m, 1])}
@@ -92,7 +120,7 @@ def _point_traces(a: Attacked, f: int, size: int, *, full: bool = True) -> list[
                 marker={"color": CLASS_COLORS[cls], "size": size,
                         "line": {"width": 1, "color": "#ffffff"}},
                 unselected={"marker": {"opacity": 1.0}}, selected={"marker": {"opacity": 1.0}},
-                hovertemplate=f"point #%{{customdata}} · class {cls}<extra></extra>")
+                text=texts[m].tolist(), hovertemplate="%{text}<extra></extra>")
         out.append(t)
     rings: dict[str, Any] = {"type": "scatter", "x": _typed(pos[flips, 0]),
                              "y": _typed(pos[flips, 1]), "customdata": _typed(idx[flips], "u2")}
@@ -137,6 +165,61 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
     }
 
 
+def _missed_trace(a: Attacked, truth: GroundTruth, size: int) -> dict[str, Any]:
+    """Diamonds on the points the attack left correct that some perturbation within ε flips
+    (exact.missed_flips), where they sit after the attack."""
+    missed = truth.missed(a)
+    idx = np.flatnonzero(missed)
+    return {"type": "scatter", "x": _typed(a.x_adv[missed, 0]), "y": _typed(a.x_adv[missed, 1]),
+            "customdata": _typed(idx, "u2"), "mode": "markers",
+            "name": f"missed: flippable within ε ({len(idx)})",
+            "marker": {"symbol": "diamond-open", "color": EXACT_COLOR, "size": size + 9,
+                       "line": {"width": 2.5, "color": EXACT_COLOR}},
+            "hovertemplate": "point #%{customdata} · the attack missed it: a flip within ε "
+                             "exists<extra></extra>"}
+
+
+def _ball(x0: float, y0: float, r: float, norm: str, line: dict[str, Any], fill: str,
+          name: str) -> dict[str, Any]:
+    return {"type": "rect" if norm == "linf" else "circle", "x0": x0 - r, "x1": x0 + r,
+            "y0": y0 - r, "y1": y0 + r, "xref": "x", "yref": "y", "line": line,
+            "fillcolor": fill, "name": name}
+
+
+def _truth_selection(spec: dict[str, Any], X: np.ndarray, truth: GroundTruth, i: int,
+                     talk: bool) -> None:
+    """The selected point's certified ball (CROWN) and its optimal adversarial point: the
+    nearest point on the boundary, joined to the point by a dashed line."""
+    x0, y0 = (float(v) for v in X[i])
+    r = float(truth.certified[i])
+    if 0 < r <= truth.eps_max:
+        spec["layout"].setdefault("shapes", []).append(_ball(
+            x0, y0, r, truth.norm, {"color": CERTIFIED_COLOR, "width": 3 if talk else 2},
+            "rgba(15,139,141,0.12)", "certified-ball"))
+    star = truth.x_star[i]
+    if truth.eps_star[i] > 0 and np.isfinite(star).all():
+        spec["data"].append({
+            "type": "scatter", "x": [x0, float(star[0])], "y": [y0, float(star[1])],
+            "mode": "lines+markers", "name": f"optimal adversarial point (ε* = "
+                                             f"{truth.eps_star[i]:.3f})",
+            "line": {"color": EXACT_COLOR, "width": 3 if talk else 2, "dash": "dash"},
+            "marker": {"symbol": ["circle", "star"], "size": [1, 20 if talk else 16],
+                       "color": EXACT_COLOR, "line": {"width": 1, "color": "#ffffff"}},
+            "hoverinfo": "skip"})
+
+
+def click_grid(grid: Grid, n: int = CLICK_GRID) -> dict[str, Any]:
+    """An invisible n × n grid of markers over the map: clicking an empty place fires a click
+    on the nearest one, whose x, y the page reads (a layout image fires no click events)."""
+    gx = np.linspace(float(grid.gx[0]), float(grid.gx[-1]), n)
+    gy = np.linspace(float(grid.gy[0]), float(grid.gy[-1]), n)
+    xx, yy = np.meshgrid(gx, gy)
+    return {"type": "scatter", "x": _typed(xx.ravel()), "y": _typed(yy.ravel()),
+            "mode": "markers", "name": CLICK_NAME, "showlegend": False,
+            "marker": {"size": 6, "color": "#000000", "opacity": 0},
+            "hovertemplate": "add a point at (%{x:.2f}, %{y:.2f})<extra></extra>"}
+
+
 def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: bool) -> None:
     """The selected point: its ε-ball (square L∞, circle L2), gradient arrow, path and ring."""
     x0, y0 = (float(v) for v in X[i])
@@ -169,13 +252,17 @@ def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: b
 
 def boundary_spec(
     X: np.ndarray, grid: Grid, a: Attacked, *, selected: int | None = None, talk: bool = False,
-    title_prefix: str = "", height: int = 620,
+    title_prefix: str = "", height: int = 620, truth: GroundTruth | None = None,
+    clickable: bool = False,
 ) -> dict[str, Any]:
     """The probability map, the boundary, and every point animated from clean to adversarial,
     as a plain Plotly figure dict (what `boundary_figure` wraps; the page sends it unvalidated).
 
     X (N, 2) clean points; grid: P(class 1) over the window; a: the attack's frames and flags.
     selected: index of a clicked point (ε-ball, gradient arrow, path), or None.
+    truth: the exact answer in the attack's norm: ε* in each point's hover text, diamonds on
+    the points the attack missed, and for the selected point its certified ball and optimal
+    adversarial point. clickable: add the invisible click grid (adding points).
 
     Lean on purpose: moving ε resends all of it. Arrays go as base64 float32 typed arrays and
     frames carry only what moves; the probability map is a small PNG.
@@ -188,8 +275,10 @@ def boundary_spec(
         {"type": "scatter", "x": _typed(X[:, 0]), "y": _typed(X[:, 1]), "mode": "markers",
          "name": "clean position", "hoverinfo": "skip", "visible": True,
          "marker": {"color": "rgba(60,60,60,0.35)", "size": clean_size}},
-        *_point_traces(a, len(a.frames) - 1, size),
+        *_point_traces(a, len(a.frames) - 1, size, truth=truth),
     ]
+    if truth is not None:
+        data.append(_missed_trace(a, truth, size))
     font = BASE_FONT_SIZE if not talk else TALK_FONT_SIZE
     axis = {"showgrid": False, "zeroline": False, "constrain": "domain", "autorange": False}
     if talk:
@@ -212,6 +301,10 @@ def boundary_spec(
     }}
     if selected is not None and 0 <= selected < len(X):
         _selection(spec, X, a, selected, talk)
+        if truth is not None:
+            _truth_selection(spec, X, truth, selected, talk)
+    if clickable:
+        data.append(click_grid(grid))
     spec["frames"] = [
         {"name": str(k), "traces": ANIMATED, "data": _point_traces(a, k, size, full=False),
          "layout": {"title": {"text": title_text(a, k, prefix=title_prefix)}}}
@@ -239,20 +332,42 @@ class LeanFigure(go.Figure):
 
 def boundary_figure(
     X: np.ndarray, grid: Grid, a: Attacked, *, selected: int | None = None, talk: bool = False,
-    title_prefix: str = "", height: int = 620,
+    title_prefix: str = "", height: int = 620, truth: GroundTruth | None = None,
+    clickable: bool = False,
 ) -> go.Figure:
     """`boundary_spec` as a validated go.Figure, for callers that edit it (update_layout)."""
     return go.Figure(boundary_spec(X, grid, a, selected=selected, talk=talk,
-                                   title_prefix=title_prefix, height=height))
+                                   title_prefix=title_prefix, height=height, truth=truth,
+                                   clickable=clickable))
+
+
+BOUND_STYLES = {  # the sandwich's lower slices: (colour, dash)
+    "exact": (EXACT_COLOR, "solid"),
+    "certified": (CERTIFIED_COLOR, "dashdot"),
+}
 
 
 def curve_spec(
     curves: Sequence[tuple[str, AccuracyCurve, float]], *, eps: float, talk: bool = False,
+    bounds: Sequence[tuple[str, AccuracyCurve, float]] = (),
 ) -> dict[str, Any]:
     """Accuracy vs ε, one line per (label, curve, accuracy at the current ε), ε marked, as a
     plain Plotly figure dict: built without plotly's validation, which cost ~30 ms per ε change
-    (the page sends it through LeanFigure; `curve_figure` wraps it for callers that edit it)."""
+    (the page sends it through LeanFigure; `curve_figure` wraps it for callers that edit it).
+
+    bounds: the exact and certified curves under the attack curves (curve.attack "exact" or
+    "certified" picks the style), drawn as steps: certified ≤ exact ≤ every attack's curve."""
     data: list[dict[str, Any]] = []
+    for label, c, now in bounds:
+        color, dash = BOUND_STYLES.get(c.attack, ("#555555", "dot"))
+        data.append({
+            "type": "scatter", "x": _typed(c.epsilons), "y": _typed(c.accuracy),
+            "mode": "lines", "name": label, "line": {"color": color, "dash": dash,
+                                                    "shape": "hv", "width": 4 if talk else 2.5},
+            "hovertemplate": "ε = %{x:.2f}: %{y:.0%}<extra>" + label + "</extra>"})
+        data.append({
+            "type": "scatter", "x": [eps], "y": [now], "mode": "markers", "showlegend": False,
+            "hoverinfo": "skip", "marker": {"color": color, "size": 10 if talk else 8}})
     dashes = ("solid", "dash")
     for k, (label, c, now) in enumerate(curves):
         data.append({
@@ -274,7 +389,7 @@ def curve_spec(
         "height": 300, "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
         "legend": {"x": 0.99, "xanchor": "right", "y": 0.98, "yanchor": "top",
                    "bgcolor": "rgba(255,255,255,0.8)"},
-        "showlegend": len(curves) > 1,
+        "showlegend": len(curves) + len(bounds) > 1,
         "shapes": [{"type": "line", "x0": eps, "x1": eps, "xref": "x", "y0": 0, "y1": 1,
                     "yref": "y domain", "line": {"color": FLIP_COLOR, "width": 2,
                                                  "dash": "dot"}}],
@@ -288,9 +403,10 @@ def curve_spec(
 
 def curve_figure(
     curves: Sequence[tuple[str, AccuracyCurve, float]], *, eps: float, talk: bool = False,
+    bounds: Sequence[tuple[str, AccuracyCurve, float]] = (),
 ) -> go.Figure:
     """`curve_spec` as a validated go.Figure."""
-    return go.Figure(curve_spec(curves, eps=eps, talk=talk))
+    return go.Figure(curve_spec(curves, eps=eps, talk=talk, bounds=bounds))
 
 
 def point_table(a: Attacked, i: int) -> list[dict[str, str]]:
@@ -302,4 +418,29 @@ def point_table(a: Attacked, i: int) -> list[dict[str, str]]:
             "": what, "(x₁, x₂)": f"({pos[0]:+.2f}, {pos[1]:+.2f})",
             "P(class 1)": f"{p[1]:.3f}", "predicted": f"class {int(p.argmax())}",
         })
+    return rows
+
+
+def truth_table(a: Attacked, truth: GroundTruth, i: int) -> list[dict[str, str]]:
+    """The selected point's distances side by side: what the attack found, the exact ε*, and
+    what CROWN certifies (feature units, in the attack's norm)."""
+    norm = "‖δ‖∞" if truth.norm == "linf" else "‖δ‖₂"
+    flipped = bool(a.prob_adv[i].argmax() != a.y[i])
+    star = truth.x_star[i]
+    rows = [
+        {"": f"{_name(a.attack)} (ε = {a.eps:g})",
+         norm: f"{a.perturbation[i]:.3f}",
+         "(x₁, x₂)": f"({a.x_adv[i][0]:+.2f}, {a.x_adv[i][1]:+.2f})",
+         "what it says": "flipped" if flipped else "not flipped"},
+        {"": "exact (nearest boundary point)",
+         norm: _eps_text(truth.eps_star[i], truth.eps_max),
+         "(x₁, x₂)": (f"({star[0]:+.2f}, {star[1]:+.2f})" if np.isfinite(star).all()
+                      else "beyond the map"),
+         "what it says": ("already wrong" if truth.eps_star[i] == 0 else
+                          "a flip within ε exists" if truth.eps_star[i] <= a.eps else
+                          "no flip within ε")},
+        {"": "certified (CROWN)", norm: _eps_text(truth.certified[i], truth.eps_max),
+         "(x₁, x₂)": "",
+         "what it says": "proved safe at ε" if truth.certified[i] > a.eps else "not proved"},
+    ]
     return rows
