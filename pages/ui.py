@@ -89,6 +89,27 @@ def write_url(scene: Any) -> None:
         st.query_params.from_dict(wanted)
 
 
+def scene_url(query: dict[str, str]) -> str:
+    """The address of this page with `query`, as the visitor's browser reaches the app."""
+    from urllib.parse import urlencode
+
+    base = (st.context.url or "").split("?", 1)[0].split("#", 1)[0]
+    return f"{base}?{urlencode(query)}"
+
+
+@st.dialog("Open this scene on your phone", width="large")
+def audience_qr() -> None:
+    """The current scene's URL as a large QR code, for the room: people open the same picture on
+    their phones. The URL is shown as plain text (st.code interprets nothing) under it."""
+    from advcore import export
+
+    url = scene_url({k: st.query_params.get(k) for k in st.query_params})
+    st.image(export.qr_png(url, scale=10), width=440)
+    st.code(url, language=None, wrap_lines=True)
+    st.caption("The address must be one the audience can reach: serve the app on the room's "
+               "network (see the README's section on serving an audience), not on localhost.")
+
+
 # --- digits page: cached results, keyed by names and small arrays (never by model objects) ------
 # Models are looked up by name inside each function, so a cache key is a few strings, numbers and
 # at most one 28×28 digit. Every result is a frozen dataclass of numpy arrays.
@@ -513,7 +534,7 @@ def render_checks(checks: list[mistakes.Check] | tuple[mistakes.Check, ...], *,
 # --- talk mode: one switch, the same look on every page ----------------------------------------
 
 TALK_CSS = """<style>
-[data-testid='stMainBlockContainer'] {max-width: 100%; padding-top: 3rem; padding-bottom: 2rem;}
+[data-testid='stMainBlockContainer'] {max-width: 100%; padding-top: 4rem; padding-bottom: 2rem;}
 [data-testid='stMainBlockContainer'] [data-testid='stMarkdownContainer'] p,
 [data-testid='stMainBlockContainer'] li,
 [data-testid='stCaptionContainer'] {font-size: 1.35rem; color: #000;}
@@ -542,6 +563,10 @@ def talk_mode(talk: bool) -> None:
         return
     st.set_page_config(initial_sidebar_state="collapsed")
     st.markdown(TALK_CSS, unsafe_allow_html=True)
+    if st.sidebar.button("QR code of this scene", icon=":material/qr_code_2:", key="talk.qr",
+                         help="A large QR code of this page's URL, for the room to open the "
+                              "same scene on their phones."):
+        audience_qr()
 
 
 # --- boundary page: a trained 2-D model per training key, its grid, attack and curve -----------

@@ -4,6 +4,7 @@ and leaves a screenshot in test-artifacts/talk-<page>.png for a person to look a
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,5 +128,32 @@ def test_nothing_is_cut_off_at_1280_px(browser: Any, app_server: str, name: str,
         page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=COMPUTE_MS)
         log.settle(timeout_s=COMPUTE_MS / 1000)
         _assert_nothing_cut(page, name)
+    finally:
+        context.close()
+
+
+def test_talk_mode_shows_the_room_a_qr_code_of_the_scene(browser: Any, app_server: str) -> None:
+    scene = SCENES[0]
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    log = RunLog.of(page)
+    try:
+        page.goto(app_server + "/")
+        page.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
+        log.settle(timeout_s=COMPUTE_MS / 1000)
+        page.goto(app_server + scene.url(talk=True))
+        page.locator(KEY_ELEMENT[scene.slug]).first.wait_for(timeout=COMPUTE_MS)
+        log.settle(timeout_s=COMPUTE_MS / 1000)
+        page.get_by_test_id("stExpandSidebarButton").click()
+        before = time.perf_counter()
+        page.get_by_role("button", name="QR code of this scene").click()
+        log.settle(after=before, timeout_s=COMPUTE_MS / 1000)
+        dialog = page.get_by_role("dialog")
+        dialog.locator("img").wait_for(timeout=COMPUTE_MS)
+        wait_rendered(page)
+        assert dialog.locator("img").evaluate("i => i.complete && i.naturalWidth") >= 300
+        shown = dialog.locator("code").inner_text().replace("\n", "")
+        assert shown == page.url, (shown, page.url)  # the code is this very scene
+        page.screenshot(path=str(ARTIFACTS / "talk-qr.png"))
     finally:
         context.close()
