@@ -121,6 +121,23 @@ class Curve:
         return None
 
 
+def exact_linear_curve(model: nn.Module, x: Tensor, y: Tensor, epsilons: Sequence[float], *,
+                       name: str = "mnist-linear") -> Curve:
+    """The exact robust-accuracy curve of a softmax-regression model under L∞ in [0, 1].
+
+    Each digit's smallest flipping ε has a closed form (advcore.exact.linear_minimal_linf), so
+    the accuracy at ε is the share of digits whose ε* exceeds ε: every attack's curve lies on
+    or above this one. x (N, 1, 28, 28) in [0, 1], y (N,); attack "exact", source "exact".
+    """
+    from advcore import exact
+
+    star = exact.linear_minimal_linf(model, x, y).numpy()
+    grid = np.asarray(epsilons, dtype=np.float64)
+    acc = exact.exact_robust_accuracy(star, grid)
+    return Curve(name, "exact", tuple(float(e) for e in grid), tuple(float(a) for a in acc),
+                 steps=0, n=len(y), source="exact")
+
+
 def card_curves(name: str, card: Mapping[str, Any], n: int) -> list[Curve]:
     """The FGSM and PGD curves a model card records (see advcore.train.evaluate_card).
 

@@ -114,9 +114,22 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
             st.rerun()
 
     refs = rb.REFERENCES if scene.papers else ()
+    shown_eps = [e for c in (live or curves) for e in c.epsilons] or [0.3]
+    exact_n = live[0].n if live else ui.test_size()
+    try:
+        exact = [ui.linear_exact_curve(exact_n, tuple(np.linspace(0.0, max(shown_eps), 241)))]
+    except AssetError:
+        exact = []
     fig = figs.curves_figure(live or curves, refs, compare=curves if live else (),
-                             talk=scene.talk)
+                             exact=exact, talk=scene.talk)
     st.plotly_chart(fig, width="stretch", key="rb_curves_fig")
+    if exact:
+        st.caption(
+            "Dashed steps: mnist-linear's **exact** robust accuracy. For softmax regression "
+            "each digit's smallest flipping L∞ change inside [0, 1] has a closed form, so this "
+            "is the truth, and FGSM's and PGD's curves can only lie on or above it. For the "
+            "CNNs no exact answer is computed (for ReLU networks it is NP-hard): their curves "
+            "are upper bounds, what these attacks found.")
     notes = rb.takeaways(live or curves)
     if notes:
         st.markdown("**What to notice**\n\n" + "\n".join(f"- {n}" for n in notes))

@@ -290,3 +290,24 @@ def test_one_thread_restores_the_thread_count() -> None:
     with pytest.raises(RuntimeError), rb.one_thread():
         raise RuntimeError("boom")
     assert torch.get_num_threads() == before
+
+
+def test_mnist_linears_exact_curve_lies_under_every_attack():
+    from advcore import attacks, data, models
+    from advcore import robustness as rb_engine
+    from advcore.figures import robustness as rb_figs
+
+    model = models.pretrained("mnist-linear")
+    x, y = data.mnist("test")
+    x, y = x[:200], y[:200]
+    curve = rb_engine.exact_linear_curve(model, x, y, (0.0, 0.02, 0.05, 0.1, 0.25))
+    assert curve.attack == "exact" and curve.n == 200
+    assert all(a >= b for a, b in zip(curve.accuracy, curve.accuracy[1:], strict=False))
+    for e, exact_acc in zip(curve.epsilons[1:], curve.accuracy[1:], strict=True):
+        for attack in (attacks.fgsm, attacks.pgd):
+            with torch.no_grad():
+                acc = float((model(attack(model, x, y, eps=e)).argmax(1) == y).float().mean())
+            assert exact_acc <= acc + 1e-9, (attack.__name__, e)
+    fig = rb_figs.curves_figure([], exact=[curve])
+    exact_traces = [t for t in fig.data if "exact" in t.name]
+    assert len(exact_traces) == 2 and exact_traces[0].line.shape == "hv"  # both panels

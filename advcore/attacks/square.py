@@ -161,7 +161,7 @@ def _propose_l2(x: Tensor, best: Tensor, eps: Tensor, s: int, bounds: Bounds,
     mask = draws["mask1"] | draws["mask2"]
     both = flat_norm(delta * mask, "l2")  # (N, 1, 1, 1)
     room = (eps**2 - flat_norm(delta, "l2") ** 2).clamp_min(0)
-    pair = _bump_pair(s, x)
+    pair = draws["pair"]
     pair = torch.where(draws["transpose"][:, None, None, None], pair.T, pair)
     new = pair * draws["signs_c"] + window / (window_norm + 1e-12)
     new = new / (new.flatten(2).norm(dim=2)[:, :, None, None] + 1e-12)
@@ -220,6 +220,7 @@ def _iterates(
     eps_i = eps.reshape(-1, 1, 1, 1) if eps.dim() > 0 else eps
     init = _init_linf if norm == "linf" else _init_l2
     propose = _propose_linf if norm == "linf" else _propose_l2
+    pairs: dict[int, Tensor] = {}  # the L2 bump pair of each window side, built once
     best = init(img, eps_i, bounds, generator)
     logits = forward_logits(model, best.reshape(shape))
     check_labels(y, logits.shape[1])  # on the first query: validation costs no extra call
@@ -233,6 +234,10 @@ def _iterates(
             return
         s = _window_side(i, iterations, img, norm, p_init)
         draws = {k: v[active] for k, v in _draws(img, s, norm, generator).items()}
+        if norm == "l2":
+            if s not in pairs:
+                pairs[s] = _bump_pair(s, img)
+            draws["pair"] = pairs[s]
         e = eps_i[active] if eps_i.dim() > 0 else eps_i
         proposal = propose(img[active], best[active], e, s, bounds, draws)
         new_loss = margin(forward_logits(model, proposal.reshape(-1, *shape[1:])), y[active],

@@ -96,6 +96,7 @@ def curves_figure(
     references: Sequence[Reference] = (),
     *,
     compare: Sequence[Curve] = (),
+    exact: Sequence[Curve] = (),
     talk: bool = False,
 ) -> go.Figure:
     """Accuracy (%) vs ε, FGSM on the left and PGD on the right, one line per model.
@@ -103,6 +104,8 @@ def curves_figure(
     curves: what to draw solid (the cards, or a live recomputation). compare: drawn thin and
     dotted in the same colours (the cards, when `curves` is live), so agreement is visible.
     references: published points, each drawn in the colour of the model of ours it compares with.
+    exact: true robust-accuracy curves (robustness.exact_linear_curve), drawn in both panels as
+    a dashed step in the model's colour, under the attack curves.
     """
     pgd_steps = next((c.steps for c in curves if c.attack == "pgd"), 20)
     titles = (ATTACK_TITLES["fgsm"], ATTACK_TITLES["pgd"].format(steps=pgd_steps))
@@ -119,6 +122,8 @@ def curves_figure(
             if c.attack == attack:
                 fig.add_trace(_curve_trace(c, attack, col, dotted=False, width=width,
                                            marker=marker), row=1, col=col)
+        for c in exact:
+            fig.add_trace(_exact_trace(c, col, width=width), row=1, col=col)
         traces, labels = _reference_traces(references, attack, marker)
         for trace in traces:
             fig.add_trace(trace, row=1, col=col)
@@ -146,6 +151,20 @@ def curves_figure(
     _finish(fig, talk=talk, height=460 if talk else 600)
     fig.update_layout(margin={"b": 110, "t": 150} if talk else {"b": 170})
     return fig
+
+
+def _exact_trace(c: Curve, col: int, *, width: float) -> go.Scatter:
+    """A true robust-accuracy curve: a step function (it falls where a digit's ε* lies)."""
+    label = MODEL_LABELS.get(c.model, c.model)
+    return go.Scatter(
+        x=list(c.epsilons), y=[100 * a for a in c.accuracy], mode="lines",
+        name=f"{label}: exact (no attack can do better)", legendgroup=f"{c.model}-exact",
+        showlegend=col == 1,
+        line={"color": MODEL_COLORS.get(c.model, "#444"), "width": width * 0.8, "dash": "dash",
+              "shape": "hv"},
+        hovertemplate=(f"<b>{c.model}: exact</b><br>ε = %{{x:.3f}}<br>true robust accuracy "
+                       "%{y:.1f}%<extra></extra>"),
+    )
 
 
 def _curve_trace(c: Curve, attack: str, col: int, *, dotted: bool, width: float,
