@@ -299,6 +299,11 @@ def verdict_and_downloads(scene: Scene, result: DigitAttack, label: int,
         mime="application/octet-stream", key=key("download_npy"), on_click="ignore",
         icon=":material/data_array:",
         help="float32, shape (1, 1, 28, 28), values in [0, 1]: np.load(...) and feed the model.")
+    if scene.eps > 0:
+        with st.expander("For your slides: the digit morphing as ε grows", expanded=False):
+            frames = RACE_FRAMES_ITERATIVE if spec.iterative and not spec.minimal else RACE_FRAMES
+            ui.digit_morph_exports(scene.model, scene.attack, scene.eps, scene.steps, result,
+                                   ui.scene_url(state.to_query(scene)), frames)
 
 
 def fragility(scene: Scene, digit: np.ndarray, label: int, label_known: bool,

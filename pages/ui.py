@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from advcore import digits, evaluate, explain, mistakes, models, preprocess, robustness, state
+from advcore.attacks import get_attack
 from advcore.data import mnist, toy_dataset
 from pages import guard
 
@@ -108,6 +109,49 @@ def audience_qr() -> None:
     st.code(url, language=None, wrap_lines=True)
     st.caption("The address must be one the audience can reach: serve the app on the room's "
                "network (see the README's section on serving an audience), not on localhost.")
+
+
+# --- exports for slides: generated when the button is pressed, not on every rerun --------------
+
+
+def export_buttons(stem: str, *, gif: Any, mp4: Any, html: Any | None = None,
+                   key: str) -> None:
+    """GIF, MP4 (and optionally HTML) download buttons whose files are made on click.
+
+    gif, mp4, html: callables with no arguments returning bytes / str. Streamlit runs them on a
+    separate thread when the button is pressed, so a rerun never pays for an export."""
+    cols = st.columns(3 if html is not None else 2)
+    cols[0].download_button("Animated GIF", gif, f"{stem}.gif", mime="image/gif",
+                            key=f"{key}.gif", on_click="ignore", icon=":material/gif_box:")
+    cols[1].download_button("Video (MP4)", mp4, f"{stem}.mp4", mime="video/mp4",
+                            key=f"{key}.mp4", on_click="ignore", icon=":material/movie:")
+    if html is not None:
+        cols[2].download_button("Figure (HTML, offline)", html, f"{stem}.html",
+                                mime="text/html", key=f"{key}.html", on_click="ignore",
+                                icon=":material/code:")
+
+
+def digit_morph_exports(model_name: str, attack: str, eps: float, steps: int,
+                        result: digits.DigitAttack, url: str, frames: int) -> None:
+    """The digit morph over ε (original, perturbation, adversarial per frame) as GIF and MP4,
+    stamped with the scene's URL, model and attack."""
+    from advcore import export
+
+    spec = get_attack(attack)
+    stamp = [url, f"{model_name} · {spec.label} · ε up to {eps:g}"]
+
+    def frames_of() -> list[Any]:
+        model = pretrained_model(model_name)
+        race = digits.logit_race(model, result, attack=attack, eps=eps, steps=steps,
+                                 frames=frames)
+        probs = torch.softmax(torch.from_numpy(race.logits), 1).numpy()
+        return export.digit_frames(np.asarray(result.clean).reshape(28, 28), race.epsilons,
+                                   race.images.reshape(-1, 28, 28), race.predictions,
+                                   probs.max(1), unit=spec.norm, stamp=stamp)
+
+    stem = f"digit-morph-{model_name}-{attack}-eps{eps:g}"
+    export_buttons(stem, gif=lambda: export.to_gif(frames_of()),
+                   mp4=lambda: export.to_mp4(frames_of()), key="digits.export")
 
 
 # --- digits page: cached results, keyed by names and small arrays (never by model objects) ------

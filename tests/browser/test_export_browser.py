@@ -1,0 +1,53 @@
+"""Exports for slides, from the page: the buttons hand over a GIF and an MP4 that decode to one
+frame per step of the digit's morph, made on the server with no browser involved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import RunLog, wait_rendered
+
+from advcore.scenes import get_scene
+
+pytestmark = pytest.mark.browser
+
+COMPUTE_MS = 240_000
+
+
+def test_the_digit_morph_downloads_as_gif_and_mp4(browser: Any, app_server: str,
+                                                   tmp_path: Path) -> None:
+    import imageio_ffmpeg
+    from PIL import Image, ImageSequence
+
+
+    scene = get_scene("seven-to-three")  # PGD: an iterative attack, so the race has 6 frames
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(COMPUTE_MS)
+    log = RunLog.of(page)
+    try:
+        page.goto(app_server + "/")
+        page.get_by_test_id("stSidebarNav").wait_for()
+        log.settle()
+        page.goto(app_server + scene.url())
+        page.locator("[data-panels] img").first.wait_for()
+        log.settle(timeout_s=COMPUTE_MS / 1000)
+        wait_rendered(page)
+        page.get_by_text("For your slides: the digit morphing as ε grows").click()  # no rerun
+        page.get_by_role("button", name="Animated GIF").wait_for()
+        files = {}
+        for label, suffix in (("Animated GIF", "gif"), ("Video (MP4)", "mp4")):
+            with page.expect_download(timeout=COMPUTE_MS) as info:
+                page.get_by_role("button", name=label).click()
+            path = tmp_path / f"morph.{suffix}"
+            info.value.save_as(path)
+            files[suffix] = path
+        gif = Image.open(files["gif"])
+        assert sum(1 for _ in ImageSequence.Iterator(gif)) == 6
+        reader = imageio_ffmpeg.read_frames(str(files["mp4"]))
+        next(reader)
+        assert sum(1 for _ in reader) == 6
+    finally:
+        context.close()
