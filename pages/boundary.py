@@ -307,10 +307,10 @@ def attack_view() -> None:
             m[0].metric("True robust accuracy", f"{truth.exact_accuracy(scene.eps):.1%}",
                         help="The share of points whose exact ε* exceeds ε: no perturbation "
                              "within ε flips them.")
-            m[1].metric("Certified accuracy (CROWN)",
+            m[1].metric("Certified accuracy",
                         f"{truth.certified_accuracy(scene.eps):.1%}",
-                        help="The share of points a CROWN bound proves safe at ε: a lower "
-                             "bound.")
+                        help="The share of points a CROWN bound (a linear relaxation of every "
+                             "ReLU) proves safe at ε: a lower bound on robust accuracy.")
             missed = int(truth.missed(attacked).sum())
             if scene.eps == 0:
                 return

@@ -165,14 +165,15 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
     }
 
 
-def _missed_trace(a: Attacked, truth: GroundTruth, size: int) -> dict[str, Any]:
+def _missed_trace(a: Attacked, truth: GroundTruth, size: int, talk: bool) -> dict[str, Any]:
     """Diamonds on the points the attack left correct that some perturbation within ε flips
     (exact.missed_flips), where they sit after the attack."""
     missed = truth.missed(a)
     idx = np.flatnonzero(missed)
     return {"type": "scatter", "x": _typed(a.x_adv[missed, 0]), "y": _typed(a.x_adv[missed, 1]),
             "customdata": _typed(idx, "u2"), "mode": "markers",
-            "name": f"missed: flippable within ε ({len(idx)})",
+            "name": (f"missed ({len(idx)})" if talk
+                     else f"missed: flippable within ε ({len(idx)})"),
             "marker": {"symbol": "diamond-open", "color": EXACT_COLOR, "size": size + 9,
                        "line": {"width": 2.5, "color": EXACT_COLOR}},
             "hovertemplate": "point #%{customdata} · the attack missed it: a flip within ε "
@@ -202,8 +203,9 @@ def _truth_selection(spec: dict[str, Any], X: np.ndarray, truth: GroundTruth, i:
             "type": "scatter", "x": [x0, float(star[0])], "y": [y0, float(star[1])],
             "mode": "lines+markers", "name": f"optimal adversarial point (ε* = "
                                              f"{truth.eps_star[i]:.3f})",
+            "showlegend": not talk,
             "line": {"color": EXACT_COLOR, "width": 3 if talk else 2, "dash": "dash"},
-            "marker": {"symbol": ["circle", "star"], "size": [1, 20 if talk else 16],
+            "marker": {"symbol": ["circle", "star"], "size": [1, 26 if talk else 20],
                        "color": EXACT_COLOR, "line": {"width": 1, "color": "#ffffff"}},
             "hoverinfo": "skip"})
 
@@ -240,11 +242,11 @@ def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: b
     path = a.frames[:, i]
     spec["data"] += [
         {"type": "scatter", "x": _typed(path[:, 0]), "y": _typed(path[:, 1]),
-         "mode": "lines+markers", "name": f"path of point #{i}",
+         "mode": "lines+markers", "name": f"path of point #{i}", "showlegend": not talk,
          "line": {"color": "#000000", "width": 4 if talk else 2},
          "marker": {"size": 5, "color": "#000000"}, "hoverinfo": "skip"},
         {"type": "scatter", "x": [x0], "y": [y0], "mode": "markers",
-         "name": f"point #{i} (clean)", "hoverinfo": "skip",
+         "name": f"point #{i} (clean)", "hoverinfo": "skip", "showlegend": not talk,
          "marker": {"symbol": "circle-open", "size": 18, "color": "#000000",
                     "line": {"width": 3, "color": "#000000"}}},
     ]
@@ -273,12 +275,16 @@ def boundary_spec(
         decision_map.boundary_trace(grid.gx, grid.gy, grid.prob, width=4 if talk else 2.5,
                                     typed=_typed),
         {"type": "scatter", "x": _typed(X[:, 0]), "y": _typed(X[:, 1]), "mode": "markers",
-         "name": "clean position", "hoverinfo": "skip", "visible": True,
+         "name": "clean position", "hoverinfo": "skip", "visible": True, "showlegend": not talk,
          "marker": {"color": "rgba(60,60,60,0.35)", "size": clean_size}},
         *_point_traces(a, len(a.frames) - 1, size, truth=truth),
     ]
+    # On a projector the legend keeps one row (what the speaker points at): the classes, the
+    # flips and the misses; the boundary line, faint clean positions and the path explain
+    # themselves, and more rows squeezed the map.
+    data[0]["showlegend"] = not talk
     if truth is not None:
-        data.append(_missed_trace(a, truth, size))
+        data.append(_missed_trace(a, truth, size, talk))
     font = BASE_FONT_SIZE if not talk else TALK_FONT_SIZE
     axis = {"showgrid": False, "zeroline": False, "constrain": "domain", "autorange": False}
     if talk:
