@@ -222,8 +222,10 @@ def click_grid(grid: Grid, n: int = CLICK_GRID) -> dict[str, Any]:
             "hovertemplate": "add a point at (%{x:.2f}, %{y:.2f})<extra></extra>"}
 
 
-def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: bool) -> None:
-    """The selected point: its ε-ball (square L∞, circle L2), gradient arrow, path and ring."""
+def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: bool,
+               legend: bool = True) -> None:
+    """The selected point: its ε-ball (square L∞, circle L2), gradient arrow, path and ring
+    (in the legend if `legend`)."""
     x0, y0 = (float(v) for v in X[i])
     r = a.eps
     layout = spec["layout"]
@@ -242,11 +244,11 @@ def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: b
     path = a.frames[:, i]
     spec["data"] += [
         {"type": "scatter", "x": _typed(path[:, 0]), "y": _typed(path[:, 1]),
-         "mode": "lines+markers", "name": f"path of point #{i}", "showlegend": not talk,
+         "mode": "lines+markers", "name": f"path of point #{i}", "showlegend": legend,
          "line": {"color": "#000000", "width": 4 if talk else 2},
          "marker": {"size": 5, "color": "#000000"}, "hoverinfo": "skip"},
         {"type": "scatter", "x": [x0], "y": [y0], "mode": "markers",
-         "name": f"point #{i} (clean)", "hoverinfo": "skip", "showlegend": not talk,
+         "name": f"point #{i} (clean)", "hoverinfo": "skip", "showlegend": legend,
          "marker": {"symbol": "circle-open", "size": 18, "color": "#000000",
                     "line": {"width": 3, "color": "#000000"}}},
     ]
@@ -293,7 +295,7 @@ def boundary_spec(
         "title": {"text": title_text(a, prefix=title_prefix), "x": 0.01, "xanchor": "left",
                   "yref": "container", "y": 0.99, "yanchor": "top",
                   "font": {"size": font + 4}},
-        "height": height, "margin": {"l": 10, "r": 10, "t": 110 if talk else 95, "b": 120},
+        "height": height, "margin": {"l": 10, "r": 10, "t": 85 if talk else 95, "b": 120},
         "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0,
                    "yanchor": "bottom", "font": {"size": 16 if talk else 12}},
         "hovermode": "closest", "clickmode": "event+select",
@@ -306,7 +308,9 @@ def boundary_spec(
         **_animation_controls(a, talk),
     }}
     if selected is not None and 0 <= selected < len(X):
-        _selection(spec, X, a, selected, talk)
+        # With ground truth the legend already has two rows: the path and ring are told in the
+        # point's caption instead (and on a projector they never are in the legend).
+        _selection(spec, X, a, selected, talk, legend=not talk and truth is None)
         if truth is not None:
             _truth_selection(spec, X, truth, selected, talk)
     if clickable:
@@ -434,19 +438,18 @@ def truth_table(a: Attacked, truth: GroundTruth, i: int) -> list[dict[str, str]]
     flipped = bool(a.prob_adv[i].argmax() != a.y[i])
     star = truth.x_star[i]
     rows = [
-        {"": f"{_name(a.attack)} (ε = {a.eps:g})",
+        {"": f"{_name(a.attack)} found",
          norm: f"{a.perturbation[i]:.3f}",
          "(x₁, x₂)": f"({a.x_adv[i][0]:+.2f}, {a.x_adv[i][1]:+.2f})",
-         "what it says": "flipped" if flipped else "not flipped"},
-        {"": "exact (nearest boundary point)",
+         "at this ε": "flipped" if flipped else "not flipped"},
+        {"": "exact",
          norm: _eps_text(truth.eps_star[i], truth.eps_max),
          "(x₁, x₂)": (f"({star[0]:+.2f}, {star[1]:+.2f})" if np.isfinite(star).all()
                       else "beyond the map"),
-         "what it says": ("already wrong" if truth.eps_star[i] == 0 else
-                          "a flip within ε exists" if truth.eps_star[i] <= a.eps else
-                          "no flip within ε")},
+         "at this ε": ("already wrong" if truth.eps_star[i] == 0 else
+                       "can be flipped" if truth.eps_star[i] <= a.eps else "cannot be flipped")},
         {"": "certified (CROWN)", norm: _eps_text(truth.certified[i], truth.eps_max),
          "(x₁, x₂)": "",
-         "what it says": "proved safe at ε" if truth.certified[i] > a.eps else "not proved"},
+         "at this ε": "proved safe" if truth.certified[i] > a.eps else "not proved"},
     ]
     return rows
