@@ -124,7 +124,13 @@ def parse_points(raw: str, *, most: int = MAX_ADDED_POINTS, classes: int = 2,
                 out.append((x + 0.0, y + 0.0, int(parts[2])))  # + 0.0: no "-0" in the URL
         if why:
             problems.append(f"point {k + 1} “{visitor_text(item)}” {why}; dropping it")
+    if len(problems) > SHOWN_PROBLEMS:  # a warning repeats only a little of a stranger's text
+        problems = [*problems[:SHOWN_PROBLEMS],
+                    f"and {len(problems) - SHOWN_PROBLEMS} more problems"]
     return tuple(out), problems
+
+
+SHOWN_PROBLEMS = 3
 
 
 _DECIMAL = re.compile(r"[+-]?(\d{1,3}(\.\d*)?|\.\d+)")

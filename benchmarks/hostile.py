@@ -21,6 +21,18 @@ with its own seed, digit or ε) over Streamlit's websocket from Python, one shor
 --parallel at a time: what a browser's visit costs the server, without a browser's CPU.
 Prints RSS after 100 URLs and every 100 after, then after the sessions have expired
 (server.disconnectedSessionTTL). Target: RSS after n within 150 MB of RSS after 100.
+
+Measured on the 2-core dev box, load average 3-7 (2026-12-01):
+- decoder: 6000-px RGBA canvas (170 kB) 2506 MB peak by the old path, 33 MB now (refused from
+  its header); 6000-px TIFF canvas (203 kB) 1896 MB old, 32 MB now (refused unparsed); largest
+  accepted canvas (2048 px) 84 MB; largest accepted upload (4096 px RGBA PNG) 231 -> 164 MB;
+  noisy 16-bit 4096 px PNG 294 -> 138 MB. Worst now: 164 MB.
+- flood --puts 60: RSS 515 -> 532 MB after 60 PUTs of 4.9 MB (the newest two kept), peak
+  (VmHWM) 673 MB unchanged from start-up; the closed tab's uploads freed at once.
+- urls --mix light: 587 -> 616 MB (+29) from 100 to 1,000 URLs (Streamlit's defaults: +31).
+- urls --mix all: 803 -> 844 MB (+41) from 100 to 1,000 URLs, 838 MB after the sessions
+  expired; before the malloc arena cap and trim (pages/guard.py), 708 -> 762 MB from 100 to 200
+  URLs and 792 MB at about 250 (stopped there).
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def truth_controls(*, columns: bool = False) -> None:
                                                       vertical_alignment="center")
     else:
         c_truth = c_add = c_class = c_clear = st.container()
-    c_truth.toggle("Ground truth (exact ε*, certified)", key=key("truth"),
+    c_truth.toggle("Ground truth", key=key("truth"),
                    help="Each point's exact smallest flipping ε (the boundary is piecewise "
                         "linear, so it is computed exactly) and the radius CROWN certifies: "
                         "certified ≤ exact ≤ what any attack finds.")
@@ -307,10 +307,10 @@ def attack_view() -> None:
             m[0].metric("True robust accuracy", f"{truth.exact_accuracy(scene.eps):.1%}",
                         help="The share of points whose exact ε* exceeds ε: no perturbation "
                              "within ε flips them.")
-            m[1].metric("Certified accuracy (CROWN)",
+            m[1].metric("Certified accuracy",
                         f"{truth.certified_accuracy(scene.eps):.1%}",
-                        help="The share of points a CROWN bound proves safe at ε: a lower "
-                             "bound.")
+                        help="The share of points a CROWN bound (a linear relaxation of every "
+                             "ReLU) proves safe at ε: a lower bound on robust accuracy.")
             missed = int(truth.missed(attacked).sum())
             if scene.eps == 0:
                 return
@@ -342,6 +342,11 @@ def attack_view() -> None:
         st.caption(f"Arrow: the first step {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at the clean "
                    f"point; dotted {'square' if spec.norm == 'linf' else 'circle'}: every "
                    f"position within ε = {scene.eps:g}; black line: the path the attack took.")
+        if truths[0] is not None:
+            st.caption(f"Purple star, dashed: the optimal adversarial point, the nearest point on "
+                       f"the boundary (ε* away, exactly); teal "
+                       f"{'square' if spec.norm == 'linf' else 'circle'}: the radius CROWN "
+                       "certifies, inside which no point changes class.")
         st.button("Clear selection", key=key("clear"), icon=":material/close:",
                   on_click=clear_selection)
 

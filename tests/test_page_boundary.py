@@ -137,7 +137,7 @@ def test_ground_truth_switch_shows_the_exact_and_certified_answers():
     assert _q(at, "truth") == "1"
     m = _metrics(at)
     pct = {k: float(v.rstrip("%")) for k, v in m.items()}
-    assert pct["Certified accuracy (CROWN)"] <= pct["True robust accuracy"] <= pct[
+    assert pct["Certified accuracy"] <= pct["True robust accuracy"] <= pct[
         "PGD (L∞) accuracy"] <= pct["Clean accuracy"]
     assert any("can be flipped at this ε" in md.value for md in at.markdown)
     fig = _figure(at)

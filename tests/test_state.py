@@ -266,3 +266,11 @@ def test_bad_added_points_are_dropped_with_a_warning(raw, kept, warned):
 def test_added_points_are_rounded_and_spaces_ignored():
     scene, warnings = from_query(state.BoundaryScene, {"add": " 0.123 , -0.004 , 0 ; ; "})
     assert warnings == [] and scene.add == ((0.12, 0.0, 0),)
+
+
+def test_many_bad_points_quote_only_a_few():
+    raw = ";".join(f"<b>{k}</b>,0,1" for k in range(30))
+    scene, warnings = from_query(state.BoundaryScene, {"add": raw})
+    assert scene.add == () and len(warnings) == 1
+    assert warnings[0].count("dropping it") == state.SHOWN_PROBLEMS
+    assert "and 27 more problems" in warnings[0]

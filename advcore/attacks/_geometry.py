@@ -309,7 +309,8 @@ class Iterates:
     is None when the call is the identity (ε = 0). `length` is how many iterates the iterator
     yields at most. `chunk=False` runs the whole batch at once (attacks whose random draws span
     the batch, and which chunk their own forward passes). `queries` is the (N,) int64 counter a
-    black-box attack adds its model calls to, or None for a gradient attack.
+    black-box attack adds its model calls to, or None for a gradient attack. Run it once
+    (`final` or `frames`): a second run would add to the same counter.
     """
 
     x: Tensor

@@ -165,14 +165,15 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
     }
 
 
-def _missed_trace(a: Attacked, truth: GroundTruth, size: int) -> dict[str, Any]:
+def _missed_trace(a: Attacked, truth: GroundTruth, size: int, talk: bool) -> dict[str, Any]:
     """Diamonds on the points the attack left correct that some perturbation within ε flips
     (exact.missed_flips), where they sit after the attack."""
     missed = truth.missed(a)
     idx = np.flatnonzero(missed)
     return {"type": "scatter", "x": _typed(a.x_adv[missed, 0]), "y": _typed(a.x_adv[missed, 1]),
             "customdata": _typed(idx, "u2"), "mode": "markers",
-            "name": f"missed: flippable within ε ({len(idx)})",
+            "name": (f"missed ({len(idx)})" if talk
+                     else f"missed: flippable within ε ({len(idx)})"),
             "marker": {"symbol": "diamond-open", "color": EXACT_COLOR, "size": size + 9,
                        "line": {"width": 2.5, "color": EXACT_COLOR}},
             "hovertemplate": "point #%{customdata} · the attack missed it: a flip within ε "
@@ -202,8 +203,9 @@ def _truth_selection(spec: dict[str, Any], X: np.ndarray, truth: GroundTruth, i:
             "type": "scatter", "x": [x0, float(star[0])], "y": [y0, float(star[1])],
             "mode": "lines+markers", "name": f"optimal adversarial point (ε* = "
                                              f"{truth.eps_star[i]:.3f})",
+            "showlegend": not talk,
             "line": {"color": EXACT_COLOR, "width": 3 if talk else 2, "dash": "dash"},
-            "marker": {"symbol": ["circle", "star"], "size": [1, 20 if talk else 16],
+            "marker": {"symbol": ["circle", "star"], "size": [1, 26 if talk else 20],
                        "color": EXACT_COLOR, "line": {"width": 1, "color": "#ffffff"}},
             "hoverinfo": "skip"})
 
@@ -220,8 +222,10 @@ def click_grid(grid: Grid, n: int = CLICK_GRID) -> dict[str, Any]:
             "hovertemplate": "add a point at (%{x:.2f}, %{y:.2f})<extra></extra>"}
 
 
-def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: bool) -> None:
-    """The selected point: its ε-ball (square L∞, circle L2), gradient arrow, path and ring."""
+def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: bool,
+               legend: bool = True) -> None:
+    """The selected point: its ε-ball (square L∞, circle L2), gradient arrow, path and ring
+    (in the legend if `legend`)."""
     x0, y0 = (float(v) for v in X[i])
     r = a.eps
     layout = spec["layout"]
@@ -240,11 +244,11 @@ def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: b
     path = a.frames[:, i]
     spec["data"] += [
         {"type": "scatter", "x": _typed(path[:, 0]), "y": _typed(path[:, 1]),
-         "mode": "lines+markers", "name": f"path of point #{i}",
+         "mode": "lines+markers", "name": f"path of point #{i}", "showlegend": legend,
          "line": {"color": "#000000", "width": 4 if talk else 2},
          "marker": {"size": 5, "color": "#000000"}, "hoverinfo": "skip"},
         {"type": "scatter", "x": [x0], "y": [y0], "mode": "markers",
-         "name": f"point #{i} (clean)", "hoverinfo": "skip",
+         "name": f"point #{i} (clean)", "hoverinfo": "skip", "showlegend": legend,
          "marker": {"symbol": "circle-open", "size": 18, "color": "#000000",
                     "line": {"width": 3, "color": "#000000"}}},
     ]
@@ -273,12 +277,16 @@ def boundary_spec(
         decision_map.boundary_trace(grid.gx, grid.gy, grid.prob, width=4 if talk else 2.5,
                                     typed=_typed),
         {"type": "scatter", "x": _typed(X[:, 0]), "y": _typed(X[:, 1]), "mode": "markers",
-         "name": "clean position", "hoverinfo": "skip", "visible": True,
+         "name": "clean position", "hoverinfo": "skip", "visible": True, "showlegend": not talk,
          "marker": {"color": "rgba(60,60,60,0.35)", "size": clean_size}},
         *_point_traces(a, len(a.frames) - 1, size, truth=truth),
     ]
+    # On a projector the legend keeps one row (what the speaker points at): the classes, the
+    # flips and the misses; the boundary line, faint clean positions and the path explain
+    # themselves, and more rows squeezed the map.
+    data[0]["showlegend"] = not talk
     if truth is not None:
-        data.append(_missed_trace(a, truth, size))
+        data.append(_missed_trace(a, truth, size, talk))
     font = BASE_FONT_SIZE if not talk else TALK_FONT_SIZE
     axis = {"showgrid": False, "zeroline": False, "constrain": "domain", "autorange": False}
     if talk:
@@ -287,7 +295,7 @@ def boundary_spec(
         "title": {"text": title_text(a, prefix=title_prefix), "x": 0.01, "xanchor": "left",
                   "yref": "container", "y": 0.99, "yanchor": "top",
                   "font": {"size": font + 4}},
-        "height": height, "margin": {"l": 10, "r": 10, "t": 110 if talk else 95, "b": 120},
+        "height": height, "margin": {"l": 10, "r": 10, "t": 85 if talk else 95, "b": 120},
         "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0,
                    "yanchor": "bottom", "font": {"size": 16 if talk else 12}},
         "hovermode": "closest", "clickmode": "event+select",
@@ -300,7 +308,9 @@ def boundary_spec(
         **_animation_controls(a, talk),
     }}
     if selected is not None and 0 <= selected < len(X):
-        _selection(spec, X, a, selected, talk)
+        # With ground truth the legend already has two rows: the path and ring are told in the
+        # point's caption instead (and on a projector they never are in the legend).
+        _selection(spec, X, a, selected, talk, legend=not talk and truth is None)
         if truth is not None:
             _truth_selection(spec, X, truth, selected, talk)
     if clickable:
@@ -428,19 +438,18 @@ def truth_table(a: Attacked, truth: GroundTruth, i: int) -> list[dict[str, str]]
     flipped = bool(a.prob_adv[i].argmax() != a.y[i])
     star = truth.x_star[i]
     rows = [
-        {"": f"{_name(a.attack)} (ε = {a.eps:g})",
+        {"": f"{_name(a.attack)} found",
          norm: f"{a.perturbation[i]:.3f}",
          "(x₁, x₂)": f"({a.x_adv[i][0]:+.2f}, {a.x_adv[i][1]:+.2f})",
-         "what it says": "flipped" if flipped else "not flipped"},
-        {"": "exact (nearest boundary point)",
+         "at this ε": "flipped" if flipped else "not flipped"},
+        {"": "exact",
          norm: _eps_text(truth.eps_star[i], truth.eps_max),
          "(x₁, x₂)": (f"({star[0]:+.2f}, {star[1]:+.2f})" if np.isfinite(star).all()
                       else "beyond the map"),
-         "what it says": ("already wrong" if truth.eps_star[i] == 0 else
-                          "a flip within ε exists" if truth.eps_star[i] <= a.eps else
-                          "no flip within ε")},
+         "at this ε": ("already wrong" if truth.eps_star[i] == 0 else
+                       "can be flipped" if truth.eps_star[i] <= a.eps else "cannot be flipped")},
         {"": "certified (CROWN)", norm: _eps_text(truth.certified[i], truth.eps_max),
          "(x₁, x₂)": "",
-         "what it says": "proved safe at ε" if truth.certified[i] > a.eps else "not proved"},
+         "at this ε": "proved safe" if truth.certified[i] > a.eps else "not proved"},
     ]
     return rows
