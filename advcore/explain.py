@@ -409,7 +409,9 @@ class UpperBounds:
     epsilons (E,) feature units (L∞). fgsm, pgd_once, pgd (E,): accuracy under FGSM, PGD with
     one random start and PGD with `restarts` of them (a point counts as broken if any restart
     flips it): upper bounds.
-    exact (E,): the true robust accuracy (advcore.exact), certified (E,): CROWN's lower bound.
+    exact, certified (F,): the true robust accuracy (advcore.exact) and CROWN's lower bound, at
+    each of fine_epsilons (F,), a 0.005 grid over the same range (step functions: cheap once
+    every ε* and radius is known).
     At the page's ε: clean, fgsm_now, pgd_now, exact_now, certified_now (fractions); missed
     (M,) the points PGD with restarts still misses though a flip within ε exists, their ε*
     (M,), and flip_share (M,): the share of each one's ε-square that is misclassified,
@@ -420,6 +422,7 @@ class UpperBounds:
     steps: int
     restarts: int
     epsilons: np.ndarray
+    fine_epsilons: np.ndarray
     fgsm: np.ndarray
     pgd_once: np.ndarray
     pgd: np.ndarray
@@ -466,6 +469,7 @@ def upper_bounds(model: nn.Module, X: np.ndarray, y: np.ndarray, *, eps: float,
     found = exact.minimal_adversarial(model, X, y, norm="linf", box=box)
     radius = certify.certified_radius(model, X, y, method="crown", norm="linf")
     grid = np.asarray(epsilons, dtype=np.float64)
+    fine = np.linspace(grid.min(), grid.max(), int(round((grid.max() - grid.min()) / 0.005)) + 1)
 
     def fgsm_accuracy(e: float) -> float:
         x_adv = attacks.fgsm(model, x, t, eps=e, bounds=None)
@@ -488,11 +492,12 @@ def upper_bounds(model: nn.Module, X: np.ndarray, y: np.ndarray, *, eps: float,
             shares.append(float((model(cloud).argmax(1) != t[i]).float().mean()))
     return UpperBounds(
         eps=float(eps), steps=steps, restarts=restarts, epsilons=grid.astype(np.float32),
+        fine_epsilons=fine.astype(np.float32),
         fgsm=np.array([fgsm_accuracy(e) for e in grid], np.float32),
         pgd_once=np.array([pgd_correct(e, 1).mean() for e in grid], np.float32),
         pgd=np.array([pgd_correct(e).mean() for e in grid], np.float32),
-        exact=exact.exact_robust_accuracy(found.eps, grid).astype(np.float32),
-        certified=certify.certified_accuracy(radius, grid).astype(np.float32),
+        exact=exact.exact_robust_accuracy(found.eps, fine).astype(np.float32),
+        certified=certify.certified_accuracy(radius, fine).astype(np.float32),
         clean=clean, fgsm_now=fgsm_accuracy(eps), pgd_now=float(still.mean()),
         exact_now=exact.exact_robust_accuracy(found.eps, eps),
         certified_now=certify.certified_accuracy(radius, eps),

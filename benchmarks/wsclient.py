@@ -41,7 +41,7 @@ class Session:
 
         self.ws = connect(self.url, subprotocols=["streamlit"], max_size=None,
                           open_timeout=timeout, additional_headers=self.headers or None,
-                          compression=None)
+                          compression=None, ping_interval=None)
         self.cookies = self.ws.response.headers.get("Set-Cookie", "")
 
     def close(self) -> None:

@@ -200,7 +200,7 @@ def add_point(place: tuple[float, float], spacing: float) -> int | None:
                  icon=":material/block:")
         return None
     x, y_ = (round(v, state.POINT_DECIMALS) + 0.0 for v in place)
-    ss[key("add")] = (*ss[key("add")], (x, y_, int(ss[key("add_class")])))
+    ss[key("add")] = (*ss[key("add")], (x, y_, int(ss.get(key("add_class"), 0))))
     ss[key("selected")] = len(X)  # the new point, once the page has rerun with it
     ss[key("generation")] = ss.get(key("generation"), 0) + 1
     st.rerun()  # the whole page: the data, and so the model, changed

@@ -265,8 +265,7 @@ with text:
         "model of section 3 the truth between them can be computed exactly: the network is "
         "piecewise linear, so its boundary is a set of line segments, and each point's "
         "distance ε* to them is closed-form.")
-    st.latex(r"	ext{certified} \;\le\; 	ext{true robust accuracy} \;\le\; "
-             r"	ext{any attack's accuracy}")
+    st.latex(r"\text{certified} \;\le\; \text{true} \;\le\; \text{any attack}")
     st.markdown(
         f"At ε = {ub.eps:g} (section 3's ball, L∞) on the 200 moons points:\n"
         f"- clean: **{ub.clean:.1%}**\n"
@@ -285,8 +284,10 @@ with fig_col:
          (f"PGD-{ub.steps}, one start", as_curve("pgd", ub.pgd_once), once),
          (f"PGD-{ub.steps}, {ub.restarts} restarts", as_curve("pgd", ub.pgd), now["pgd"])],
         eps=ub.eps, talk=talk,
-        bounds=[("certified (CROWN)", as_curve("certified", ub.certified), ub.certified_now),
-                ("exact", as_curve("exact", ub.exact), ub.exact_now)]), "sandwich")
+        bounds=[("certified (CROWN)", AccuracyCurve("certified", ub.fine_epsilons,
+                                                    ub.certified), ub.certified_now),
+                ("exact", AccuracyCurve("exact", ub.fine_epsilons, ub.exact), ub.exact_now)]),
+          "sandwich")
 missed = len(ub.missed)
 gap = ub.pgd_now - ub.exact_now
 if missed:

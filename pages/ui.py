@@ -17,7 +17,7 @@ from torch import nn
 from advcore import digits, evaluate, explain, mistakes, models, preprocess, robustness, state
 from advcore.attacks import get_attack
 from advcore.data import mnist, toy_dataset
-from pages import guard
+from pages import guard, pool
 
 S = TypeVar("S")
 
@@ -210,7 +210,7 @@ def test_signs(model: str, target: int | None, start: int, stop: int) -> digits.
     """FGSM's gradient signs for test digits [start, stop), batched as test_counts batches."""
     x, y = mnist("test")
     return digits.gradient_sign(pretrained_model(model), x[start:stop], y[start:stop],
-                                target=target, should_stop=guard.should_stop)
+                                target=target, should_stop=pool.should_stop)
 
 
 @st.cache_data(show_spinner=False, max_entries=256, max_size="8MB")
@@ -240,11 +240,32 @@ def _digit_attack(model: str, attack: str, eps: float, steps: int, target: int |
                                steps=steps, target=target, sign=sign)
 
 
+def _expensive(attack: str) -> bool:
+    """Iterative attacks re-run per frame, bisection step or digit cost 10-100× FGSM: they go
+    through the shared worker pool (pages/pool.py); FGSM and the minimal attacks' capped
+    re-use stay in the visitor's own thread."""
+    from advcore.attacks import ATTACKS
+
+    spec = ATTACKS[attack]
+    return spec.iterative and not spec.minimal
+
+
+def _maybe_pooled(label: str, attack: str, fn: Any, *args: Any) -> Any:
+    if not _expensive(attack):
+        return fn(*args)
+    try:
+        return pool.compute(label, fn, *args)
+    except pool.BudgetExceeded as exc:
+        pool.explain_budget(exc, "Try fewer steps or FGSM.")
+        st.stop()
+        raise
+
+
 def digit_race(model: str, attack: str, eps: float, steps: int, target: int | None,
                digit: np.ndarray, label: int, frames: int = 11) -> digits.LogitRace:
     """The logit race from ε = 0 to `eps`, ending on `digit_attack`'s result."""
-    return _digit_race(model, attack, quantised_eps(attack, eps), steps, target, digit, label,
-                       frames)
+    return _maybe_pooled("The logit race", attack, _digit_race, model, attack,
+                         quantised_eps(attack, eps), steps, target, digit, label, frames)
 
 
 @st.cache_data(show_spinner="Re-running the attack at smaller ε…", max_entries=256,
@@ -257,8 +278,6 @@ def _digit_race(model: str, attack: str, eps: float, steps: int, target: int | N
                              steps=steps, frames=frames, sign=sign)
 
 
-@st.cache_data(show_spinner="Searching each model's smallest flipping ε…", max_entries=256,
-               max_size="4MB")
 def digit_fragility(attack: str, steps: int, digit: np.ndarray,
                     label: int | None) -> dict[str, float | None]:
     """Per shipped model, the smallest ε that flips `digit` (None: model unavailable).
@@ -266,6 +285,13 @@ def digit_fragility(attack: str, steps: int, digit: np.ndarray,
     label None (a drawn digit of unknown class) means each model's own prediction. Does not
     depend on ε, so moving the ε slider never recomputes it.
     """
+    return _maybe_pooled("Each model's smallest flipping ε", attack, _digit_fragility, attack,
+                         steps, digit, label)
+
+
+@st.cache_data(show_spinner=False, max_entries=256, max_size="4MB")
+def _digit_fragility(attack: str, steps: int, digit: np.ndarray,
+                     label: int | None) -> dict[str, float | None]:
     available = {name: m for name in models.PRETRAINED if (m := model_or_none(name)) is not None}
     labels = {name: label if label is not None else digits.predicted_class(m, digit)
               for name, m in available.items()}
@@ -299,7 +325,8 @@ def digit_gallery(model: str, attack: str, eps: float, steps: int, target: int |
     The page asks for a few at a time, so a visitor who moves ε again waits for at most one
     chunk, not the whole gallery (a Streamlit rerun can only interrupt between calls).
     """
-    return _digit_gallery(model, attack, quantised_eps(attack, eps), steps, target, start, stop)
+    return _maybe_pooled("The gallery", attack, _digit_gallery, model, attack,
+                         quantised_eps(attack, eps), steps, target, start, stop)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024, max_size="16MB")
@@ -319,7 +346,16 @@ def test_counts(model: str, attack: str, eps: float, steps: int, target: int | N
     The page walks the chunks with a progress bar; a chunk once computed is never recomputed,
     even if the visitor moved the slider before the whole test set was done.
     """
-    return _test_counts(model, attack, quantised_eps(attack, eps), steps, target, start, stop)
+    args = (model, attack, quantised_eps(attack, eps), steps, target, start, stop)
+    if attack == "fgsm":  # one forward pass from a cached sign: cheap, never queued
+        return _test_counts(*args)
+    try:
+        return pool.compute("Test-set accuracy", _test_counts, *args)
+    except pool.BudgetExceeded as exc:
+        pool.explain_budget(exc, "Try fewer steps, FGSM, or mnist-linear; the chunks measured "
+                                 "so far stay cached.")
+        st.stop()
+        raise
 
 
 @st.cache_data(show_spinner=False, max_entries=4096, max_size="4MB")
@@ -329,7 +365,7 @@ def _test_counts(model: str, attack: str, eps: float, steps: int, target: int | 
     sign = _sign_for(attack, test_signs, model, target, start, stop)
     return digits.attack_counts(pretrained_model(model), x[start:stop], y[start:stop],
                                 attack=attack, eps=eps, steps=steps, target=target,
-                                should_stop=guard.should_stop, sign=sign)
+                                should_stop=pool.should_stop, sign=sign)
 
 
 # --- robustness lab: cached cells, keyed by model names and numbers ----------------------------
@@ -356,7 +392,7 @@ def robustness_cell(model: str, attack: str, eps: float, steps: int, start: int,
     x, y = mnist("test")
     return robustness.cell_correct(pretrained_model(model), x[start:stop], y[start:stop],
                                    attack=attack, eps=eps, steps=steps,
-                                   should_stop=guard.should_stop)
+                                   should_stop=pool.should_stop)
 
 
 def run_cells(cells: list[robustness.Cell], *, steps: int,
@@ -372,7 +408,14 @@ def run_cells(cells: list[robustness.Cell], *, steps: int,
     started = None
     for c in cells:
         t0 = time.perf_counter()
-        counts[c] = robustness_cell(c.model, c.attack, c.eps, steps, c.start, c.stop)
+        try:  # through the shared worker pool: one visitor's minutes never starve the rest
+            counts[c] = pool.compute(label, robustness_cell, c.model, c.attack, c.eps, steps,
+                                     c.start, c.stop)
+        except pool.BudgetExceeded as exc:
+            slot.empty()
+            pool.explain_budget(exc, "Pick fewer digits, fewer PGD steps or fewer ε values; "
+                                     "the cells measured so far stay cached.")
+            st.stop()
         cost = robustness.cell_cost(c, steps=steps)
         done += cost
         if time.perf_counter() - t0 > 0.05:  # a real computation, not a cache hit

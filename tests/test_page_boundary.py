@@ -233,3 +233,13 @@ def test_add_points_switch_draws_the_click_grid():
     assert not at.exception
     assert _figure(at)["data"][-1]["name"] == figs.CLICK_NAME
     assert at.get("button_group")  # the class selector
+
+
+def test_talk_mode_keeps_eps_on_the_page_and_ground_truth_in_the_sidebar():
+    at = _app({"talk": "1", "truth": "1"})
+    assert not at.exception
+    in_sidebar = {w.key for w in at.sidebar.toggle} | {w.key for w in at.sidebar.selectbox}
+    assert {"boundary.truth", "boundary.adding", "boundary.attack"} <= in_sidebar
+    assert "boundary.eps" not in {w.key for w in at.sidebar.slider}
+    assert at.slider(key="boundary.eps")  # on the page, above the figure
+    assert "True robust accuracy" in _metrics(at)

@@ -57,6 +57,7 @@ def test_talk_mode_is_large_and_tucks_the_controls_away(browser: Any, app_server
 KEY_ELEMENT = {
     "fgsm-corner": ".js-plotly-plot .shapelayer path",  # point #0's ε-square
     "pgd-walks": ".js-plotly-plot .nsewdrag",            # the map with its points
+    "attack-short-of-truth": ".js-plotly-plot .shapelayer path",  # #127's ε and certified balls
     "seven-to-three": "[data-panels] img",               # original, perturbation, adversarial
     "robust-holds": "[data-panels] img",
     "softmax-falls": "[data-panels] img",
@@ -64,7 +65,8 @@ KEY_ELEMENT = {
     "training-as-augmentation": ".js-plotly-plot .nsewdrag",  # before and after, 2-D
 }
 # How many of the matches count (the rest of the page may scroll): all, unless said here.
-KEY_COUNT = {"pgd-walks": 1, "beside-the-papers": 1, "training-as-augmentation": 2}
+KEY_COUNT = {"pgd-walks": 1, "beside-the-papers": 1, "training-as-augmentation": 2,
+             "attack-short-of-truth": 2}
 
 
 @pytest.mark.parametrize("scene", SCENES, ids=lambda s: s.slug)

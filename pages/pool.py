@@ -1,0 +1,260 @@
+"""One bounded worker pool for the expensive work of every session, with a fair queue and a CPU
+budget per run.
+
+Streamlit runs each session's script in its own thread, so one visitor's URL asking for a
+transfer matrix with PGD-100 on 1,000 digits used to take as much of the CPU as it could while
+everyone else's ε changes queued behind it in the OS scheduler. Here expensive work (a live
+test-set chunk of an iterative attack, a robustness cell, a transfer row, a 2-D adversarial
+training) is a job:
+
+- `WORKERS` threads (1 by default: on 2 cores, the other core stays free for the cheap work of
+  every session, which never enters the pool), at nice 19 so that the sessions' own threads
+  are scheduled first, take jobs **round-robin across sessions**, so a
+  visitor with forty queued cells gets one turn in every round, not forty in a row;
+- at most `MAX_QUEUED` jobs wait in all, `MAX_PER_SESSION` per session; past that, `QueueFull`;
+- the caller's script thread waits, showing its place in the queue, then the CPU seconds spent;
+  a newer run of that session (the slider moved) or a closed tab cancels its jobs, queued or
+  running (advcore's should_stop hook, asked before every forward pass);
+- `ADVPLAY_CPU_BUDGET_S` (unset or 0: no limit; deploy/deploy.py sets 60) caps the CPU seconds
+  one script run may spend in the pool, summed over its jobs; past it the job stops with
+  `BudgetExceeded`, and the page says what was too large and what smaller setting fits.
+
+The job function runs in a worker thread without a Streamlit context; it must take the pool's
+`should_stop` (pass `pool.should_stop`, which in a script thread is guard.should_stop).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from advcore.cancel import Cancelled  # re-exported for job functions
+from pages import guard
+
+WORKERS = int(os.environ.get("ADVPLAY_POOL_WORKERS", "1"))
+MAX_QUEUED = 64
+WORKER_NICE = 19
+MAX_PER_SESSION = 48
+_KNOWN_MAX = 8192  # keys of results known to be cached: those skip the queue
+
+
+class QueueFull(RuntimeError):
+    """Too much work is waiting; the visitor is asked to try again shortly."""
+
+
+class BudgetExceeded(RuntimeError):
+    """A run spent more CPU than ADVPLAY_CPU_BUDGET_S allows; `label` says on what."""
+
+    def __init__(self, label: str, used: float, budget: float) -> None:
+        super().__init__(f"{label} needed more than {budget:g} CPU seconds "
+                         f"(this server's limit for one run); stopped after {used:.0f} s")
+        self.label, self.used, self.budget = label, used, budget
+
+
+def budget_s() -> float:
+    """The per-run CPU budget in seconds (0: none)."""
+    try:
+        return max(0.0, float(os.environ.get("ADVPLAY_CPU_BUDGET_S", "0") or 0))
+    except ValueError:
+        return 0.0
+
+
+@dataclass
+class Job:
+    label: str
+    fn: Callable[..., Any]
+    args: tuple
+    session: str
+    run: tuple
+    done: threading.Event = field(default_factory=threading.Event)
+    cancelled: bool = False
+    started: float | None = None
+    cpu: float = 0.0
+    result: Any = None
+    error: BaseException | None = None
+
+
+class _Pool:
+    def __init__(self, workers: int) -> None:
+        self._lock = threading.Condition()
+        self._queues: collections.OrderedDict[str, collections.deque[Job]] = (
+            collections.OrderedDict())
+        self._run_cpu: collections.OrderedDict[tuple, float] = collections.OrderedDict()
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self.running: list[Job] = []
+
+    def _start(self) -> None:
+        while len(self._threads) < self._workers:
+            t = threading.Thread(target=self._work, name=f"advplay-pool-{len(self._threads)}",
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def queued(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            self._start()
+            q = self._queues.get(job.session)
+            if self.queued() >= MAX_QUEUED or (q is not None and len(q) >= MAX_PER_SESSION):
+                raise QueueFull("the server is busy with other visitors' computations")
+            self._queues.setdefault(job.session, collections.deque()).append(job)
+            self._lock.notify()
+
+    def place(self, job: Job) -> int:
+        """1-based place of `job` in the order the workers will take jobs (0: running/done)."""
+        with self._lock:
+            if job.started is not None:
+                return 0
+            queues = [list(q) for q in self._queues.values()]
+            order, rank = [], 0
+            while any(rank < len(q) for q in queues):
+                order += [q[rank] for q in queues if rank < len(q)]
+                rank += 1
+            return order.index(job) + 1 if job in order else 0
+
+    def _next(self) -> Job:
+        with self._lock:
+            while True:
+                for session in list(self._queues):
+                    q = self._queues[session]
+                    job = q.popleft() if q else None
+                    # Round robin: the session just served goes to the back of the line.
+                    self._queues.move_to_end(session)
+                    if not q:
+                        del self._queues[session]
+                    if job is not None and not job.cancelled:
+                        job.started = time.monotonic()
+                        self.running.append(job)
+                        return job
+                    if job is not None:
+                        job.done.set()
+                if not self._queues:
+                    self._lock.wait()
+
+    def _work(self) -> None:
+        local.job = None
+        # Linux schedules threads on their own: a worker at the lowest priority (nice 19) runs
+        # on whatever CPU the visitors' own script threads leave, so a cheap ε change is served
+        # first even when the pool is busy. Lowering a priority needs no privilege.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+        while True:
+            job = self._next()
+            local.job = job
+            local.cpu0 = time.thread_time()
+            try:
+                job.result = job.fn(*job.args)
+            except BaseException as exc:  # handed to the waiting script thread
+                job.error = exc
+            finally:
+                job.cpu = time.thread_time() - local.cpu0
+                with self._lock:
+                    self._run_cpu[job.run] = self._run_cpu.get(job.run, 0.0) + job.cpu
+                    while len(self._run_cpu) > 4096:
+                        self._run_cpu.popitem(last=False)
+                    self.running.remove(job)
+                local.job = None
+                job.done.set()
+
+    def run_cpu(self, run: tuple) -> float:
+        with self._lock:
+            return self._run_cpu.get(run, 0.0)
+
+
+local = threading.local()
+POOL = _Pool(WORKERS)
+_known: collections.OrderedDict[tuple, None] = collections.OrderedDict()
+_known_lock = threading.Lock()
+
+
+def should_stop() -> bool:
+    """advcore's hook: in a pool worker, True once its job is cancelled; raises BudgetExceeded
+    past the run's CPU budget. In a script thread, guard.should_stop."""
+    job: Job | None = getattr(local, "job", None)
+    if job is None:
+        return guard.should_stop()
+    if job.cancelled:
+        return True
+    budget = budget_s()
+    if budget:
+        used = POOL.run_cpu(job.run) + time.thread_time() - local.cpu0
+        if used > budget:
+            raise BudgetExceeded(job.label, used, budget)
+    return False
+
+
+def _run_token() -> tuple[str, tuple]:
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None:
+        return "bare", ("bare", threading.get_ident())
+    # ScriptRunContext.reset() gives every run a new cursors dict: its id marks the run.
+    return ctx.session_id, (ctx.session_id, id(ctx.cursors))
+
+
+def compute(label: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args) on the pool, waiting with a queue place and CPU figure on the page.
+
+    fn is normally a st.cache_data function: a result known to be cached is returned at once,
+    without queueing. Raises QueueFull, BudgetExceeded, or the job's own exception."""
+    import streamlit as st
+
+    key = (getattr(fn, "__qualname__", repr(fn)),
+           tuple(a.tobytes() if hasattr(a, "tobytes") else a for a in args))
+    with _known_lock:
+        if key in _known:
+            _known.move_to_end(key)
+            hit = True
+        else:
+            hit = False
+    if hit:
+        return fn(*args)
+    session, run = _run_token()
+    job = Job(label, fn, args, session, run)
+    POOL.submit(job)
+    slot = None
+    shown = 0.0
+    try:
+        while not job.done.wait(0.1):
+            guard.should_stop()  # a newer run or a closed tab: raises, and the job is cancelled
+            if time.monotonic() - shown < 0.5:
+                continue
+            shown = time.monotonic()
+            slot = slot or st.empty()
+            place = POOL.place(job)
+            if place:
+                slot.caption(f"⏳ {label}: waiting for the shared worker, place {place} in the "
+                             f"queue ({POOL.queued()} jobs wait, from every visitor).")
+            else:
+                slot.caption(f"⚙️ {label}: computing, {time.monotonic() - job.started:.0f} s…")
+    finally:
+        if not job.done.is_set():
+            job.cancelled = True
+        if slot is not None:
+            slot.empty()
+    if job.error is not None:
+        if isinstance(job.error, Cancelled):
+            guard.should_stop()
+        raise job.error
+    with _known_lock:
+        _known[key] = None
+        while len(_known) > _KNOWN_MAX:
+            _known.popitem(last=False)
+    return job.result
+
+
+def explain_budget(exc: BudgetExceeded, smaller: str) -> None:
+    """The page's message past the budget: what was too large, and a smaller setting."""
+    import streamlit as st
+
+    st.warning(f"{exc}. {smaller}", icon=":material/timer_off:")

@@ -1,0 +1,67 @@
+"""pages/pool.py: the shared worker pool's fairness, budget and cancellation (no Streamlit run)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pages import pool
+
+
+def spin(seconds: float) -> float:
+    """Burn CPU for `seconds` of this thread's CPU time, asking the pool's hook as advcore does."""
+    t0 = time.thread_time()
+    while time.thread_time() - t0 < seconds:
+        if pool.should_stop():
+            raise pool.Cancelled("stopped")
+    return seconds
+
+
+def test_compute_runs_on_a_worker_and_returns_the_result() -> None:
+    assert pool.compute("test", lambda a, b: (a + b, threading.current_thread().name),
+                        2, 3) == (5, "advplay-pool-0")
+
+
+def test_round_robin_across_sessions() -> None:
+    order: list[str] = []
+    gate = threading.Event()
+    p = pool._Pool(1)
+    blocker = pool.Job("block", gate.wait, (), "z", ("z", 0))
+    p.submit(blocker)
+    deadline = time.monotonic() + 10
+    while blocker.started is None and time.monotonic() < deadline:  # the worker holds it
+        time.sleep(0.01)
+    jobs = [pool.Job(f"{s}{i}", order.append, (f"{s}{i}",), s, (s, 0))
+            for s, n in (("hostile", 4), ("victim", 1)) for i in range(n)]
+    for j in jobs:
+        p.submit(j)
+    victim = jobs[-1]
+    assert p.place(victim) == 2  # behind one hostile job, not four
+    gate.set()
+    for j in jobs:
+        assert j.done.wait(10)
+    assert order.index("victim0") == 1
+
+
+def test_budget_stops_a_run_past_its_cpu_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADVPLAY_CPU_BUDGET_S", "0.2")
+    with pytest.raises(pool.BudgetExceeded, match="more than 0.2 CPU seconds"):
+        pool.compute("a big job", spin, 5.0)
+    # The same run has spent its budget; a new run (here: another thread) has its own.
+    with pytest.raises(pool.BudgetExceeded):
+        pool.compute("a small job", spin, 0.05)
+    out: list[float] = []
+    t = threading.Thread(target=lambda: out.append(pool.compute("a small job", spin, 0.05)))
+    t.start()
+    t.join(30)
+    assert out == [0.05]
+
+
+def test_queue_is_bounded() -> None:
+    p = pool._Pool(0)  # no workers: nothing leaves the queue
+    for _ in range(pool.MAX_PER_SESSION):
+        p.submit(pool.Job("j", print, (), "s", ("s", 0)))
+    with pytest.raises(pool.QueueFull):
+        p.submit(pool.Job("j", print, (), "s", ("s", 0)))
