@@ -410,6 +410,23 @@ def attack_view() -> None:
                 st.info(hint, icon=":material/touch_app:")
             else:
                 point_details(chosen)
+    slides(results[0])
+
+
+def slides(result: tuple) -> None:
+    """This scene's animation for a talk: GIF, MP4, or the figure itself as offline HTML."""
+    _, _, grid, attacked = result
+    scene = Scene(**{name: ss[key(name)] for name in FIELDS})
+    model = ("linear model" if scene.model == "linear"
+             else f"MLP {scene.depth}×{scene.width} (ReLU)")
+    what = (f"{TOY_DATASETS[scene.dataset]}, {scene.n} points, {model} · "
+            f"{ATTACKS[scene.attack].label} at ε = {scene.eps:g}"
+            + (f", {scene.steps} steps" if ATTACKS[scene.attack].iterative else ""))
+    with st.expander("For your slides: this animation as GIF, MP4 or HTML", expanded=False):
+        ui.boundary_exports(X, grid, attacked,
+                            figs.boundary_spec(X, grid, attacked, talk=False, height=620),
+                            url=ui.scene_url({k: st.query_params.get(k)
+                                              for k in st.query_params}), what=what)
 
 
 attack_view()

@@ -131,6 +131,28 @@ def export_buttons(stem: str, *, gif: Any, mp4: Any, html: Any | None = None,
                                 icon=":material/code:")
 
 
+def boundary_exports(X: np.ndarray, grid: Any, attacked: Any, spec_dict: dict[str, Any],
+                     *, url: str, what: str) -> None:
+    """The boundary animation as GIF and MP4 (drawn with Pillow, no browser) and the page's own
+    figure as one offline HTML file, each stamped with the scene's URL, model and attack."""
+    import re
+
+    from advcore import export
+    from advcore.figures.boundary import title_text
+
+    stamp = [url, what]
+
+    def frames() -> list[Any]:
+        titles = [re.sub("<[^>]+>", "", title_text(attacked, f))
+                  for f in range(len(attacked.frames))]
+        return export.boundary_frames(X, grid, attacked, title=titles, stamp=stamp)
+
+    stem = f"boundary-{attacked.attack}-eps{attacked.eps:g}"
+    export_buttons(stem, gif=lambda: export.to_gif(frames()), mp4=lambda: export.to_mp4(frames()),
+                   html=lambda: export.figure_html(spec_dict, title=what, stamp=stamp),
+                   key="boundary.export")
+
+
 def digit_morph_exports(model_name: str, attack: str, eps: float, steps: int,
                         result: digits.DigitAttack, url: str, frames: int) -> None:
     """The digit morph over ε (original, perturbation, adversarial per frame) as GIF and MP4,
