@@ -15,7 +15,7 @@ ui.talk_mode(talk)
 
 st.title("Adversarial Playground")
 st.markdown(
-    "A change too small for you to see can make a neural network confidently wrong. "
+    "A small change to an input, one a person barely notices, can make a neural network wrong. "
     "Here you watch it happen, live: points crossing a decision boundary as ε grows, and real "
     "MNIST digits turned into other digits."
 )

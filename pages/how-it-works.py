@@ -58,8 +58,8 @@ ui.talk_mode(talk)
 st.title("How it works")
 st.markdown(
     "Training changes the **weights** to *lower* the loss. An attack holds the weights still and "
-    "changes the **input** to *raise* it, inside a budget ε so small that a person sees no "
-    "difference. Every number on this page is computed now, from the app's own models."
+    "changes the **input** to *raise* it, inside a budget ε small enough that a person barely "
+    "notices. Every number on this page is computed now, from the app's own models."
 )
 st.latex(r"\text{training: } \theta \leftarrow \theta - \eta\,\nabla_\theta L(\theta; x, y)"
          r"\qquad\qquad \text{attack (FGSM): } x' = x + \varepsilon\,"
