@@ -7,6 +7,7 @@
 - `served_tab`: both at once for a script (the benchmarks): the app and a Chromium tab.
 - `RunLog`: the app's websocket messages, decoded: when a script run finished.
 - `wait_rendered`: the browser has drawn what the server sent (no placeholder, DOM quiet).
+- `open_page`: / first, then a page or scene, waited on until it is drawn.
 - `PaintClock`: key press → the frame that shows a text, timed inside the page.
 """
 
@@ -225,6 +226,21 @@ def wait_rendered(page: Any, quiet_ms: int = 700, timeout_ms: float = 300_000) -
     elements (a second visit, all cached, is over on the server before the page is drawn)."""
     if not page.evaluate(RENDERED_JS, [quiet_ms, timeout_ms]):
         raise TimeoutError(f"the page was still drawing after {timeout_ms / 1000:.0f} s")
+
+
+def open_page(page: Any, base: str, path: str, *, timeout_s: float = 240) -> None:
+    """Open `path` as a visitor would: the entry page first (until a session has run app.py's
+    st.navigation, a fresh server serves pages/ the old way), then `path`; return when the
+    server's run has finished and the browser has drawn it."""
+    log = RunLog.of(page)
+    page.goto(base + "/")
+    page.get_by_test_id("stSidebarNav").wait_for(timeout=timeout_s * 1000)
+    log.settle(timeout_s=timeout_s)
+    before = time.perf_counter()
+    page.goto(base + path)
+    page.get_by_test_id("stSidebarNav").wait_for(timeout=timeout_s * 1000)
+    log.settle(after=before, timeout_s=timeout_s)
+    wait_rendered(page, timeout_ms=timeout_s * 1000)
 
 
 class PaintClock:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RunLog, wait_rendered
+from harness import open_page
 
 from advcore.scenes import get_scene
 
@@ -26,15 +26,8 @@ def test_the_digit_morph_downloads_as_gif_and_mp4(browser: Any, app_server: str,
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(COMPUTE_MS)
-    log = RunLog.of(page)
     try:
-        page.goto(app_server + "/")
-        page.get_by_test_id("stSidebarNav").wait_for()
-        log.settle()
-        page.goto(app_server + scene.url())
-        page.locator("[data-panels] img").first.wait_for()
-        log.settle(timeout_s=COMPUTE_MS / 1000)
-        wait_rendered(page)
+        open_page(page, app_server, scene.url())
         page.get_by_text("For your slides: the digit morphing as ε grows").click()  # no rerun
         page.get_by_role("button", name="Animated GIF").wait_for()
         files = {}
@@ -62,15 +55,8 @@ def test_the_boundary_scene_exports_gif_mp4_and_an_html_that_plays_offline(
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(COMPUTE_MS)
-    log = RunLog.of(page)
     try:
-        page.goto(app_server + "/")
-        page.get_by_test_id("stSidebarNav").wait_for()
-        log.settle()
-        page.goto(app_server + scene.url())
-        page.locator(".js-plotly-plot .scatterlayer path.point").first.wait_for()
-        log.settle(timeout_s=COMPUTE_MS / 1000)
-        wait_rendered(page)
+        open_page(page, app_server, scene.url())
         frames = page.evaluate("() => document.querySelector('.js-plotly-plot')"
                                "._transitionData._frames.length")
         page.get_by_text("For your slides: this animation as GIF, MP4 or HTML").click()

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from harness import RunLog
+from harness import RunLog, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -26,12 +26,7 @@ def test_every_tab_click_takes_effect(browser: Any, app_server: str) -> None:
     page.set_default_timeout(COMPUTE_MS)
     log = RunLog.of(page)
     try:
-        page.goto(app_server + "/")
-        page.get_by_test_id("stSidebarNav").wait_for()
-        log.settle()
-        page.goto(app_server + "/robustness?section=curves")
-        page.get_by_role("tab", name=TAB_LABELS["training"]).wait_for()
-        log.settle(timeout_s=COMPUTE_MS / 1000)
+        open_page(page, app_server, "/robustness?section=curves")
         for section in ("training", "transfer", "curves", "training", "curves", "transfer"):
             before = time.perf_counter()
             page.get_by_role("tab", name=TAB_LABELS[section]).click()

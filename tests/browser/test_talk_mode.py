@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RunLog, wait_rendered
+from harness import RunLog, open_page, wait_rendered
 
 from advcore.scenes import SCENES
 from pages.catalog import PAGES
@@ -74,16 +74,9 @@ def test_each_scene_shows_its_point_on_the_first_projector_screen(browser: Any, 
                                                                    scene: Any) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
-    log = RunLog.of(page)
     try:
-        page.goto(app_server + "/")
-        page.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
-        log.settle(timeout_s=COMPUTE_MS / 1000)
-        page.goto(app_server + scene.url(talk=True))
-        element = page.locator(KEY_ELEMENT[scene.slug]).first
-        element.wait_for(timeout=COMPUTE_MS)
-        log.settle(timeout_s=COMPUTE_MS / 1000)
-        wait_rendered(page)
+        open_page(page, app_server, scene.url(talk=True), timeout_s=COMPUTE_MS / 1000)
+        page.locator(KEY_ELEMENT[scene.slug]).first.wait_for(timeout=COMPUTE_MS)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"talk-scene-{scene.slug}.png"))
         box = page.evaluate("""([sel, n]) => {
@@ -121,14 +114,8 @@ def test_nothing_is_cut_off_at_1280_px(browser: Any, app_server: str, name: str,
     """Normal mode at 1280 px (talk mode is checked with each scene above)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
-    log = RunLog.of(page)
     try:
-        page.goto(app_server + "/")
-        page.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
-        log.settle(timeout_s=COMPUTE_MS / 1000)
-        page.goto(app_server + path)
-        page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=COMPUTE_MS)
-        log.settle(timeout_s=COMPUTE_MS / 1000)
+        open_page(page, app_server, path, timeout_s=COMPUTE_MS / 1000)
         _assert_nothing_cut(page, name)
     finally:
         context.close()
@@ -140,12 +127,7 @@ def test_talk_mode_shows_the_room_a_qr_code_of_the_scene(browser: Any, app_serve
     page = context.new_page()
     log = RunLog.of(page)
     try:
-        page.goto(app_server + "/")
-        page.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
-        log.settle(timeout_s=COMPUTE_MS / 1000)
-        page.goto(app_server + scene.url(talk=True))
-        page.locator(KEY_ELEMENT[scene.slug]).first.wait_for(timeout=COMPUTE_MS)
-        log.settle(timeout_s=COMPUTE_MS / 1000)
+        open_page(page, app_server, scene.url(talk=True), timeout_s=COMPUTE_MS / 1000)
         page.get_by_test_id("stExpandSidebarButton").click()
         before = time.perf_counter()
         page.get_by_role("button", name="QR code of this scene").click()
