@@ -11,7 +11,7 @@ import streamlit as st
 
 from advcore.figures import masking as figs
 from advcore.masking import FAKES
-from advcore.state import MaskingScene, replace
+from advcore.state import MaskingScene, replace, visitor_text
 from pages import ui
 
 ss = st.session_state
@@ -47,9 +47,9 @@ with st.sidebar:
 ui.talk_mode(talk)
 
 st.title("Masking lab")
-st.info("**These are teaching objects, not defences.** Each wraps the same standard network "
-        "(mnist-cnn) in something that makes gradient attacks fail without making the network "
-        "any harder to fool.", icon=":material/school:")
+st.info("**These are teaching objects, not defences.**" + ("" if talk else
+        " Each wraps the same standard network (mnist-cnn) in something that makes gradient "
+        "attacks fail without making the network any harder to fool."), icon=":material/school:")
 if not talk:
     st.markdown(
         "A weak evaluation can make a model look robust when it only hides its gradient "
@@ -69,10 +69,12 @@ report = ui.masking_report(scene.defence)
 naive = [m for m in report.measurements if m.naive]
 right = [m for m in report.measurements if not m.naive]
 
-if talk:
+figure = figs.claims_figure(report, talk=talk)
+if talk:  # the headline first, on the projector's first screen
+    st.plotly_chart(figure, width="stretch", key="masking.fig")
     st.markdown(f"**{fake.label}** {fake.masks}.")
 else:
-    st.markdown(f"**{fake.label}** {fake.masks}. {LESSONS[scene.defence]}")
+    st.markdown(LESSONS[scene.defence])
 
 claims, checks, tools = st.columns([1, 1.3, 1], gap="medium")
 with claims:
@@ -84,25 +86,26 @@ with checks:
     st.subheader("The sanity check that fires")
     if report.warnings:
         for message in report.warnings:
-            with st.container(border=True):
-                st.text(f"⚠ {message}")
+            with st.container(border=True):  # the engine's words, shown as plain text
+                st.markdown(f"⚠ {visitor_text(message, limit=len(message))}")
     else:
-        st.text("No check fired on this batch.")
+        st.markdown("No check fired on this batch.")
 with tools:
     st.subheader("How the right tool breaks it")
     for m in right:
         st.metric(f"{m.label} · {m.threat}", f"{m.accuracy:.0%}", border=True)
     st.metric("Worst case (every attack)", f"{report.worst:.0%}",
               f"{100 * (report.worst - report.claimed):+.0f} pp vs the claim",
-              delta_color="inverse", border=True)
+              border=True)
 
-st.plotly_chart(figs.claims_figure(report, talk=talk), width="stretch", key="masking.fig")
 if not talk:
+    st.plotly_chart(figure, width="stretch", key="masking.fig")
     st.caption(
         f"The first {report.n} test digits, clean accuracy {report.clean.mean():.0%}; ε is the "
         f"largest change per pixel on the [0, 1] scale ({fake.eps:g} = {fake.eps * 255:g}/255). "
-        "The claim counts a digit as robust when both FGSM and PGD-20 fail on it; the worst "
-        "case when every attack shown fails. HopSkipJump measures its change over the whole "
+        "Grey: the naive evaluation; red: the right tools; blue: the claim, a digit counted as "
+        "robust when both FGSM and PGD-20 fail on it; the worst case counts it when every "
+        "attack shown fails. HopSkipJump measures its change over the whole "
         "image (L2): ε = 4 is under half the L2 length of a 0.3 step on every pixel (8.4). "
         "The sanity checks are advcore.evaluate.robust_accuracy's, run on the naive PGD "
         "evaluation; run it on your own model and they fire as EvaluationWarnings.")

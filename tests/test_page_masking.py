@@ -35,6 +35,11 @@ def expected(defence: str) -> masking.MaskingReport:
                                   y[:MASKING_DIGITS], defence)
 
 
+def shown_text(at: AppTest) -> str:
+    """The page's markdown as read on screen (escapes and zero-width spaces removed)."""
+    return " ".join(m.value for m in at.markdown).replace("\u200b\\", "")
+
+
 @pytest.fixture(scope="module")
 def default() -> AppTest:
     return page()
@@ -56,7 +61,7 @@ def test_the_numbers_are_the_engines(default: AppTest) -> None:
         assert shown[f"{m.label} · {m.threat}"] == f"{m.accuracy:.0%}"
     assert shown["Worst case (every attack)"] == f"{report.worst:.0%}"
     assert shown["PGD-20 · L∞ ε = 0.3"] != shown["Worst case (every attack)"]
-    texts = " ".join(t.value for t in at.text)
+    texts = shown_text(at)
     assert report.warnings and all(w in texts for w in report.warnings)
     assert "gradient is zero or vanishing" in texts
 
@@ -65,13 +70,13 @@ def test_the_url_picks_the_defence_and_a_new_choice_rewrites_it() -> None:
     at = page(defence="noisy")
     assert not at.exception and not at.warning
     assert at.segmented_control(key="masking.defence").value == "noisy"
-    assert "outputs are random" in " ".join(t.value for t in at.text)
+    assert "outputs are random" in shown_text(at)
     assert any(m.label.startswith("EOT-PGD") for m in at.metric)
     at.segmented_control(key="masking.defence").set_value("saturated").run()
     assert not at.exception
     assert url(at, "defence") == "saturated"
     assert any(m.label.startswith("HopSkipJump") for m in at.metric)
-    assert "look like probabilities" in " ".join(t.value for t in at.text)
+    assert "look like probabilities" in shown_text(at)
 
 
 def test_a_bad_url_warns_and_falls_back() -> None:

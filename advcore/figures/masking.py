@@ -17,13 +17,17 @@ CLAIM_COLOR = "#0072B2"
 TITLE = "What the evaluation claims vs the worst case"
 
 
+def _small(text: str) -> str:
+    return f"<span style='font-size:0.8em;color:#555'>{text}</span>"
+
+
 def claims_figure(report: MaskingReport, *, talk: bool = False) -> go.Figure:
     """Accuracy (%) under each attack, the naive claim and the worst case, as bars."""
-    labels = [f"{m.label}<br><sub>{m.threat}</sub>" for m in report.measurements]
+    labels = [f"{m.label}<br>{_small(m.threat)}" for m in report.measurements]
     values = [100 * m.accuracy for m in report.measurements]
     colors = [NAIVE_COLOR if m.naive else FLIP_COLOR for m in report.measurements]
-    labels += ["<b>claimed</b><br><sub>FGSM and PGD</sub>", "<b>worst case</b><br><sub>every "
-               "attack</sub>"]
+    labels += [f"<b>claimed</b><br>{_small('FGSM and PGD')}",
+               f"<b>worst case</b><br>{_small('every attack')}"]
     values += [100 * report.claimed, 100 * report.worst]
     colors += [CLAIM_COLOR, FLIP_COLOR]
     fig = go.Figure(go.Bar(
@@ -33,14 +37,19 @@ def claims_figure(report: MaskingReport, *, talk: bool = False) -> go.Figure:
     ))
     fig.update_layout(
         **layout_style(talk),
-        height=460 if talk else 380,
+        height=400 if talk else 380,
         margin={"l": 60, "r": 20, "t": 70, "b": 90},
         showlegend=False,
     )
     fig.update_layout(title={"text": f"{TITLE} ({report.n} test digits)",
                              "font": {"size": (26 if talk else 18)}})
-    fig.update_yaxes(title="accuracy under attack (%)", range=[0, 112], **axis_style(talk))
-    fig.update_xaxes(**axis_style(talk))
+    # Explicit axis fonts: Streamlit's chart theme would otherwise shrink and grey them.
+    ink = {"color": "#000000" if talk else "#333333"}
+    tick = {"size": 18 if talk else 13, **ink}
+    axes = {**axis_style(talk), "tickfont": tick}
+    fig.update_yaxes(title="accuracy under attack (%)", range=[0, 112],
+                     title_font={"size": 20 if talk else 14, **ink}, **axes)
+    fig.update_xaxes(**axes)
     # The naive claim as a dashed line, so the drop to the worst case reads at a glance.
     fig.add_hline(y=100 * report.claimed, line={"dash": "dash", "color": CLAIM_COLOR,
                                                "width": 2})
