@@ -31,9 +31,24 @@ LESSONS = {
     "noisy": (
         "A common mistake is to attack a random model as if it were fixed. Fresh noise on "
         "every call makes every gradient the gradient of one random draw, so PGD wanders. "
-        "Averaging the gradient over the draws (Expectation over Transformation, Athalye et "
-        "al. 2018) recovers the direction that fools the model on average."),
+        "The right tool averages the gradient over the draws (Expectation over "
+        "Transformation, Athalye et al. 2018): it attacks the model on average, not one draw "
+        "of it."),
 }
+
+
+
+def noise_verdict(pgd: float, eot: float, clean: float) -> str:
+    """What this batch's numbers say about the noise: fake, or partly real."""
+    if eot <= pgd - 0.05:
+        return (f"On this batch EOT-PGD takes PGD-20's {pgd:.0%} down to {eot:.0%}: PGD was "
+                "following the noise.")
+    return (f"On this batch EOT-PGD gains little over PGD-20 ({eot:.0%} against {pgd:.0%}). "
+            "Noise this strong is randomized smoothing (Cohen et al. 2019): part of its "
+            f"protection is real, and paid for in clean accuracy ({clean:.0%}). What matters is "
+            "the check that fires: a random model needs EOT before any of its numbers means "
+            "anything, and one draw per digit is itself a noisy measurement.")
+
 
 # --- the scene: URL -> widgets (first run of a session) -> scene -> URL --------------------------
 
@@ -75,6 +90,8 @@ if talk:  # the headline first, on the projector's first screen
     st.markdown(f"**{fake.label}** {fake.masks}.")
 else:
     st.markdown(LESSONS[scene.defence])
+    if scene.defence == "noisy":
+        st.markdown(noise_verdict(naive[-1].accuracy, right[0].accuracy, report.clean.mean()))
 
 claims, checks, tools = st.columns([1, 1.3, 1], gap="medium")
 with claims:
@@ -96,7 +113,7 @@ with tools:
         st.metric(f"{m.label} · {m.threat}", f"{m.accuracy:.0%}", border=True)
     st.metric("Worst case (every attack)", f"{report.worst:.0%}",
               f"{100 * (report.worst - report.claimed):+.0f} pp vs the claim",
-              border=True)
+              delta_color="off" if report.worst >= report.claimed else "normal", border=True)
 
 if not talk:
     st.plotly_chart(figure, width="stretch", key="masking.fig")
