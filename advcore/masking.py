@@ -142,7 +142,7 @@ def masking_report(model: nn.Module, x: Tensor, y: Tensor, defence: str, *, seed
     x: (N, 1, 28, 28) digits in [0, 1]; y: (N,) true classes. seed fixes the attacks' random
     starts and draws and the noise of a random defence (each attack sees the same noise stream,
     so the figures are reproducible). should_stop: asked before every forward pass (see
-    advcore.cancel). Cost on 32 digits, one core: ~5 s (quantized), ~15 s (the others).
+    advcore.cancel). Cost on 32 digits, one core: ~5 s (quantized), 15-20 s (the others).
     """
     if defence not in FAKES:
         raise ValueError(f"unknown fake defence {defence!r}; known: {', '.join(FAKES)}")

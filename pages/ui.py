@@ -667,7 +667,7 @@ def boundary_truth(key: tuple, norm: str) -> Any:
 
 # --- masking lab: one cached report per fake defence, on a fixed batch of test digits ----------
 
-MASKING_DIGITS = 32  # the first 32 test digits: each defence's report costs 5-15 s of CPU
+MASKING_DIGITS = 32  # the first 32 test digits: each defence's report costs 5-20 s of CPU
 
 
 def masking_report(defence: str) -> Any:

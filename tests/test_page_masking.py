@@ -1,7 +1,7 @@
 """AppTest for pages/masking.py: no exception, the claim, the sanity checks and the worst case are
 on the page and come from advcore.masking, the URL picks the fake defence and a changed choice
 rewrites it, talk mode keeps its switch in the URL. Each fake defence's report is computed once
-per process (cached), 5-15 s of CPU each."""
+per process (cached), 5-20 s of CPU each."""
 
 from __future__ import annotations
 
