@@ -379,3 +379,14 @@ class HowScene:
     point: int = number(130, 0, 199)
     seed: int = number(0, 0, 9999)
     talk: bool = flag(False)
+
+
+@dataclass(frozen=True)
+class MaskingScene:
+    """Everything that fixes the picture on the gradient-masking lab.
+
+    defence: the fake defence shown (a key of advcore.masking.FAKES; each has its own fixed ε).
+    """
+
+    defence: str = choice("quantized", ("quantized", "saturated", "noisy"))
+    talk: bool = flag(False)

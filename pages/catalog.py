@@ -40,6 +40,11 @@ PAGES: tuple[PageInfo, ...] = (
         "adversarial training, and transfer between models.",
     ),
     PageInfo(
+        "pages/masking.py", "Masking lab", ":material/visibility_off:",
+        "Fake defences that fool FGSM and PGD, the sanity check that catches each, and the "
+        "attack that sees through it: what the evaluation claims vs the worst case.",
+    ),
+    PageInfo(
         "pages/how-it-works.py", "How it works", ":material/school:",
         "The gradient of the loss with respect to the input, why its sign, the ε-ball and "
         "PGD's projection, and the mistakes this tool guards against.",

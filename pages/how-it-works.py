@@ -395,6 +395,23 @@ with tabs[3]:
         ui.render_checks([*units.checks, mistakes.check_eps_units(8.0)],
                          names=("ε = 8/255", "ε = 0.3", "ε = 8"))
 
+# --- 7. how evaluations fool themselves --------------------------------------------------------
+
+st.header("7 · How evaluations fool themselves")
+st.markdown(
+    "Every number on this page is an upper bound found by an attack, and an attack can fail for "
+    "the wrong reason. A common mistake is to wrap a model in something that hides its gradient "
+    "(rounding the input, a saturated softmax, random noise) and read PGD's failure as "
+    "robustness: the gradient is zero or random, so PGD cannot move, yet the model is as easy "
+    "to fool as before. Athalye, Carlini & Wagner (2018) broke most of the defences of ICLR 2018 "
+    "this way. Sanity checks catch it, and the right attack (BPDA, EOT, a black-box attack) "
+    "shows the worst case.")
+# An absolute path: this page also runs on its own (AppTest), outside app.py's navigation.
+masking_page = st.Page(__file__.removesuffix("how-it-works.py") + "masking.py",
+                       title="Masking lab", url_path="masking")
+st.page_link(masking_page, label="**Masking lab**: three fake defences, what the naive "
+             "evaluation claims and the worst case", icon=":material/visibility_off:")
+
 st.divider()
 st.caption("Sources: Goodfellow, Shlens & Szegedy, *Explaining and Harnessing Adversarial "
            "Examples*, ICLR 2015; Madry et al., *Towards Deep Learning Models Resistant to "

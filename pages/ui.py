@@ -754,3 +754,28 @@ def boundary_truth(key: tuple, norm: str) -> Any:
     X, y = boundary_points(key)
     return boundary.ground_truth(boundary_model(key), X, y, norm=norm,
                                  segments=boundary_segments(key))
+
+
+# --- masking lab: one cached report per fake defence, on a fixed batch of test digits ----------
+
+MASKING_DIGITS = 32  # the first 32 test digits: each defence's report costs 5-20 s of CPU
+
+
+def masking_report(defence: str) -> Any:
+    """advcore.masking.MaskingReport of `defence` on the fixed batch, through the shared pool."""
+    try:
+        return pool.compute("The masking lab's attacks", _masking_report, defence,
+                            MASKING_DIGITS)
+    except pool.BudgetExceeded as exc:
+        pool.explain_budget(exc, "The other fake defences may fit; this one's numbers need "
+                                 "a server with a larger budget.")
+        st.stop()
+        raise
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _masking_report(defence: str, n: int) -> Any:
+    from advcore import masking
+    x, y = mnist("test")
+    return masking.masking_report(pretrained_model("mnist-cnn"), x[:n], y[:n], defence,
+                                  should_stop=pool.should_stop)
