@@ -51,7 +51,7 @@ def _text(s: str) -> str:
     return "".join(SPELLED.get(ch, ch if ord(ch) < 128 else "?") for ch in s)
 
 
-def _stamp(draw: ImageDraw.ImageDraw, width: int, y: int, lines: Sequence[str]) -> None:
+def _stamp(draw: ImageDraw.ImageDraw, y: int, lines: Sequence[str]) -> None:
     """The scene's provenance under the picture, small and grey."""
     font = _font(14)
     for k, line in enumerate(lines):
@@ -95,7 +95,7 @@ def boundary_frames(X: np.ndarray, grid: Grid, a: Attacked, *, title: Sequence[s
     cx, cy = px(X[:, 0], X[:, 1])
     for u, v in zip(cx, cy, strict=True):
         draw.ellipse([u - 2.5, v - 2.5, u + 2.5, v + 2.5], fill=(150, 150, 150))
-    _stamp(draw, w, top + ph + 4, stamp)
+    _stamp(draw, top + ph + 4, stamp)
 
     colours = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in CLASS_COLORS]
     flip = tuple(int(FLIP_COLOR[i:i + 2], 16) for i in (1, 3, 5))
@@ -159,7 +159,7 @@ def digit_frames(clean: np.ndarray, epsilons: np.ndarray, images: np.ndarray,
             img.paste(pic, (x, top))
             d.rectangle([x - 1, top - 1, x + side, top + side], outline=(180, 180, 180))
             d.text((x, top + side + 6), name, fill=INK, font=small)
-        _stamp(d, w, top + side + 30, stamp)
+        _stamp(d, top + side + 30, stamp)
         out.append(img)
     return out
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RunLog, wait_rendered
+from harness import RunLog, open_page, wait_rendered
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 pytestmark = pytest.mark.browser
@@ -28,13 +28,8 @@ def tab(app_server: str, browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
     page.set_default_timeout(LOAD_MS)
-    log = RunLog.of(page)  # before the app opens its websocket
-    page.goto(app_server + "/")
-    page.get_by_test_id("stSidebarNav").get_by_text("Decision boundary").wait_for()
-    log.settle()
-    page.goto(app_server + SCENE)
+    open_page(page, app_server, SCENE, timeout_s=LOAD_MS / 1000)
     page.locator(f"{FIG} .scatterlayer path.point").first.wait_for()
-    log.settle(timeout_s=LOAD_MS / 1000)
     try:
         yield page
     finally:
