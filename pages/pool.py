@@ -65,7 +65,7 @@ def budget_s() -> float:
         return 0.0
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: its args may be arrays, which have no truth value
 class Job:
     label: str
     fn: Callable[..., Any]

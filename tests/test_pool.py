@@ -65,3 +65,27 @@ def test_queue_is_bounded() -> None:
         p.submit(pool.Job("j", print, (), "s", ("s", 0)))
     with pytest.raises(pool.QueueFull):
         p.submit(pool.Job("j", print, (), "s", ("s", 0)))
+
+
+def test_jobs_with_array_arguments_are_queued_placed_and_finished() -> None:
+    """A job is compared by identity: two jobs over equal-shaped digit arrays (the /digits page's
+    fragility and gallery) once made `place` ask an array for its truth value, and crash."""
+    import numpy as np
+
+    gate = threading.Event()
+    p = pool._Pool(1)
+    blocker = pool.Job("block", gate.wait, (), "z", ("z", 0))
+    p.submit(blocker)
+    deadline = time.monotonic() + 10
+    while blocker.started is None and time.monotonic() < deadline:  # the worker holds it
+        time.sleep(0.01)
+    digit = np.zeros((28, 28), np.float32)
+    jobs = [pool.Job("fragility", np.sum, (digit + i,), s, (s, 0))
+            for i, s in enumerate(("a", "a", "b"))]
+    for j in jobs:
+        p.submit(j)
+    assert [p.place(j) for j in jobs] == [1, 3, 2]  # round robin: a, b, then a again
+    gate.set()
+    for j in jobs:
+        assert j.done.wait(10) and j.error is None
+    assert [j.result for j in jobs] == [0.0, 28 * 28, 2 * 28 * 28]
