@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from advcore import certify, exact
 from advcore.attacks import get_attack, trajectory
+from advcore.attacks._geometry import loss_gradient
 from advcore.data import toy_dataset
 from advcore.models import toy_model
 from advcore.state import BoundaryScene, bounds_of
@@ -208,9 +208,8 @@ def step_direction(model: nn.Module, X: np.ndarray, y: np.ndarray, *, eps: float
 
     L∞: ε·sign(∇ₓL) (FGSM's step, Goodfellow et al. 2015); L2: ε·∇ₓL/‖∇ₓL‖₂.
     """
-    x = torch.from_numpy(X).requires_grad_(True)
-    loss = F.cross_entropy(model(x), torch.from_numpy(y), reduction="sum")
-    (g,) = torch.autograd.grad(loss, x)
+    # The attacks' own gradient: it keeps a direction where float32 softmax saturates.
+    g, _ = loss_gradient(model, torch.from_numpy(X), torch.from_numpy(y))
     g = g.numpy()
     if norm == "linf":
         return (eps * np.sign(g)).astype(np.float32)

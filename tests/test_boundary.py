@@ -250,3 +250,22 @@ def test_curve_sandwich_draws_bounds_under_the_attack(trained, truth):
     assert lines[0]["line"]["shape"] == "hv" and lines[0]["line"]["color"] == figs.CERTIFIED_COLOR
     assert spec["layout"]["showlegend"] is True
     figs.curve_figure([("FGSM", c, 0.3)], eps=0.5, bounds=bounds)  # valid Plotly
+
+
+def test_the_arrow_points_at_the_boundary_even_where_softmax_saturates():
+    """A point 200 logits deep in its class: float32 cross-entropy's gradient rounds to 0 there,
+    so an arrow taken from it vanishes. The arrow uses the attacks' gradient, which keeps the
+    direction: towards the boundary x₀ = 0, against the weight."""
+    model = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, 0.0], [200.0, 0.0]]))
+        model.bias.zero_()
+    X = np.array([[1.0, 0.3]], np.float32)
+    y = np.array([1])
+    plain = torch.from_numpy(X).requires_grad_(True)
+    torch.nn.functional.cross_entropy(model(plain), torch.from_numpy(y)).backward()
+    assert not plain.grad.any()  # the naive gradient is lost
+    np.testing.assert_allclose(boundary.step_direction(model, X, y, eps=0.25, norm="linf"),
+                               [[-0.25, 0.0]])
+    np.testing.assert_allclose(boundary.step_direction(model, X, y, eps=0.25, norm="l2"),
+                               [[-0.25, 0.0]], atol=1e-7)
