@@ -25,7 +25,7 @@ from advcore.explain import (
     SoftmaxDemo,
     TrainModeDemo,
 )
-from advcore.figures import CLASS_COLORS, FLIP_COLOR
+from advcore.figures import CLASS_COLORS, FLIP_COLOR, decision_map
 
 INK = [[0.0, "#ffffff"], [1.0, "#111111"]]
 SIGNED = [[0.0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"],
@@ -241,13 +241,9 @@ def projection_figure(path: ProjectionPath, grid: DecisionGrid, *,
     """PGD's walk on a 2-D point: the boundary, the ε-ball, each step before projection (hollow)
     and after (filled), with a dashed line where projection pulled a step back into the ball."""
     fig = go.Figure()
-    bg = [[0.0, "#c6dbef"], [0.5, "#ffffff"], [1.0, "#fdd0a2"]]
-    fig.add_trace(go.Heatmap(x=grid.xs, y=grid.ys, z=grid.prob.round(4), colorscale=bg,
-                             zmin=0, zmax=1, showscale=False, name="P(class 1)",
-                             hovertemplate="P(class 1) = %{z:.2f}<extra></extra>"))
-    fig.add_trace(go.Contour(x=grid.xs, y=grid.ys, z=grid.prob, showscale=False,
-                             contours={"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"},
-                             line={"color": "#333333", "width": 3}, hoverinfo="skip",
+    # The same map and boundary line as every 2-D figure of the playground.
+    fig.add_layout_image(decision_map.map_image(grid.xs, grid.ys, grid.prob))
+    fig.add_trace(go.Scatter(decision_map.boundary_trace(grid.xs, grid.ys, grid.prob, width=3),
                              name="decision boundary", showlegend=True))
     bx, by = _ball(path.center, path.eps, path.norm)
     ball_name = "L∞ ball (square)" if path.norm == "linf" else "L2 ball (circle)"
