@@ -5,6 +5,13 @@
 CLASS_COLORS = ("#1f77b4", "#ff7f0e")
 FLIP_COLOR = "#d62728"
 
+# Digits: 0 = paper (white), 1 = ink (black). Perturbations and gradients: diverging, centred at
+# 0 (blue = ink removed, red = ink added; white = untouched).
+INK = [[0.0, "#ffffff"], [1.0, "#111111"]]
+SIGNED = [[0.0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"],
+          [1.0, "#b2182b"]]
+FONT = "Source Sans Pro, Arial, sans-serif"  # Streamlit's own, so figures match the prose
+
 # Talk mode: what reads from the back of a lecture hall on a washed-out projector.
 TALK_FONT_SIZE = 22
 BASE_FONT_SIZE = 14

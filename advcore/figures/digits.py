@@ -24,18 +24,13 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from advcore.figures import FLIP_COLOR
+from advcore.figures import FLIP_COLOR, FONT, INK, SIGNED
 
-INK = [[0.0, "#ffffff"], [1.0, "#111111"]]  # 0 = paper (white), 1 = ink (black)
-# Diverging, centred at 0: blue = ink removed, red = ink added; white = untouched.
-SIGNED = [[0.0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"],
-          [1.0, "#b2182b"]]
 BEFORE_COLOR = "#7f7f7f"
 AFTER_COLOR = FLIP_COLOR
 LABEL_COLOR = "#1f77b4"
 TARGET_COLOR = "#ff7f0e"
 OTHER_COLOR = "#c7c7c7"
-FONT = "Source Sans Pro, Arial, sans-serif"
 
 
 def format_eps(eps: float, norm: str) -> str:

@@ -25,24 +25,27 @@ from advcore.explain import (
     SoftmaxDemo,
     TrainModeDemo,
 )
-from advcore.figures import CLASS_COLORS, FLIP_COLOR, decision_map
+from advcore.figures import (
+    BASE_FONT_SIZE,
+    CLASS_COLORS,
+    FLIP_COLOR,
+    INK,
+    SIGNED,
+    TALK_FONT_SIZE,
+    decision_map,
+)
 
-INK = [[0.0, "#ffffff"], [1.0, "#111111"]]
-SIGNED = [[0.0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"],
-          [1.0, "#b2182b"]]
 SIGN_COLOR = "#2ca02c"  # the sign step (L∞ optimum)
 GRAD_COLOR = "#9467bd"  # the normalised-gradient step (L2 optimum)
 MEASURED_COLOR = "#111111"
 PREDICTED_COLOR = "#d62728"
 CLIPPED_COLOR = "#7f7f7f"
 CLASSES = [str(k) for k in range(10)]
-# Projector sizes, as on the other pages: talk mode must read from the back of a lecture hall.
-TALK_FONT, BASE_FONT = 22, 14
 
 
 def style(fig: go.Figure, *, talk: bool = False) -> go.Figure:
     """White background, dark text; in talk mode larger text and thicker lines."""
-    size = TALK_FONT if talk else BASE_FONT
+    size = TALK_FONT_SIZE if talk else BASE_FONT_SIZE
     fig.update_layout(font={"size": size, "color": "#000000" if talk else "#222222"},
                       paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
                       legend_font_size=18 if talk else 13)

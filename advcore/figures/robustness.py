@@ -20,7 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from advcore.figures import FLIP_COLOR
+from advcore.figures import FLIP_COLOR, FONT, INK
 from advcore.figures.boundary import boundary_figure
 from advcore.robustness import (
     AdversarialTraining,
@@ -49,8 +49,6 @@ REFERENCE_SYMBOLS = {
     "Madry et al. 2018": "star",
     "PyTorch FGSM tutorial": "x-thin-open",
 }
-FONT = "Source Sans Pro, Arial, sans-serif"
-INK = [[0.0, "#ffffff"], [1.0, "#111111"]]
 WRONG = FLIP_COLOR
 RIGHT = "#1a7f37"
 
