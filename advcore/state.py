@@ -27,6 +27,8 @@ MAX_VALUE_CHARS = 64
 SHOWN_CHARS = 24
 # Query parameters that Streamlit itself reads on every page; not a scene's, but not unknown.
 STREAMLIT_PARAMS = frozenset({"embed", "embed_options"})
+# A presenter URL's list of the controls to show (`show=eps`); every other control is hidden.
+SHOW_PARAM = "show"
 # Every ASCII punctuation character: CommonMark lets a backslash escape each of them, and they are
 # the only characters markdown (and Streamlit's :color[]/:icon: and $LaTeX$ extensions) acts on.
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
@@ -197,11 +199,35 @@ def from_query(cls: type[S], params: Mapping[str, Any]) -> tuple[S, list[str]]:
 
 
 def unknown_names(cls: type, names: Iterable[str]) -> list[str]:
-    """A warning for each query parameter that is not a field of `cls` (nor Streamlit's own),
-    with the name shown inert: a typo (`esp=0.3`) is pointed out instead of silently ignored."""
-    known = {f.name for f in fields(cls)} | STREAMLIT_PARAMS  # type: ignore[arg-type]
+    """A warning for each query parameter that is not a field of `cls` (nor Streamlit's own, nor
+    `show`), with the name shown inert: a typo (`esp=0.3`) is pointed out instead of silently
+    ignored."""
+    known = ({f.name for f in fields(cls)}  # type: ignore[arg-type]
+             | STREAMLIT_PARAMS | {SHOW_PARAM})
     return [f"URL parameter “{visitor_text(str(name))}” is not a setting of this page; "
             "ignoring it" for name in names if name not in known]
+
+
+def shown_controls(cls: type, params: Mapping[str, Any]) -> tuple[frozenset[str] | None,
+                                                                  list[str]]:
+    """A presenter URL's `show=eps,attack`: the names of the controls to show (None: no `show`,
+    every control is shown; empty: only the figures), and a warning for each name that is not a
+    setting of `cls`. In the style of TensorFlow Playground's per-control hiding: a speaker's
+    link can leave only the ε slider beside the figure. Never raises."""
+    if SHOW_PARAM not in params:
+        return None, []
+    raw = params[SHOW_PARAM]
+    if isinstance(raw, list | tuple):
+        raw = raw[-1] if raw else ""
+    raw = str(raw)
+    if len(raw) > 16 * MAX_VALUE_CHARS:
+        return frozenset(), [f"URL parameter {SHOW_PARAM} is longer than {16 * MAX_VALUE_CHARS} "
+                             "characters; showing no controls"]
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    warnings = [f"URL parameter {SHOW_PARAM} names “{visitor_text(n)}”, which is not a control "
+                "of this page; ignoring it" for n in dict.fromkeys(names) if n not in known]
+    return frozenset(n for n in names if n in known), warnings
 
 
 def _float_text(value: float) -> str:

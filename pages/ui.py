@@ -75,17 +75,68 @@ def toy_data(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np
 
 
 def scene_from_url(cls: type[S]) -> S:
-    """The page's scene from st.query_params; each bad parameter gets a visible warning."""
+    """The page's scene from st.query_params; each bad parameter gets a visible warning.
+    A presenter URL (`show=…`) hides every control it does not name (see `presenter`)."""
     params = {k: st.query_params.get_all(k) for k in st.query_params}
     scene, warnings = state.from_query(cls, params)
-    for w in warnings + state.unknown_names(cls, params):
+    shown, show_warnings = state.shown_controls(cls, params)
+    for w in warnings + state.unknown_names(cls, params) + show_warnings:
         st.warning(w, icon="⚠️")
+    if shown is not None:
+        presenter(cls, shown)
     return scene
 
 
+# Each page's widget keys: "<prefix><setting>"; a few settings have more than one control (the
+# digit chooser of /digits; the per-tab copies of /robustness).
+KEY_PREFIX = {"BoundaryScene": "boundary.", "DigitsScene": "digits.", "HowScene": "how.",
+              "RobustnessScene": "rb_", "MaskingScene": "masking."}
+EXTRA_KEYS = {
+    "DigitsScene": {"eps": ("eps.linf", "eps.l2"), "index": ("source", "class", "canvas", "upload", "stated", "download_png",
+                              "download_npy")},
+    "RobustnessScene": {"attack": ("attack_training", "attack_transfer"),
+                        "n": ("n_curves", "n_transfer"), "steps": ("steps_curves",),
+                        "papers": ("recompute", "cards")},
+    "BoundaryScene": {"add": ("adding", "add_class", "clear_added"), "point": ("clear",)},
+}
+# Widgets, expanders and popovers: what a presenter URL hides unless it names them.
+_CONTROLS = ", ".join(f"[data-testid='{t}']" for t in (
+    "stSlider", "stSelectbox", "stMultiSelect", "stNumberInput", "stTextInput", "stCheckbox",
+    "stRadio", "stButton", "stDownloadButton", "stButtonGroup", "stFileUploader",
+    "stExpander", "stPopover", "stCameraInput", "stColorPicker", "stDateInput"))
+
+
+def control_classes(cls: type, name: str) -> list[str]:
+    """The CSS classes Streamlit gives the containers of setting `name`'s controls."""
+    import re
+
+    prefix = KEY_PREFIX[cls.__name__]
+    keys = (name, *EXTRA_KEYS.get(cls.__name__, {}).get(name, ()))
+    return ["st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", prefix + k) for k in keys]
+
+
+def presenter(cls: type, shown: frozenset[str]) -> None:
+    """Hide every control of the page but those of `shown` (figures, text and metrics stay).
+
+    CSS, not skipped widgets: a hidden control still holds its value (from the URL), so the page
+    computes exactly what it would with the control in view. The CSS is built only from field
+    names of `cls` (never from the visitor's text)."""
+    keep = ", ".join(f".{c}" for name in sorted(shown) for c in control_classes(cls, name))
+    rules = [f"[data-testid='stElementContainer']:has({_CONTROLS}) {{display: none;}}",
+             "[data-testid='stExpander'], [data-testid='stPopover'] {display: none;}",
+             "[data-testid='stSidebarUserContent'] [data-testid='stElementContainer'],"
+             " [data-testid='stSidebarUserContent'] [data-testid='stHeading'] {display: none;}"]
+    if keep:
+        rules.append(f"{keep} {{display: flex !important;}}")
+    st.markdown("<style>" + "\n".join(rules) + "</style>", unsafe_allow_html=True)
+
+
 def write_url(scene: Any) -> None:
-    """Put the scene in the URL so the address bar always reopens the same picture."""
+    """Put the scene in the URL so the address bar always reopens the same picture (a presenter
+    URL keeps its `show`)."""
     wanted = state.to_query(scene)
+    if state.SHOW_PARAM in st.query_params:
+        wanted[state.SHOW_PARAM] = st.query_params.get(state.SHOW_PARAM)
     if {k: st.query_params.get(k) for k in wanted} != wanted:
         st.query_params.from_dict(wanted)
 

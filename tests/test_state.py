@@ -274,3 +274,19 @@ def test_many_bad_points_quote_only_a_few():
     assert scene.add == () and len(warnings) == 1
     assert warnings[0].count("dropping it") == state.SHOWN_PROBLEMS
     assert "and 27 more problems" in warnings[0]
+
+
+def test_a_presenter_url_names_the_controls_it_shows():
+    from advcore.state import BoundaryScene, DigitsScene, shown_controls, unknown_names
+
+    assert shown_controls(BoundaryScene, {}) == (None, [])  # no `show`: every control
+    assert shown_controls(BoundaryScene, {"show": ""}) == (frozenset(), [])  # only the figures
+    shown, warnings = shown_controls(BoundaryScene, {"show": ["attack", " eps ,steps,eps"]})
+    assert shown == {"eps", "steps"} and not warnings  # the last value counts
+    shown, warnings = shown_controls(DigitsScene, {"show": "eps,width,[x](//e.vil)"})
+    assert shown == {"eps"}  # width is /boundary's, not /digits'
+    assert len(warnings) == 2 and "“width”" in warnings[0]
+    assert "](" not in warnings[1]  # the visitor's text is shown inert
+    assert not unknown_names(DigitsScene, ["show", "eps"])  # `show` is a known parameter
+    shown, warnings = shown_controls(BoundaryScene, {"show": "eps," * 1000})
+    assert shown == frozenset() and "longer than" in warnings[0]
