@@ -115,20 +115,28 @@ def control_classes(cls: type, name: str) -> list[str]:
     return ["st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", prefix + k) for k in keys]
 
 
-def presenter(cls: type, shown: frozenset[str]) -> None:
-    """Hide every control of the page but those of `shown` (figures, text and metrics stay).
+def presenter_css(cls: type, shown: frozenset[str]) -> str:
+    """The style that hides every control of the page but those of `shown` (figures, text and
+    metrics stay). Built only from the field names of `cls` that `shown` holds, never from a
+    visitor's text: a name that is not a field is dropped here too."""
+    from dataclasses import fields
 
-    CSS, not skipped widgets: a hidden control still holds its value (from the URL), so the page
-    computes exactly what it would with the control in view. The CSS is built only from field
-    names of `cls` (never from the visitor's text)."""
-    keep = ", ".join(f".{c}" for name in sorted(shown) for c in control_classes(cls, name))
+    names = sorted(shown & {f.name for f in fields(cls)})
+    keep = ", ".join(f".{c}" for name in names for c in control_classes(cls, name))
     rules = [f"[data-testid='stElementContainer']:has({_CONTROLS}) {{display: none;}}",
              "[data-testid='stExpander'], [data-testid='stPopover'] {display: none;}",
              "[data-testid='stSidebarUserContent'] [data-testid='stElementContainer'],"
              " [data-testid='stSidebarUserContent'] [data-testid='stHeading'] {display: none;}"]
     if keep:
         rules.append(f"{keep} {{display: flex !important;}}")
-    st.markdown("<style>" + "\n".join(rules) + "</style>", unsafe_allow_html=True)
+    return "<style>" + "\n".join(rules) + "</style>"
+
+
+def presenter(cls: type, shown: frozenset[str]) -> None:
+    """A presenter URL's page: CSS, not skipped widgets, hides the other controls, so a hidden
+    control still holds its value (from the URL) and the page computes exactly what it would
+    with the control in view."""
+    st.markdown(presenter_css(cls, shown), unsafe_allow_html=True)
 
 
 def write_url(scene: Any) -> None:

@@ -34,7 +34,7 @@ PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "cloudpickle
                   "marshal"}
 HTML_CALLS = {"html"}  # st.html(...), components.html(...): HTML from their first argument
 # Builders whose HTML is made of numbers only (checked by test_html_builders_write_only_numbers).
-HTML_BUILDERS = {"panels_html", "probabilities_html", "gallery_html"}
+HTML_BUILDERS = {"panels_html", "probabilities_html", "gallery_html", "presenter_css"}
 
 
 def _parsed() -> list[tuple[Path, ast.Module]]:

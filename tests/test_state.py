@@ -290,3 +290,13 @@ def test_a_presenter_url_names_the_controls_it_shows():
     assert not unknown_names(DigitsScene, ["show", "eps"])  # `show` is a known parameter
     shown, warnings = shown_controls(BoundaryScene, {"show": "eps," * 1000})
     assert shown == frozenset() and "longer than" in warnings[0]
+
+
+def test_the_presenter_style_is_built_from_field_names_only():
+    from advcore.state import BoundaryScene, DigitsScene
+    from pages import ui
+
+    css = ui.presenter_css(DigitsScene, frozenset({"eps", "}</style><script>", "width"}))
+    assert ".st-key-digits-eps-linf" in css and ".st-key-digits-eps-l2" in css
+    assert "script" not in css and "width" not in css and css.count("</style>") == 1
+    assert "st-key-boundary-" not in ui.presenter_css(BoundaryScene, frozenset())  # none kept
