@@ -13,13 +13,17 @@ everyone else's ε changes queued behind it in the OS scheduler. Here expensive 
   - `lane="long"`: whole-table or training work (a transfer-matrix row, a masking-lab report,
     2-D adversarial training, a large 2-D model): up to minutes, and not divisible without
     changing its numbers (PGD's random start is drawn per batch).
-  Why lanes, and not one queue with more workers: with one queue, a running job cannot be
-  interrupted for another session's, so a second visitor's /digits fragility waited for the
-  whole of the first visitor's transfer row (`python benchmarks/fairshare.py --scenario
-  transfer`: head-of-line blocking measured in tens of seconds). More workers on one queue only
-  move the problem to N long jobs. A lane per kind of job bounds the wait for per-digit work by
-  per-digit jobs, whatever the long lane holds; the long lane's jobs still get the CPU the
-  sessions leave. Cheap per-digit work (FGSM, and iterative attacks below
+  Why lanes, and not one queue with more workers: a running job cannot be interrupted for
+  another session's, so on one queue a second visitor's /digits fragility waits for the whole
+  of the first visitor's transfer row (minutes), and more workers on one queue only move the
+  problem to N long jobs. A lane per kind of job bounds the wait for per-digit work by
+  per-digit jobs, whatever the long lane holds. Measured with `python benchmarks/fairshare.py
+  --scenario transfer --hostile 1 --before 61d5da6` (a victim opening new PGD-10 digits while
+  one transfer matrix of PGD-100 on 1,000 digits runs; 2 shared cores, load 9): the victim's
+  p95 went from 33 s (the row ran in its visitor's thread at normal priority, starving the
+  nice-19 worker) to 6.7 s, 1.9× its idle p95. The lanes' workers run at nice 19, so two of them
+  never take CPU from the sessions' own threads; they share what is left between them.
+  Cheap per-digit work (FGSM, and iterative attacks below
   `pages/ui.py`'s `INLINE_GRADIENTS`) never enters the pool at all: it runs in the visitor's own
   thread, where queueing would cost more than the work.
 - Within a lane, the worker takes jobs **round-robin across sessions**, so a visitor with forty
