@@ -40,7 +40,24 @@ def _leave_pages_folder_mode() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         if st.runtime.exists():
-            st.rerun()
+            _rerun_after_import()
+
+
+def _rerun_after_import() -> None:
+    """Ask for a rerun without stopping here. st.rerun() stops the script at once, which here is
+    in the middle of `import pages.ui`: that import fails, and on a fresh server the sessions
+    importing it at the same moment got "cannot import name 'ui'" (8 audience phones opening
+    the page at once: `python benchmarks/load.py --audience 10 --replicas 2`). Queued instead,
+    the rerun happens at the page's first element, after the import has finished."""
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or ctx.script_requests is None:
+        return
+    ctx.script_requests.request_rerun(RerunData(
+        query_string=ctx.query_string, page_script_hash=ctx.page_script_hash,
+        cached_message_hashes=ctx.cached_message_hashes, context_info=ctx.context_info))
 
 
 _leave_pages_folder_mode()
