@@ -210,10 +210,13 @@ def scene_urls(slugs: list[str] | None = None) -> list[str]:
 
 def start(n: int, *, port: int | None = None, warm_slugs: list[str] | None = None,
           state_dir: Path = DEFAULT_STATE, cpu_budget_s: str = CPU_BUDGET_S,
-          extra_env: dict[str, str] | None = None, sweep: bool = False) -> Deployment:
+          extra_env: dict[str, str] | None = None, sweep: bool = False,
+          bind: str = HOST) -> Deployment:
     """Start n replicas, pre-warm them (warm_slugs: the named scenes to open, None = all,
-    [] = none; sweep: every ε slider position of the /digits scenes too), then the balancer.
-    On any failure, stops what it started and raises."""
+    [] = none; sweep: every ε slider position of the /digits scenes too), then the balancer,
+    listening on `bind` (127.0.0.1; 0.0.0.0 inside a container, deploy/Dockerfile). Replicas
+    and the stats page always stay on 127.0.0.1. On any failure, stops what it started and
+    raises."""
     haproxy = haproxy_path()
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -246,7 +249,8 @@ def start(n: int, *, port: int | None = None, warm_slugs: list[str] | None = Non
         servers = "\n".join(f"    server {r.name} {HOST}:{r.port} cookie {r.name}"
                             for r in replicas)
         cfg = Template(CONFIG.read_text()).substitute(
-            BIND=HOST, PORT=dep.port, STATS_PORT=dep.stats_port, SERVERS=servers)
+            BIND=bind, STATS_BIND=HOST, PORT=dep.port, STATS_PORT=dep.stats_port,
+            SERVERS=servers)
         cfg_path = state_dir / "haproxy.cfg"
         cfg_path.write_text(cfg)
         subprocess.run([haproxy, "-c", "-q", "-f", str(cfg_path)], check=True)
@@ -286,6 +290,9 @@ def main() -> None:
     up = sub.add_parser("up", help="start N replicas and the balancer")
     up.add_argument("n", type=int)
     up.add_argument("--port", type=int, default=8500, help="the balancer's port (8500)")
+    up.add_argument("--bind", default=HOST,
+                    help="the balancer's address (127.0.0.1; 0.0.0.0 only inside a container "
+                         "or behind a firewall: the replicas stay on 127.0.0.1)")
     up.add_argument("--detach", action="store_true", help="return once everything is up")
     up.add_argument("--warm", nargs="*", help="scene slugs to pre-warm (default: all)")
     up.add_argument("--no-sweep", action="store_true",
@@ -303,7 +310,7 @@ def main() -> None:
         return
     try:
         dep = start(args.n, port=args.port, warm_slugs=args.warm, state_dir=args.state,
-                    cpu_budget_s=args.cpu_budget, sweep=not args.no_sweep)
+                    cpu_budget_s=args.cpu_budget, sweep=not args.no_sweep, bind=args.bind)
     except MissingHAProxy as exc:
         sys.exit(str(exc))
     print(f"{args.n} replicas behind {dep.base} (stats: http://{HOST}:{dep.stats_port}/stats)")
@@ -313,6 +320,11 @@ def main() -> None:
     if args.detach:
         print(f"stop with: python deploy/deploy.py stop --state {args.state}")
         return
+
+    def terminate(*_: object) -> None:  # `docker stop` sends SIGTERM: stop as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         signal.pause()
     except KeyboardInterrupt:
