@@ -508,7 +508,7 @@ def transfer_row(source: str, targets: tuple[str, ...], attack: str, eps: float,
                         "far stay cached.", _transfer_row, source, targets, attack, eps, steps, n)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=256, max_size="1MB")
 def _transfer_row(source: str, targets: tuple[str, ...], attack: str, eps: float, steps: int,
                   n: int) -> np.ndarray:
     x, y = mnist("test")
@@ -534,7 +534,7 @@ def toy_adversarial_training(dataset: str, noise: float, seed: int, attack: str,
                         _toy_adversarial_training, dataset, noise, seed, attack, eps)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=64, max_size="32MB")
 def _toy_adversarial_training(dataset: str, noise: float, seed: int, attack: str,
                               eps: float) -> robustness.AdversarialTraining:
     return robustness.adversarial_training_2d(dataset, attack=attack, eps=eps, noise=noise,
@@ -787,7 +787,7 @@ def boundary_grid(key: tuple) -> Any:
     return _boundary_grid(key)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=64, max_size="16MB")
 def _boundary_grid(key: tuple) -> Any:
     from advcore import boundary
     return boundary.decision_grid(boundary_model(key), boundary_points(key)[0])
