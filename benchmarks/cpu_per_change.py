@@ -2,12 +2,13 @@
 
     python benchmarks/cpu_per_change.py                      # this checkout only
     python benchmarks/cpu_per_change.py --before 2105381     # and that commit, side by side
-    python benchmarks/cpu_per_change.py --before 2105381 --changes 6 --only digits-fgsm
+    python benchmarks/cpu_per_change.py --before 2105381 61d5da6 --changes 6 --only digits-fgsm
 
 Each checkout is served by its own `streamlit run app.py` on a free 127.0.0.1 port (stopped by
-its PID). `--before REV` checks REV out into a temporary `git worktree` (removed at the end) and
-serves it too, so the old code really runs: no flag, no stash. Both servers run at once and the
-changes alternate between them, so the machine's load falls on both alike.
+its PID). `--before REV [REV ...]` checks each REV out into a temporary `git worktree` (removed
+at the end) and serves it too, so the old code really runs: no flag, no stash. All servers run
+at once and the changes alternate between them, so the machine's load falls on all alike. The
+ratio column is the first REV's mean over this checkout's.
 
 A lightweight websocket client (benchmarks/wsclient.py) opens each scene, then moves its ε
 slider `--changes` times to slider values it has not visited (as a visitor dragging it would),
@@ -96,21 +97,23 @@ def measure(servers: list[Server], scene: str, changes: int) -> dict[str, list[f
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--before", help="a commit to serve beside this checkout (git worktree)")
+    ap.add_argument("--before", nargs="+", default=[],
+                    help="commits to serve beside this checkout (each in a git worktree)")
     ap.add_argument("--changes", type=int, default=8)
     ap.add_argument("--only", nargs="*", choices=SCENES, help="scenes to measure (default all)")
     args = ap.parse_args()
     import logging
 
     logging.getLogger("websockets").setLevel(logging.ERROR)
-    tree = None
+    trees: list[Path] = []
     servers: list[Server] = []
     try:
-        if args.before:
+        for before in args.before:
             tree = Path(tempfile.mkdtemp(prefix="advplay-before-")) / "tree"
-            subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.before],
+            subprocess.run(["git", "worktree", "add", "--detach", str(tree), before],
                            cwd=ROOT, check=True, capture_output=True)
-            rev = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=ROOT,
+            trees.append(tree)
+            rev = subprocess.run(["git", "rev-parse", "--short", before], cwd=ROOT,
                                  check=True, capture_output=True, text=True).stdout.strip()
             servers.append(serve(f"before ({rev})", tree))
         servers.append(serve("now", ROOT))
@@ -124,14 +127,15 @@ def main() -> None:
                             for v in cpu.values())
             line = f"{scene:15s}{cells}"
             if len(servers) > 1:
-                old, new = (statistics.mean(v) for v in cpu.values())
+                means = [statistics.mean(v) for v in cpu.values()]
+                old, new = means[0], means[-1]
                 line += f"{old / max(new, 1e-3):8.1f}×"
             print(line, flush=True)
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         for s in servers:
             harness.stop(s.proc)
-        if tree is not None:
+        for tree in trees:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
                            capture_output=True)
             shutil.rmtree(tree.parent, ignore_errors=True)

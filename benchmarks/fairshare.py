@@ -11,6 +11,14 @@ robust CNN at ε = 0.3, a different digit each: fragility bisection on three mod
 and the 16-digit gallery, minutes of CPU each without the pool). Prints the victim's median and
 p95 latency in both phases and their ratio (target: p95 under load ≤ 2× idle), and the load
 average. `--before` runs the same on a git worktree of an older commit.
+
+    python benchmarks/fairshare.py --scenario transfer --hostile 1 --changes 6
+
+`--scenario transfer` measures head-of-line blocking in the pool instead: the hostile sessions
+each open the robustness lab's transfer matrix with PGD-100 on 1,000 digits (a different ε
+each, so nothing is shared), and the victim opens /digits with PGD-10 on a new test digit each
+time (its fragility bisection is a pooled job), timed from the request to `script_finished`.
+With one queue the victim's fragility waited behind a whole transfer row.
 """
 
 from __future__ import annotations
@@ -37,9 +45,25 @@ import wsclient  # noqa: E402
 VICTIM = ("digits", "model=mnist-cnn&attack=fgsm&eps=0.1&index=8")
 
 
-def hostile_urls(n: int) -> list[tuple[str, str]]:
+def hostile_urls(n: int, scenario: str = "digits") -> list[tuple[str, str]]:
+    if scenario == "transfer":
+        return [("robustness", f"section=transfer&attack=pgd&steps=100&eps={0.3 - 0.01 * i:.2f}"
+                 "&n=1000") for i in range(n)]
     return [("digits", f"model=mnist-cnn-robust&attack=pgd&eps=0.3&steps=100&index={100 + i}")
             for i in range(n)]
+
+
+def victim_opens(url: str, indices: list[int]) -> list[float]:
+    """Open /digits with PGD-10 on each test digit in turn (a fresh session each), timed."""
+    out = []
+    for index in indices:
+        ws = wsclient.Session(url)
+        t = time.perf_counter()
+        if not ws.open("digits", f"model=mnist-cnn&attack=pgd&steps=10&eps=0.1&index={index}"):
+            raise RuntimeError(f"victim's digit {index} failed")
+        out.append(time.perf_counter() - t)
+        ws.close()
+    return out
 
 
 def p95(xs: list[float]) -> float:
@@ -56,11 +80,16 @@ def victim_changes(ws: wsclient.Session, values: list[float]) -> list[float]:
     return out
 
 
-def phase(server: cpu_per_change.Server, changes: int, hostile: int) -> None:
+def phase(server: cpu_per_change.Server, changes: int, hostile: int,
+          scenario: str = "digits") -> None:
     url = f"ws://127.0.0.1:{server.port}/_stcore/stream"
     victim = wsclient.Session(url)
     victim.open(*VICTIM)
-    idle = victim_changes(victim, [round(0.11 + 0.01 * i, 2) for i in range(changes)])
+    if scenario == "transfer":
+        victim_opens(url, [900])  # compile the page and load the model once, untimed
+        idle = victim_opens(url, list(range(10, 10 + changes)))
+    else:
+        idle = victim_changes(victim, [round(0.11 + 0.01 * i, 2) for i in range(changes)])
     attackers: list[wsclient.Session] = []
 
     def attack(page: str, query: str) -> None:
@@ -71,11 +100,14 @@ def phase(server: cpu_per_change.Server, changes: int, hostile: int) -> None:
             ws.open(page, query, timeout=3600)
 
     threads = [threading.Thread(target=attack, args=pq, daemon=True)
-               for pq in hostile_urls(hostile)]
+               for pq in hostile_urls(hostile, scenario)]
     for t in threads:
         t.start()
     time.sleep(3)  # let every hostile run start its work before the victim moves
-    loaded = victim_changes(victim, [round(0.31 + 0.01 * i, 2) for i in range(changes)])
+    if scenario == "transfer":
+        loaded = victim_opens(url, list(range(500, 500 + changes)))
+    else:
+        loaded = victim_changes(victim, [round(0.31 + 0.01 * i, 2) for i in range(changes)])
     load = os.getloadavg()[0]
     for ws in attackers:
         ws.close()
@@ -92,6 +124,10 @@ def main() -> None:
     ap.add_argument("--before")
     ap.add_argument("--changes", type=int, default=10)
     ap.add_argument("--hostile", type=int, default=10)
+    ap.add_argument("--scenario", choices=("digits", "transfer"), default="digits",
+                    help="digits: the victim moves FGSM's ε while hostile /digits URLs run; "
+                         "transfer: the victim opens new PGD-10 digits while transfer matrices "
+                         "run")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     roots = []
@@ -106,7 +142,7 @@ def main() -> None:
         for label, root in roots:  # one at a time: the hostile load must not hit both
             server = cpu_per_change.serve(label, root)
             try:
-                phase(server, args.changes, args.hostile)
+                phase(server, args.changes, args.hostile, args.scenario)
             finally:
                 harness.stop(server.proc)
     finally:

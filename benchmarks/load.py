@@ -70,7 +70,7 @@ def audience_run(ws_url: str, pids: list[int], sessions: list, n: int, changes: 
 
     def open_one(_: int) -> object:
         s = wsclient.Session(ws_url)
-        s.open(*AUDIENCE_URL)
+        s.open(*AUDIENCE_URL, timeout=max_s + 120)  # bounded: a stuck open fails the run
         return s
 
     t_open = time.perf_counter()
@@ -81,6 +81,7 @@ def audience_run(ws_url: str, pids: list[int], sessions: list, n: int, changes: 
     deadline = time.monotonic() + max_s
     latencies: list[float] = []
     failed = [0]
+    errors: dict[str, int] = {}
     lock = threading.Lock()
 
     def run(i: int) -> None:
@@ -91,10 +92,14 @@ def audience_run(ws_url: str, pids: list[int], sessions: list, n: int, changes: 
                 return
             eps = rng.randrange(1, 51) / 100  # the slider's grid, 0.01-0.50
             t = time.perf_counter()
+            why = "the run did not finish cleanly"
             try:
                 ok = sessions[i].move("ε: largest", eps, timeout=max(1.0, deadline - t + 60))
-            except Exception:  # noqa: BLE001  (a timeout or a dropped socket counts as failed)
-                ok = False
+            except Exception as exc:  # noqa: BLE001  (a timeout or a dropped socket: failed)
+                ok, why = False, type(exc).__name__
+            if not ok:
+                with lock:
+                    errors[why] = errors.get(why, 0) + 1
             with lock:
                 if ok:
                     latencies.append(time.perf_counter() - t)
@@ -120,6 +125,8 @@ def audience_run(ws_url: str, pids: list[int], sessions: list, n: int, changes: 
           f"{pct(latencies, .99):5.2f} s | RSS {rss:5.0f} MB | {per:.3f} CPU-s a change = "
           f"{1 / per:4.1f} changes/s per core | load average {os.getloadavg()[0]:.1f}",
           flush=True)
+    if errors:
+        print("    failures: " + ", ".join(f"{k} × {v}" for k, v in errors.items()), flush=True)
 
 
 def audience(sizes: list[int], replicas: list[int], changes: int, max_s: float) -> None:
@@ -167,6 +174,8 @@ def main() -> None:
     if args.audience:
         if max(args.audience) > 300:
             ap.error("at most 300 sessions: this stays a benchmark, not a flood")
+        if not args.replicas or min(args.replicas) < 1 or max(args.replicas) > 4:
+            ap.error("--replicas: 1 to 4 (all on this machine's 127.0.0.1)")
         import logging
 
         logging.getLogger("websockets").setLevel(logging.ERROR)

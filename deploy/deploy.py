@@ -167,15 +167,37 @@ def _healthy(port: int, proc: subprocess.Popen, seconds: float) -> None:
         time.sleep(0.3)
 
 
-def warm(port: int, urls: list[str], timeout: float = 900) -> None:
-    """Open each scene URL once on the replica (its caches filled, its models loaded)."""
+def sweep_values(norm: str) -> list[float]:
+    """Every position of /digits' ε slider for `norm` (state.DigitsScene.EPS_RANGES)."""
+    from advcore.state import DigitsScene
+
+    lo, hi, step, _ = DigitsScene.EPS_RANGES[norm]
+    return [round(lo + i * step, 6) for i in range(int(round((hi - lo) / step)) + 1)]
+
+
+def warm(port: int, urls: list[str], timeout: float = 900, sweep: bool = False) -> None:
+    """Open each scene URL once on the replica (its caches filled, its models loaded).
+
+    sweep: on each /digits scene, also move ε through every slider position, so that an
+    audience dragging the slider only ever meets cached results (results are shared by every
+    session, ε quantised to the slider's step). About 0.2-0.4 CPU-s a position with FGSM and
+    ~0.6 with PGD-40: 10-30 s a scene, once per replica."""
     import wsclient
+
+    from advcore.attacks import ATTACKS
 
     for url in urls:
         parts = urlsplit(url)
+        page = parts.path.strip("/")
         ws = wsclient.Session(f"ws://{HOST}:{port}/_stcore/stream")
         try:
-            ws.open(parts.path.strip("/"), parts.query, timeout=timeout)
+            ws.open(page, parts.query, timeout=timeout)
+            if sweep and page == "digits":
+                attack = dict(p.split("=", 1) for p in parts.query.split("&")).get("attack", "")
+                norm = ATTACKS[attack].norm if attack in ATTACKS else "linf"
+                label = "ε: largest" if norm == "linf" else "ε: L2"
+                for eps in sweep_values(norm):
+                    ws.move(label, eps, timeout=timeout)
         finally:
             ws.close()
 
@@ -188,9 +210,13 @@ def scene_urls(slugs: list[str] | None = None) -> list[str]:
 
 def start(n: int, *, port: int | None = None, warm_slugs: list[str] | None = None,
           state_dir: Path = DEFAULT_STATE, cpu_budget_s: str = CPU_BUDGET_S,
-          extra_env: dict[str, str] | None = None) -> Deployment:
+          extra_env: dict[str, str] | None = None, sweep: bool = False,
+          bind: str = HOST) -> Deployment:
     """Start n replicas, pre-warm them (warm_slugs: the named scenes to open, None = all,
-    [] = none), then the balancer. On any failure, stops what it started and raises."""
+    [] = none; sweep: every ε slider position of the /digits scenes too), then the balancer,
+    listening on `bind` (127.0.0.1; 0.0.0.0 inside a container, deploy/Dockerfile). Replicas
+    and the stats page always stay on 127.0.0.1. On any failure, stops what it started and
+    raises."""
     haproxy = haproxy_path()
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -219,11 +245,12 @@ def start(n: int, *, port: int | None = None, warm_slugs: list[str] | None = Non
             _healthy(r.port, proc, 180)
         urls = scene_urls(warm_slugs)
         with ThreadPoolExecutor(len(replicas)) as pool:
-            list(pool.map(lambda r: warm(r.port, urls), replicas))
+            list(pool.map(lambda r: warm(r.port, urls, sweep=sweep), replicas))
         servers = "\n".join(f"    server {r.name} {HOST}:{r.port} cookie {r.name}"
                             for r in replicas)
         cfg = Template(CONFIG.read_text()).substitute(
-            BIND=HOST, PORT=dep.port, STATS_PORT=dep.stats_port, SERVERS=servers)
+            BIND=bind, STATS_BIND=HOST, PORT=dep.port, STATS_PORT=dep.stats_port,
+            SERVERS=servers)
         cfg_path = state_dir / "haproxy.cfg"
         cfg_path.write_text(cfg)
         subprocess.run([haproxy, "-c", "-q", "-f", str(cfg_path)], check=True)
@@ -263,8 +290,14 @@ def main() -> None:
     up = sub.add_parser("up", help="start N replicas and the balancer")
     up.add_argument("n", type=int)
     up.add_argument("--port", type=int, default=8500, help="the balancer's port (8500)")
+    up.add_argument("--bind", default=HOST,
+                    help="the balancer's address (127.0.0.1; 0.0.0.0 only inside a container "
+                         "or behind a firewall: the replicas stay on 127.0.0.1)")
     up.add_argument("--detach", action="store_true", help="return once everything is up")
     up.add_argument("--warm", nargs="*", help="scene slugs to pre-warm (default: all)")
+    up.add_argument("--no-sweep", action="store_true",
+                    help="pre-warm each /digits scene at its own ε only, not at every slider "
+                         "position (faster start, slower first minute)")
     up.add_argument("--cpu-budget", default=CPU_BUDGET_S,
                     help="per-run CPU budget in seconds (0: none)")
     up.add_argument("--state", type=Path, default=DEFAULT_STATE)
@@ -277,7 +310,7 @@ def main() -> None:
         return
     try:
         dep = start(args.n, port=args.port, warm_slugs=args.warm, state_dir=args.state,
-                    cpu_budget_s=args.cpu_budget)
+                    cpu_budget_s=args.cpu_budget, sweep=not args.no_sweep, bind=args.bind)
     except MissingHAProxy as exc:
         sys.exit(str(exc))
     print(f"{args.n} replicas behind {dep.base} (stats: http://{HOST}:{dep.stats_port}/stats)")
@@ -287,6 +320,11 @@ def main() -> None:
     if args.detach:
         print(f"stop with: python deploy/deploy.py stop --state {args.state}")
         return
+
+    def terminate(*_: object) -> None:  # `docker stop` sends SIGTERM: stop as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         signal.pause()
     except KeyboardInterrupt:

@@ -1,23 +1,42 @@
-"""One bounded worker pool for the expensive work of every session, with a fair queue and a CPU
-budget per run.
+"""One bounded worker pool for the expensive work of every session, in two lanes, with a fair
+queue and a CPU budget per run.
 
 Streamlit runs each session's script in its own thread, so one visitor's URL asking for a
 transfer matrix with PGD-100 on 1,000 digits used to take as much of the CPU as it could while
-everyone else's ε changes queued behind it in the OS scheduler. Here expensive work (a live
-test-set chunk of an iterative attack, a robustness cell, a transfer row, a 2-D adversarial
-training) is a job:
+everyone else's ε changes queued behind it in the OS scheduler. Here expensive work is a job:
 
-- `WORKERS` threads (1 by default: on 2 cores, the other core stays free for the cheap work of
-  every session, which never enters the pool), at nice 19 so that the sessions' own threads
-  are scheduled first, take jobs **round-robin across sessions**, so a
-  visitor with forty queued cells gets one turn in every round, not forty in a row;
-- at most `MAX_QUEUED` jobs wait in all, `MAX_PER_SESSION` per session; past that, `QueueFull`;
+- **Two lanes, one worker each** (`WORKERS`, 1 by default), both at nice 19 so that the
+  sessions' own threads are scheduled first:
+  - `lane="digit"`: one digit's or one small slice's work (an iterative attack's race,
+    fragility bisection, a gallery chunk, a 25-digit test-set chunk, a robustness cell): seconds
+    at most;
+  - `lane="long"`: whole-table or training work (a transfer-matrix row, a masking-lab report,
+    2-D adversarial training, a large 2-D model): up to minutes, and not divisible without
+    changing its numbers (PGD's random start is drawn per batch).
+  Why lanes, and not one queue with more workers: a running job cannot be interrupted for
+  another session's, so on one queue a second visitor's /digits fragility waits for the whole
+  of the first visitor's transfer row (minutes), and more workers on one queue only move the
+  problem to N long jobs. A lane per kind of job bounds the wait for per-digit work by
+  per-digit jobs, whatever the long lane holds. Measured with `python benchmarks/fairshare.py
+  --scenario transfer --hostile 1 --before 61d5da6` (a victim opening new PGD-10 digits while
+  one transfer matrix of PGD-100 on 1,000 digits runs; 2 shared cores, load 9): the victim's
+  p95 went from 33 s (the row ran in its visitor's thread at normal priority, starving the
+  nice-19 worker) to 6.7 s, 1.9× its idle p95. The lanes' workers run at nice 19, so two of them
+  never take CPU from the sessions' own threads; they share what is left between them.
+  Cheap per-digit work (FGSM, and iterative attacks below
+  `pages/ui.py`'s `INLINE_GRADIENTS`) never enters the pool at all: it runs in the visitor's own
+  thread, where queueing would cost more than the work.
+- Within a lane, the worker takes jobs **round-robin across sessions**, so a visitor with forty
+  queued cells gets one turn in every round, not forty in a row;
+- at most `MAX_QUEUED` jobs wait in a lane, `MAX_PER_SESSION` per session; past that,
+  `QueueFull`;
 - the caller's script thread waits, showing its place in the queue, then the CPU seconds spent;
   a newer run of that session (the slider moved) or a closed tab cancels its jobs, queued or
   running (advcore's should_stop hook, asked before every forward pass);
 - `ADVPLAY_CPU_BUDGET_S` (unset or 0: no limit; deploy/deploy.py sets 60) caps the CPU seconds
-  one script run may spend in the pool, summed over its jobs; past it the job stops with
-  `BudgetExceeded`, and the page says what was too large and what smaller setting fits.
+  one script run may spend in the pool, summed over its jobs in both lanes; past it the job
+  stops with `BudgetExceeded`, and the page says what was too large and what smaller setting
+  fits. A job that never asks should_stop (training a large 2-D model) is counted when it ends.
 
 The job function runs in a worker thread without a Streamlit context; it must take the pool's
 `should_stop` (pass `pool.should_stop`, which in a script thread is guard.should_stop).
@@ -81,7 +100,8 @@ class Job:
 
 
 class _Pool:
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, name: str = "pool") -> None:
+        self.name = name
         self._lock = threading.Condition()
         self._queues: collections.OrderedDict[str, collections.deque[Job]] = (
             collections.OrderedDict())
@@ -92,8 +112,8 @@ class _Pool:
 
     def _start(self) -> None:
         while len(self._threads) < self._workers:
-            t = threading.Thread(target=self._work, name=f"advplay-pool-{len(self._threads)}",
-                                 daemon=True)
+            t = threading.Thread(target=self._work,
+                                 name=f"advplay-{self.name}-{len(self._threads)}", daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -171,7 +191,9 @@ class _Pool:
 
 
 local = threading.local()
-POOL = _Pool(WORKERS)
+POOL = _Pool(WORKERS, "pool")  # the digit lane (its thread names stay advplay-pool-N)
+LONG = _Pool(WORKERS, "long")
+LANES = {"digit": POOL, "long": LONG}
 _known: collections.OrderedDict[tuple, None] = collections.OrderedDict()
 _known_lock = threading.Lock()
 
@@ -186,10 +208,15 @@ def should_stop() -> bool:
         return True
     budget = budget_s()
     if budget:
-        used = POOL.run_cpu(job.run) + time.thread_time() - local.cpu0
+        used = run_cpu(job.run) + time.thread_time() - local.cpu0
         if used > budget:
             raise BudgetExceeded(job.label, used, budget)
     return False
+
+
+def run_cpu(run: tuple) -> float:
+    """CPU seconds the run's finished jobs spent, in every lane."""
+    return sum(p.run_cpu(run) for p in LANES.values())
 
 
 def _run_token() -> tuple[str, tuple]:
@@ -202,13 +229,15 @@ def _run_token() -> tuple[str, tuple]:
     return ctx.session_id, (ctx.session_id, id(ctx.cursors))
 
 
-def compute(label: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """fn(*args) on the pool, waiting with a queue place and CPU figure on the page.
+def compute(label: str, fn: Callable[..., Any], *args: Any, lane: str = "digit") -> Any:
+    """fn(*args) on the pool's `lane` ("digit" or "long", see above), waiting with a queue place
+    and CPU figure on the page.
 
     fn is normally a st.cache_data function: a result known to be cached is returned at once,
     without queueing. Raises QueueFull, BudgetExceeded, or the job's own exception."""
     import streamlit as st
 
+    where = LANES[lane]
     key = (getattr(fn, "__qualname__", repr(fn)),
            tuple(a.tobytes() if hasattr(a, "tobytes") else a for a in args))
     with _known_lock:
@@ -221,7 +250,7 @@ def compute(label: str, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
     session, run = _run_token()
     job = Job(label, fn, args, session, run)
-    POOL.submit(job)
+    where.submit(job)
     slot = None
     shown = 0.0
     try:
@@ -231,10 +260,10 @@ def compute(label: str, fn: Callable[..., Any], *args: Any) -> Any:
                 continue
             shown = time.monotonic()
             slot = slot or st.empty()
-            place = POOL.place(job)
+            place = where.place(job)
             if place:
                 slot.caption(f"⏳ {label}: waiting for the shared worker, place {place} in the "
-                             f"queue ({POOL.queued()} jobs wait, from every visitor).")
+                             f"queue ({where.queued()} jobs wait, from every visitor).")
             else:
                 slot.caption(f"⚙️ {label}: computing, {time.monotonic() - job.started:.0f} s…")
     finally:

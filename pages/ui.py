@@ -17,7 +17,7 @@ from torch import nn
 from advcore import digits, evaluate, explain, mistakes, models, preprocess, robustness, state
 from advcore.attacks import get_attack
 from advcore.data import mnist, toy_dataset
-from pages import guard, pool
+from pages import pool
 
 S = TypeVar("S")
 
@@ -40,7 +40,24 @@ def _leave_pages_folder_mode() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         if st.runtime.exists():
-            st.rerun()
+            _rerun_after_import()
+
+
+def _rerun_after_import() -> None:
+    """Ask for a rerun without stopping here. st.rerun() stops the script at once, which here is
+    in the middle of `import pages.ui`: that import fails, and on a fresh server the sessions
+    importing it at the same moment got "cannot import name 'ui'" (8 audience phones opening
+    the page at once: `python benchmarks/load.py --audience 10 --replicas 2`). Queued instead,
+    the rerun happens at the page's first element, after the import has finished."""
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or ctx.script_requests is None:
+        return
+    ctx.script_requests.request_rerun(RerunData(
+        query_string=ctx.query_string, page_script_hash=ctx.page_script_hash,
+        cached_message_hashes=ctx.cached_message_hashes, context_info=ctx.context_info))
 
 
 _leave_pages_folder_mode()
@@ -321,18 +338,26 @@ def _digit_attack(model: str, attack: str, eps: float, steps: int, target: int |
                                steps=steps, target=target, sign=sign)
 
 
-def _expensive(attack: str) -> bool:
+# Digit-gradients (one forward+backward pass of one digit) below which an iterative attack's
+# call runs in the visitor's own thread: ~0.05-0.1 s on one core, less than a wait in the queue
+# would cost. PGD-10's race (6 frames × 10 steps) and gallery chunks (4 digits × 10) stay here;
+# its fragility bisection (3 models × ~9 bisection steps × 10) and test-set chunks go to the pool.
+INLINE_GRADIENTS = 100
+
+
+def _expensive(attack: str, gradients: float = float("inf")) -> bool:
     """Iterative attacks re-run per frame, bisection step or digit cost 10-100× FGSM: they go
-    through the shared worker pool (pages/pool.py); FGSM and the minimal attacks' capped
-    re-use stay in the visitor's own thread."""
+    through the shared worker pool (pages/pool.py) once a call needs more than INLINE_GRADIENTS
+    digit-gradients; FGSM and the minimal attacks' capped re-use stay in the visitor's own
+    thread."""
     from advcore.attacks import ATTACKS
 
     spec = ATTACKS[attack]
-    return spec.iterative and not spec.minimal
+    return spec.iterative and not spec.minimal and gradients > INLINE_GRADIENTS
 
 
-def _maybe_pooled(label: str, attack: str, fn: Any, *args: Any) -> Any:
-    if not _expensive(attack):
+def _maybe_pooled(label: str, attack: str, gradients: float, fn: Any, *args: Any) -> Any:
+    if not _expensive(attack, gradients):
         return fn(*args)
     try:
         return pool.compute(label, fn, *args)
@@ -342,10 +367,21 @@ def _maybe_pooled(label: str, attack: str, fn: Any, *args: Any) -> Any:
         raise
 
 
+def _pooled_long(label: str, smaller: str, fn: Any, *args: Any) -> Any:
+    """fn(*args) in the pool's long lane (whole-table and training work), or the budget's
+    message and a stopped page."""
+    try:
+        return pool.compute(label, fn, *args, lane="long")
+    except pool.BudgetExceeded as exc:
+        pool.explain_budget(exc, smaller)
+        st.stop()
+        raise
+
+
 def digit_race(model: str, attack: str, eps: float, steps: int, target: int | None,
                digit: np.ndarray, label: int, frames: int = 11) -> digits.LogitRace:
     """The logit race from ε = 0 to `eps`, ending on `digit_attack`'s result."""
-    return _maybe_pooled("The logit race", attack, _digit_race, model, attack,
+    return _maybe_pooled("The logit race", attack, frames * steps, _digit_race, model, attack,
                          quantised_eps(attack, eps), steps, target, digit, label, frames)
 
 
@@ -366,7 +402,9 @@ def digit_fragility(attack: str, steps: int, digit: np.ndarray,
     label None (a drawn digit of unknown class) means each model's own prediction. Does not
     depend on ε, so moving the ε slider never recomputes it.
     """
-    return _maybe_pooled("Each model's smallest flipping ε", attack, _digit_fragility, attack,
+    bisections = 9  # ~log2(ε range / FRAGILITY_TOL), per model
+    return _maybe_pooled("Each model's smallest flipping ε", attack,
+                         len(models.PRETRAINED) * bisections * steps, _digit_fragility, attack,
                          steps, digit, label)
 
 
@@ -406,8 +444,8 @@ def digit_gallery(model: str, attack: str, eps: float, steps: int, target: int |
     The page asks for a few at a time, so a visitor who moves ε again waits for at most one
     chunk, not the whole gallery (a Streamlit rerun can only interrupt between calls).
     """
-    return _maybe_pooled("The gallery", attack, _digit_gallery, model, attack,
-                         quantised_eps(attack, eps), steps, target, start, stop)
+    return _maybe_pooled("The gallery", attack, (stop - start) * steps, _digit_gallery, model,
+                         attack, quantised_eps(attack, eps), steps, target, start, stop)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024, max_size="16MB")
@@ -520,15 +558,23 @@ def linear_exact_curve(n: int, epsilons: tuple[float, ...]) -> robustness.Curve:
                                          epsilons)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
 def transfer_row(source: str, targets: tuple[str, ...], attack: str, eps: float, steps: int,
                  n: int) -> np.ndarray:
-    """(T,) accuracy of each target on the first n test digits crafted against `source`."""
+    """(T,) accuracy of each target on the first n test digits crafted against `source`, in
+    the pool's long lane (PGD-100 on 1,000 digits is minutes of CPU)."""
+    return _pooled_long(f"The transfer row crafted on {source}",
+                        "Try FGSM, fewer PGD steps or fewer test digits; the rows measured so "
+                        "far stay cached.", _transfer_row, source, targets, attack, eps, steps, n)
+
+
+@st.cache_data(show_spinner=False, max_entries=256, max_size="1MB")
+def _transfer_row(source: str, targets: tuple[str, ...], attack: str, eps: float, steps: int,
+                  n: int) -> np.ndarray:
     x, y = mnist("test")
     return robustness.transfer_row(pretrained_model(source),
                                    [pretrained_model(t) for t in targets], x[:n], y[:n],
                                    attack=attack, eps=eps, steps=steps,
-                                   should_stop=guard.should_stop)
+                                   should_stop=pool.should_stop)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -538,13 +584,20 @@ def clean_accuracies(names: tuple[str, ...], n: int) -> np.ndarray:
     return np.array([evaluate.accuracy(pretrained_model(m), x[:n], y[:n]) for m in names])
 
 
-@st.cache_data(show_spinner="Training the same network twice, without and with adversarial "
-               "examples…", max_entries=64)
 def toy_adversarial_training(dataset: str, noise: float, seed: int, attack: str,
                              eps: float) -> robustness.AdversarialTraining:
-    """2-D adversarial training before/after (see advcore.robustness.adversarial_training_2d)."""
+    """2-D adversarial training before/after (see advcore.robustness.adversarial_training_2d),
+    in the pool's long lane."""
+    return _pooled_long("Training the same network twice, without and with adversarial "
+                        "examples", "Try FGSM for the training, or a smaller ε.",
+                        _toy_adversarial_training, dataset, noise, seed, attack, eps)
+
+
+@st.cache_data(show_spinner=False, max_entries=64, max_size="32MB")
+def _toy_adversarial_training(dataset: str, noise: float, seed: int, attack: str,
+                              eps: float) -> robustness.AdversarialTraining:
     return robustness.adversarial_training_2d(dataset, attack=attack, eps=eps, noise=noise,
-                                              seed=seed, should_stop=guard.should_stop)
+                                              seed=seed, should_stop=pool.should_stop)
 
 
 @st.cache_data(show_spinner="Attacking ten digits on each model…", max_entries=128)
@@ -770,9 +823,31 @@ def boundary_points(key: tuple) -> tuple[np.ndarray, np.ndarray]:
     return boundary.with_added(X, y, scene.add)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+# Above this n · width² · depth (or for any adversarial training), training a 2-D model costs
+# 0.5-10 s of CPU (2-128×4 on 1,000 points, PGD-trained: ~10 s), so it goes to the pool's long
+# lane; the default 2-32-32 on 200 points (0.4M, 0.17 s) trains in the visitor's own thread.
+BOUNDARY_INLINE_WORK = 10_000_000
+
+
+def boundary_training_is_large(key: tuple) -> bool:
+    """Whether training the model of `key` goes through the pool's long lane."""
+    from advcore import boundary
+    scene, robust = boundary.scene_of_key(key)
+    return robust or scene.n * scene.width ** 2 * scene.depth > BOUNDARY_INLINE_WORK
+
+
 def boundary_grid(key: tuple) -> Any:
-    """advcore.boundary.Grid of the model for `key` over its points' extent."""
+    """advcore.boundary.Grid of the model for `key` over its points' extent. The page asks for
+    it first, so a large model is trained here, in the pool's long lane (then cached)."""
+    if boundary_training_is_large(key):
+        _pooled_long("Training the classifier on the points",
+                     "Try a smaller network (width, depth), fewer points or standard training.",
+                     boundary_model, key)
+    return _boundary_grid(key)
+
+
+@st.cache_data(show_spinner=False, max_entries=64, max_size="16MB")
+def _boundary_grid(key: tuple) -> Any:
     from advcore import boundary
     return boundary.decision_grid(boundary_model(key), boundary_points(key)[0])
 
@@ -824,7 +899,7 @@ def masking_report(defence: str) -> Any:
     """advcore.masking.MaskingReport of `defence` on the fixed batch, through the shared pool."""
     try:
         return pool.compute("The masking lab's attacks", _masking_report, defence,
-                            MASKING_DIGITS)
+                            MASKING_DIGITS, lane="long")
     except pool.BudgetExceeded as exc:
         pool.explain_budget(exc, "The other fake defences may fit; this one's numbers need "
                                  "a server with a larger budget.")

@@ -225,3 +225,43 @@ def test_cards_are_valid_json_with_the_recorded_recipe():
         if path.is_file():
             card = json.loads(path.read_text())
             assert isinstance(card.get("seed"), int)
+
+
+# --- subnormal weights: flushed at load, the same function -----------------------------------
+
+
+def test_flush_subnormals_zeroes_exactly_the_subnormals():
+    tiny = torch.finfo(torch.float32).tiny
+    t = torch.tensor([0.0, tiny, tiny / 2, -tiny / 4, 1e-45, -1e-45, 1.0, -3.0, 1e-30])
+    kept = t.clone()
+    assert models.flush_subnormals_(t) == 4
+    kept[2:6] = 0.0
+    assert torch.equal(t, kept)
+    ints = torch.tensor([1, 0, 3])
+    assert models.flush_subnormals_(ints) == 0 and ints.tolist() == [1, 0, 3]
+
+
+@pytest.mark.parametrize("name", ["mnist-cnn", "mnist-linear"])
+def test_flushed_model_gives_bit_identical_logits_and_gradient_signs(name, test_digits):
+    """The raw weights (subnormals kept) and the loaded ones agree bit for bit on every test
+    digit: logits, and the sign of the input gradient that FGSM steps along."""
+    from safetensors.torch import load_file
+
+    from advcore.attacks._geometry import loss_gradient
+
+    loaded, _ = shipped(name)
+    raw = models.build(name)
+    raw.load_state_dict(load_file(str(models.weights_path(name))))
+    raw.eval().to(memory_format=torch.channels_last)
+    tiny = torch.finfo(torch.float32).tiny
+    kept = sum(int(((p != 0) & (p.abs() < tiny)).sum()) for p in raw.parameters())
+    assert all(not ((p != 0) & (p.abs() < tiny)).any() for p in loaded.parameters())
+    if name == "mnist-cnn":
+        assert kept > 1000  # the case this guards: the shipped CNN has tens of thousands
+    x, y = test_digits
+    for start in range(0, len(y), 100):
+        xb, yb = x[start:start + 100], y[start:start + 100]
+        g_raw, z_raw = loss_gradient(raw, xb, yb)
+        g_new, z_new = loss_gradient(loaded, xb, yb)
+        assert torch.equal(z_raw, z_new)
+        assert torch.equal(g_raw.sign(), g_new.sign())

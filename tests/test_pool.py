@@ -89,3 +89,56 @@ def test_jobs_with_array_arguments_are_queued_placed_and_finished() -> None:
     for j in jobs:
         assert j.done.wait(10) and j.error is None
     assert [j.result for j in jobs] == [0.0, 28 * 28, 2 * 28 * 28]
+
+
+def _blocked(lane: pool._Pool) -> tuple[threading.Event, pool.Job]:
+    """A job that holds `lane`'s worker until the returned event is set."""
+    gate = threading.Event()
+    blocker = pool.Job("a transfer row", gate.wait, (), "first visitor", ("first visitor", 0))
+    lane.submit(blocker)
+    deadline = time.monotonic() + 10
+    while blocker.started is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert blocker.started is not None
+    return gate, blocker
+
+
+def test_a_long_job_never_holds_up_digit_work() -> None:
+    """Head-of-line blocking: while the long lane's worker is busy with one visitor's job, a
+    second visitor's per-digit job still runs at once on the digit lane."""
+    gate, blocker = _blocked(pool.LONG)
+    try:
+        out: list[str] = []
+        t = threading.Thread(target=lambda: out.append(
+            pool.compute("fragility", lambda: threading.current_thread().name)))
+        t.start()
+        t.join(30)
+        assert out == ["advplay-pool-0"] and not blocker.done.is_set()
+        # ...while another long job waits behind the first, in its own lane's queue.
+        queued = pool.Job("another row", print, (), "second visitor", ("second visitor", 0))
+        pool.LONG.submit(queued)
+        assert pool.LONG.place(queued) == 1 and pool.POOL.place(queued) == 0
+    finally:
+        gate.set()
+    assert blocker.done.wait(10) and queued.done.wait(10)
+
+
+def test_long_lane_runs_on_its_own_worker_and_the_budget_counts_both_lanes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pool.compute("row", lambda: threading.current_thread().name,
+                        lane="long") == "advplay-long-0"
+    monkeypatch.setenv("ADVPLAY_CPU_BUDGET_S", "0.3")
+    out: list[object] = []
+
+    def one_run() -> None:  # one thread = one run: 0.2 s, then 0.25 s, pass 0.3 s in all
+        try:
+            out.append(pool.compute("row", spin, 0.2, lane="long"))
+            pool.compute("cell", spin, 0.25)  # other args: not a known cache hit
+        except BaseException as exc:
+            out.append(exc)
+
+    t = threading.Thread(target=one_run)
+    t.start()
+    t.join(60)
+    assert out[0] == 0.2, out
+    assert isinstance(out[1], pool.BudgetExceeded), out
