@@ -22,7 +22,7 @@ Adversarial training as data augmentation: Goodfellow et al. 2015 (FGSM), Madry 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -52,9 +52,10 @@ ROBUST_TRAIN_STEPS = 5  # iterations of an iterative attack inside adversarial t
 # --- data and models --------------------------------------------------------------------------
 
 
-def points_of(scene: BoundaryScene) -> tuple[np.ndarray, np.ndarray]:
-    """The scene's points X (N, 2) float32 standardised and labels y (N,) int64 in {0, 1}: the
-    dataset's n points, then the visitor's added ones (scene.add) in the order added."""
+def points_of(scene: BoundaryScene | TrainingSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a scene (or training spec): X (N, 2) float32 standardised and labels y (N,)
+    int64 in {0, 1}: the dataset's n points, then the visitor's added ones (scene.add) in the
+    order added."""
     X, y = toy_dataset(scene.dataset, n=scene.n, noise=scene.noise, seed=scene.seed)
     return with_added(X, y, scene.add)
 
@@ -69,37 +70,63 @@ def with_added(X: np.ndarray, y: np.ndarray,
             np.concatenate([y, extra[:, 2].astype(y.dtype)]))
 
 
-def train_model(scene: BoundaryScene, *, robust: bool = False) -> nn.Module:
-    """The scene's classifier, trained on its points, in eval mode.
+@dataclass(frozen=True)
+class TrainingSpec:
+    """What a trained 2-D model depends on, and nothing else: the cache key of the model, its
+    points, grid, attacks and ground truth. Frozen and hashable.
 
-    robust=False: standard training; only dataset, n, noise, seed, model, width and depth matter.
-    robust=True: the same network (same initial weights) trained on each point and its
-    `scene.attack` version at `scene.eps`, recomputed every epoch against the current model.
-    """
-    X, y = points_of(scene)
-    model = toy_model(scene.model, width=scene.width, depth=scene.depth, seed=scene.seed)
-    if robust and scene.eps > 0:
-        return train_toy(model, X, y, epochs=TRAIN_EPOCHS, seed=scene.seed,
-                         adversarial=scene.attack, eps=scene.eps, steps=ROBUST_TRAIN_STEPS)
-    return train_toy(model, X, y, epochs=TRAIN_EPOCHS, seed=scene.seed)
+    The standard model ignores ε and the attack (moving ε never retrains it); the adversarially
+    trained one (`adversarial` set) depends on the attack and ε, not on the steps. The added
+    points are training data, so they are part of it."""
+
+    dataset: str
+    n: int
+    noise: float
+    seed: int
+    model: str
+    width: int
+    depth: int
+    add: tuple[tuple[float, float, int], ...] = ()
+    adversarial: str | None = None  # the attack the model was trained against, if any
+    eps: float = 0.0  # its ε (0 for the standard model)
+
+    @property
+    def robust(self) -> bool:
+        return self.adversarial is not None
+
+    @property
+    def standard(self) -> TrainingSpec:
+        """The same data and network, trained without adversarial examples."""
+        return replace(self, adversarial=None, eps=0.0)
 
 
-def training_key(scene: BoundaryScene, *, robust: bool = False) -> tuple:
-    """The scene fields a trained model depends on: a cache key that ignores ε for the standard
-    model, and the attack and ε (not the steps) for the adversarially trained one. The added
-    points are training data, so they are part of it (`scene_of_key` reads it back)."""
-    key = (scene.dataset, scene.n, scene.noise, scene.seed, scene.model, scene.width,
-           scene.depth, scene.add)
-    return (*key, scene.attack, scene.eps) if robust and scene.eps > 0 else key
+def training_key(scene: BoundaryScene, *, robust: bool = False) -> TrainingSpec:
+    """The TrainingSpec of `scene`'s standard model, or (robust, at ε > 0) of its adversarially
+    trained one."""
+    adversarial = robust and scene.eps > 0
+    return TrainingSpec(scene.dataset, scene.n, scene.noise, scene.seed, scene.model,
+                        scene.width, scene.depth, scene.add,
+                        scene.attack if adversarial else None,
+                        scene.eps if adversarial else 0.0)
 
 
-KEY_FIELDS = ("dataset", "n", "noise", "seed", "model", "width", "depth", "add", "attack", "eps")
+def train_model(spec: TrainingSpec | BoundaryScene, *, robust: bool = False,
+                points: tuple[np.ndarray, np.ndarray] | None = None) -> nn.Module:
+    """The classifier of `spec`, trained on its points, in eval mode. A BoundaryScene stands for
+    its `training_key(scene, robust=robust)`; points: (X, y) when already at hand (cached), so
+    they are not drawn again.
 
-
-def scene_of_key(key: tuple) -> tuple[BoundaryScene, bool]:
-    """The scene a training key was made from (its other fields at their defaults) and whether
-    it is the adversarially trained model's key."""
-    return BoundaryScene(**dict(zip(KEY_FIELDS, key, strict=False))), len(key) > 8
+    Standard: only the data and the network's shape matter. Adversarial: the same network (same
+    initial weights) trained on each point and its `spec.adversarial` version at `spec.eps`,
+    recomputed every epoch against the current model."""
+    if isinstance(spec, BoundaryScene):
+        spec = training_key(spec, robust=robust)
+    X, y = points if points is not None else points_of(spec)
+    model = toy_model(spec.model, width=spec.width, depth=spec.depth, seed=spec.seed)
+    if spec.robust:
+        return train_toy(model, X, y, epochs=TRAIN_EPOCHS, seed=spec.seed,
+                         adversarial=spec.adversarial, eps=spec.eps, steps=ROBUST_TRAIN_STEPS)
+    return train_toy(model, X, y, epochs=TRAIN_EPOCHS, seed=spec.seed)
 
 
 # --- the probability map ----------------------------------------------------------------------
@@ -368,7 +395,7 @@ def compute(scene: BoundaryScene, *, robust: bool = False,
             model: nn.Module | None = None) -> BoundaryResult:
     """Train (unless `model` is given), draw the grid, attack and sweep ε for one scene."""
     X, y = points_of(scene)
-    model = model if model is not None else train_model(scene, robust=robust)
+    model = model if model is not None else train_model(scene, robust=robust, points=(X, y))
     return BoundaryResult(
         X, y, decision_grid(model, X),
         attack_points(model, X, y, attack=scene.attack, eps=scene.eps, steps=scene.steps,

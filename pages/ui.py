@@ -800,27 +800,26 @@ def talk_mode(talk: bool) -> None:
         audience_qr()
 
 
-# --- boundary page: a trained 2-D model per training key, its grid, attack and curve -----------
-# The key is advcore.boundary.training_key(scene, robust=...): data and model fields only (plus
-# attack and ε for the adversarially trained model), so moving ε never retrains the standard
-# model. Models are never mutated after training, so one cached object serves every session.
+# --- boundary page: a trained 2-D model per training spec, its grid, attack and curve ----------
+# The key is advcore.boundary.training_key(scene, robust=...), a frozen TrainingSpec: data and
+# model fields only (plus attack and ε for the adversarially trained model), so moving ε never
+# retrains the standard model. Models are never mutated after training, so one cached object
+# serves every session.
 
 
 @st.cache_resource(show_spinner="Training the classifier on the points…", max_entries=32)
-def boundary_model(key: tuple) -> nn.Module:
-    """The 2-D classifier for a training key (trained once per process, eval mode)."""
+def boundary_model(key: Any) -> nn.Module:
+    """The 2-D classifier of a TrainingSpec (trained once per process, on the cached points)."""
     from advcore import boundary
-    scene, robust = boundary.scene_of_key(key)
-    return boundary.train_model(scene, robust=robust)
+    return boundary.train_model(key, points=boundary_points(key))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def boundary_points(key: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """The points of a training key: the dataset's, then the visitor's added ones."""
+def boundary_points(key: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a TrainingSpec: the dataset's, then the visitor's added ones (the same for
+    the standard and the adversarially trained model)."""
     from advcore import boundary
-    scene, _ = boundary.scene_of_key(key)
-    X, y = toy_data(scene.dataset, scene.n, scene.noise, scene.seed)
-    return boundary.with_added(X, y, scene.add)
+    return boundary.points_of(key.standard)
 
 
 # Above this n · width² · depth (or for any adversarial training), training a 2-D model costs
@@ -829,14 +828,12 @@ def boundary_points(key: tuple) -> tuple[np.ndarray, np.ndarray]:
 BOUNDARY_INLINE_WORK = 10_000_000
 
 
-def boundary_training_is_large(key: tuple) -> bool:
+def boundary_training_is_large(key: Any) -> bool:
     """Whether training the model of `key` goes through the pool's long lane."""
-    from advcore import boundary
-    scene, robust = boundary.scene_of_key(key)
-    return robust or scene.n * scene.width ** 2 * scene.depth > BOUNDARY_INLINE_WORK
+    return key.robust or key.n * key.width ** 2 * key.depth > BOUNDARY_INLINE_WORK
 
 
-def boundary_grid(key: tuple) -> Any:
+def boundary_grid(key: Any) -> Any:
     """advcore.boundary.Grid of the model for `key` over its points' extent. The page asks for
     it first, so a large model is trained here, in the pool's long lane (then cached)."""
     if boundary_training_is_large(key):
@@ -847,33 +844,31 @@ def boundary_grid(key: tuple) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=64, max_size="16MB")
-def _boundary_grid(key: tuple) -> Any:
+def _boundary_grid(key: Any) -> Any:
     from advcore import boundary
     return boundary.decision_grid(boundary_model(key), boundary_points(key)[0])
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def boundary_attack(key: tuple, attack: str, eps: float, steps: int) -> Any:
+def boundary_attack(key: Any, attack: str, eps: float, steps: int) -> Any:
     """advcore.boundary.Attacked: every point of `key`'s data attacked at `eps`."""
     from advcore import boundary
-    scene, _ = boundary.scene_of_key(key)
     X, y = boundary_points(key)
     return boundary.attack_points(boundary_model(key), X, y, attack=attack, eps=eps,
-                                  steps=steps, seed=scene.seed)
+                                  steps=steps, seed=key.seed)
 
 
 @st.cache_data(show_spinner="Sweeping ε for the accuracy curve…", max_entries=64)
-def boundary_curve(key: tuple, attack: str, steps: int) -> Any:
+def boundary_curve(key: Any, attack: str, steps: int) -> Any:
     """advcore.boundary.AccuracyCurve over the fixed ε grid (not keyed by the current ε)."""
     from advcore import boundary
-    scene, _ = boundary.scene_of_key(key)
     X, y = boundary_points(key)
     return boundary.accuracy_curve(boundary_model(key), X, y, attack=attack, steps=steps,
-                                   seed=scene.seed)
+                                   seed=key.seed)
 
 
 @st.cache_data(show_spinner="Finding the exact decision boundary…", max_entries=64)
-def boundary_segments(key: tuple) -> Any:
+def boundary_segments(key: Any) -> Any:
     """advcore.exact.Segments: the model's boundary inside the truth box (once per model)."""
     from advcore import boundary, exact
     return exact.boundary_segments(boundary_model(key), boundary.truth_box(
@@ -881,7 +876,7 @@ def boundary_segments(key: tuple) -> Any:
 
 
 @st.cache_data(show_spinner="Computing every point's exact ε* and certificate…", max_entries=64)
-def boundary_truth(key: tuple, norm: str) -> Any:
+def boundary_truth(key: Any, norm: str) -> Any:
     """advcore.boundary.GroundTruth of the model for `key` in `norm`: per model and norm, not
     per ε, so moving ε with ground truth on costs nothing extra."""
     from advcore import boundary

@@ -170,8 +170,25 @@ def test_added_points_follow_the_dataset_and_enter_the_training_key():
     assert boundary.training_key(scene) != boundary.training_key(SCENE)
     for robust in (False, True):
         key = boundary.training_key(replace(scene, eps=0.3), robust=robust)
-        back, is_robust = boundary.scene_of_key(key)
-        assert back.add == scene.add and is_robust is robust
+        assert key.add == scene.add and key.robust is robust
+        assert key.standard == boundary.training_key(scene)  # same data, same points
+    assert boundary.training_key(replace(scene, eps=0.0), robust=True) == \
+        boundary.training_key(scene)  # at ε = 0 adversarial training is plain training
+
+
+def test_a_training_spec_trains_what_its_scene_trains():
+    """The spec is a frozen, hashable key; training from it on points already at hand gives
+    the very weights that training from the scene (drawing the points again) gives."""
+    scene = replace(SCENE, attack="fgsm", eps=0.3)
+    for robust in (False, True):
+        spec = boundary.training_key(scene, robust=robust)
+        assert hash(spec) == hash(boundary.training_key(replace(scene), robust=robust))
+        with pytest.raises(AttributeError):
+            spec.eps = 0.5  # type: ignore[misc]
+        a = boundary.train_model(scene, robust=robust)
+        b = boundary.train_model(spec, points=boundary.points_of(spec))
+        for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+            assert torch.equal(p, q)
 
 
 @pytest.fixture(scope="module")

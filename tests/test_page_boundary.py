@@ -106,9 +106,9 @@ def test_moving_eps_the_attack_or_the_steps_never_retrains(monkeypatch):
     trained = []
     real = boundary.train_model
 
-    def counting(scene, *, robust=False):
-        trained.append((scene.n, robust))
-        return real(scene, robust=robust)
+    def counting(spec, **kw):
+        trained.append((spec.n, spec.robust))
+        return real(spec, **kw)
 
     monkeypatch.setattr(boundary, "train_model", counting)
     ui.boundary_model.clear()
@@ -204,9 +204,9 @@ def test_added_points_retrain_the_model(monkeypatch):
     trained = []
     real = boundary.train_model
 
-    def counting(scene, *, robust=False):
-        trained.append(scene.add)
-        return real(scene, robust=robust)
+    def counting(spec, **kw):
+        trained.append(spec.add)
+        return real(spec, **kw)
 
     monkeypatch.setattr(boundary, "train_model", counting)
     ui.boundary_model.clear()
