@@ -66,6 +66,23 @@ WATCH_JS = """() => {
 }"""
 
 
+# When the browser got the last big websocket message (a delta with a figure in it), on the
+# page's clock: splits key press → painted into server (+ network) and browser.
+MESSAGE_JS = """(() => {
+    const Socket = window.WebSocket;
+    window.WebSocket = class extends Socket {
+        constructor(...args) {
+            super(...args);
+            this.addEventListener("message", event => {
+                if (event.data instanceof ArrayBuffer && event.data.byteLength > 20000) {
+                    window.__figureMessage = performance.now();
+                }
+            });
+        }
+    };
+})()"""
+
+
 def ink(gray: Any) -> float:
     import numpy as np
 
@@ -115,6 +132,8 @@ def measure(tab: Any, c: Any, clock: Any, base: str, *, path: str, presses: int,
     blank_frames = blank_presses = analysed = 0
     shown_ms: list[float] = []
     clock_ms: list[float] = []
+    server_ms: list[float] = []
+    browser_ms: list[float] = []
     tab.evaluate("() => { window.__blank.on = true; }")
     for _ in range(presses):
         eps = round(eps + step, 4)
@@ -123,10 +142,16 @@ def measure(tab: Any, c: Any, clock: Any, base: str, *, path: str, presses: int,
         tab.wait_for_timeout(300)
         frames.clear()
         clock.expect(title.format(eps=eps) if title else "\u0000 (only the key press)")
+        tab.evaluate("() => { window.__figureMessage = 0; }")
         start = time.perf_counter()
         tab.keyboard.press("ArrowRight")  # the thumb has the focus; no scrolling
         if title:
             clock_ms.append(clock.wait() * 1e3)
+            split = tab.evaluate("() => { const c = window.__paintClock, m = window.__figureMessage;"
+                                 " return m ? [m - c.key, c.drawn - m] : null; }")
+            if split:
+                server_ms.append(split[0])
+                browser_ms.append(split[1])
         runs.wait_finished(start)
         c.wait_rendered(tab, quiet_ms=400)
         cdp.send("Page.stopScreencast")
@@ -155,7 +180,8 @@ def measure(tab: Any, c: Any, clock: Any, base: str, *, path: str, presses: int,
     return {"presses": analysed, "charts": len(boxes), "blank_frames": blank_frames,
             "blank_presses": blank_presses, "removed": watch["removed"],
             "empty_painted": watch["emptyFrames"], "painted": watch["frames"],
-            "shown_ms": shown_ms, "clock_ms": clock_ms}
+            "shown_ms": shown_ms, "clock_ms": clock_ms, "server_ms": server_ms,
+            "browser_ms": browser_ms}
 
 
 def median(values: list[float]) -> str:
@@ -185,6 +211,7 @@ def main() -> None:
         with c.served_tab(width=1400, height=1000, log_prefix=f"bench-blank-{mode}-",
                           env=env) as (base, tab):
             clock = c.PaintClock(tab, CHART)  # the keydown's time, and the map's new title
+            tab.add_init_script(MESSAGE_JS)
             for page, how in pages.items():
                 results[mode, page] = measure(tab, c, clock, base, presses=args.presses, **how)
                 r = results[mode, page]
@@ -193,17 +220,20 @@ def main() -> None:
                       f"one), {r['removed']} charts removed, {r['empty_painted']} of "
                       f"{r['painted']} painted frames with a chart missing"
                       + (f"; paint: screencast median {median(r['shown_ms'])}, PaintClock "
-                         f"median {median(r['clock_ms'])}" if r["clock_ms"] else ""),
+                         f"median {median(r['clock_ms'])} (key → figure message "
+                         f"{median(r['server_ms'])}, message → painted "
+                         f"{median(r['browser_ms'])})" if r["clock_ms"] else ""),
                       flush=True)
     print()
-    print(f"{'':<22}" + "".join(f"{m:>14}" for m in args.modes.split(",")))
+    print(f"{'':<30}" + "".join(f"{m:>14}" for m in args.modes.split(",")))
     for page in pages:
         for label, field in (("blank frames", "blank_frames"), ("charts removed", "removed"),
                              ("empty painted frames", "empty_painted")):
-            print(f"{page + ' ' + label:<22}" + "".join(
+            print(f"{page + ' ' + label:<30}" + "".join(
                 f"{results[m, page][field]:>14}" for m in args.modes.split(",")))
-    for label, field in (("paint (screencast)", "shown_ms"), ("paint (PaintClock)", "clock_ms")):
-        print(f"{'/boundary ' + label:<22}" + "".join(
+    for label, field in (("paint (screencast)", "shown_ms"), ("paint (PaintClock)", "clock_ms"),
+                         ("  key → message", "server_ms"), ("  message → painted", "browser_ms")):
+        print(f"{'/boundary ' + label:<30}" + "".join(
             f"{median(results[m, '/boundary'][field]):>14}" for m in args.modes.split(",")))
     print(f"(per page {args.presses} ε presses; paint = key press → figure painted, median; "
           f"target: 0 blank frames, /boundary paint ≤ 100 ms)")
