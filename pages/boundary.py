@@ -29,7 +29,7 @@ from advcore.boundary import training_key, with_added
 from advcore.data import TOY_DATASETS
 from advcore.figures import boundary as figs
 from advcore.models import TOY_MODELS
-from pages import ui
+from pages import chart, ui
 
 Scene = state.BoundaryScene
 ss = st.session_state
@@ -356,8 +356,8 @@ def attack_view() -> None:
                                                  talk=scene.talk, title_prefix=prefix,
                                                  height=height, truth=truths[i],
                                                  clickable=adding))
-        st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points",
-                        key=chart_key(i), config=NO_CHART_BAR)
+        chart.chart(fig, on_select="rerun", selection_mode="points", key=chart_key(i),
+                    config=NO_CHART_BAR)
 
     curves = [(spec.label if scene.truth and len(results) == 1 else label,
                ui.boundary_curve(k, scene.attack, scene.steps), a.adversarial_accuracy)
@@ -381,7 +381,7 @@ def attack_view() -> None:
         with right:
             metrics(results[0][3], len(y), truths[0])
             versus_fgsm(results[0][1], results[0][3])
-            st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+            chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
             if not scene.talk:
                 curve_note(curves[0][1])
             if chosen is None:
@@ -403,7 +403,7 @@ def attack_view() -> None:
                    icon=":material/shield:")
         left, right = st.columns(2, gap="medium")
         with left:
-            st.plotly_chart(curve_fig, width="stretch", key=key("curve"), config=NO_CHART_BAR)
+            chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
             curve_note(*(c for _, c, _ in curves))
         with right:
             if chosen is None:

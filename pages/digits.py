@@ -16,7 +16,7 @@ from advcore.attacks import ATTACKS
 from advcore.digits import FRAGILITY_EPS_MAX, DigitAttack, Gallery, predicted_class
 from advcore.figures import digits as figs
 from advcore.models import PRETRAINED
-from pages import guard, ui
+from pages import chart, guard, ui
 
 Scene = state.DigitsScene
 SOURCES = ("Test set", "Draw", "Upload")
@@ -316,10 +316,10 @@ def fragility(scene: Scene, digit: np.ndarray, label: int, label_known: bool,
             frames = RACE_FRAMES_ITERATIVE if spec.iterative and not spec.minimal else RACE_FRAMES
             race = ui.digit_race(scene.model, scene.attack, scene.eps, scene.steps, target,
                                  digit, label, frames)
-            st.plotly_chart(figs.logit_race_figure(race.epsilons, race.images, race.logits,
-                                                   label=label, target=target, norm=spec.norm,
-                                                   talk=talk),
-                            key=key("race"), config=NO_CHART_BAR)
+            chart.chart(figs.logit_race_figure(race.epsilons, race.images, race.logits,
+                                               label=label, target=target, norm=spec.norm,
+                                               talk=talk),
+                        key=key("race"), config=NO_CHART_BAR)
             how = ("the change it found is capped at each ε from 0 up to yours" if spec.minimal
                    else "the attack is re-run at each ε from 0 up to yours")
             st.caption(f"Press ▶ Play: {how}, and the bars show the network's raw scores "
@@ -330,9 +330,9 @@ def fragility(scene: Scene, digit: np.ndarray, label: int, label_known: bool,
         with st.spinner("Searching the smallest ε for each model…"):
             smallest = ui.digit_fragility(scene.attack, scene.steps, digit,
                                           label if label_known else None)
-        st.plotly_chart(figs.fragility_figure(smallest, current_eps=scene.eps, norm=spec.norm,
-                                              eps_max=FRAGILITY_EPS_MAX[spec.norm], talk=talk),
-                        key=key("fragility"), config=NO_CHART_BAR)
+        chart.chart(figs.fragility_figure(smallest, current_eps=scene.eps, norm=spec.norm,
+                                          eps_max=FRAGILITY_EPS_MAX[spec.norm], talk=talk),
+                    key=key("fragility"), config=NO_CHART_BAR)
         st.caption(f"{spec.label}, untargeted: "
                    + ("the size of the smallest change it finds, run once without a cap."
                       if spec.minimal

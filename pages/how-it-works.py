@@ -16,6 +16,7 @@ from advcore.boundary import AccuracyCurve
 from advcore.figures import boundary as boundary_figs
 from advcore.figures import explain as figs
 from advcore.models import PRETRAINED
+from pages import chart as inplace
 from pages import ui
 
 Scene = state.HowScene
@@ -33,7 +34,7 @@ def controls(talk: bool) -> st.delta_generator.DeltaGenerator:
 
 
 def chart(fig: object, name: str) -> None:
-    st.plotly_chart(fig, width="stretch", config=NO_BAR, key=key(f"fig.{name}"))
+    inplace.chart(fig, config=NO_BAR, key=key(f"fig.{name}"))
 
 
 # --- the scene: URL -> widgets (first run of a session) -> scene -> URL -------------------------

@@ -14,7 +14,7 @@ from advcore.data import TOY_DATASETS
 from advcore.figures import robustness as figs
 from advcore.models import PRETRAINED, AssetError
 from advcore.state import RobustnessScene, bounds_of, replace
-from pages import ui
+from pages import chart, ui
 
 TABS = {
     "curves": ":material/show_chart: Accuracy vs ε",
@@ -122,7 +122,7 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
         exact = []
     fig = figs.curves_figure(live or curves, refs, compare=curves if live else (),
                              exact=exact, talk=scene.talk)
-    st.plotly_chart(fig, width="stretch", key="rb_curves_fig")
+    chart.chart(fig, key="rb_curves_fig")
     if exact:
         st.caption(
             "Dashed steps: mnist-linear's **exact** robust accuracy. For softmax regression "
@@ -190,7 +190,7 @@ def training_section(scene: RobustnessScene) -> RobustnessScene:
                                               (cols[1], result.after, result.before))):
         with col:
             st.markdown(f"#### {outcome.label[0].upper()}{outcome.label[1:]}")
-            st.plotly_chart(pictures[i], width="stretch", key=f"rb_training_fig_{i}")
+            chart.chart(pictures[i], key=f"rb_training_fig_{i}")
             m = st.columns(3)
             for box, what, label in zip(m, ("clean", "fgsm", "pgd"),
                                         ("clean", f"FGSM ε={scene.toy_eps:g}",
@@ -230,13 +230,13 @@ def training_section(scene: RobustnessScene) -> RobustnessScene:
 
     pair = ("mnist-cnn", "mnist-cnn-robust")
     values = mnist_comparison(pair, scene)
-    st.plotly_chart(figs.robust_bars_figure(values, eps=scene.eps, steps=scene.steps,
-                                            talk=scene.talk),
-                    width="stretch", key="rb_bars_fig")
+    chart.chart(figs.robust_bars_figure(values, eps=scene.eps, steps=scene.steps,
+                                        talk=scene.talk),
+                key="rb_bars_fig")
     examples = ui.robustness_examples(pair, scene.attack, scene.eps, scene.steps)
-    st.plotly_chart(figs.examples_figure(examples, eps=scene.eps, attack=scene.attack,
-                                         talk=scene.talk),
-                    width="stretch", key="rb_examples_fig")
+    chart.chart(figs.examples_figure(examples, eps=scene.eps, attack=scene.attack,
+                                     talk=scene.talk),
+                key="rb_examples_fig")
     st.caption("The robust model's adversarial digits often start to look like the class it "
                "now predicts: its gradient points along strokes a person would draw.")
     return scene
@@ -314,8 +314,7 @@ def transfer_section(scene: RobustnessScene) -> RobustnessScene:
     bar.empty()
     matrix = rb.TransferMatrix(names, names, np.stack(rows), ui.clean_accuracies(names, n),
                                scene.attack, scene.eps, scene.steps, n)
-    st.plotly_chart(figs.transfer_figure(matrix, talk=scene.talk), width="stretch",
-                    key="rb_transfer_fig")
+    chart.chart(figs.transfer_figure(matrix, talk=scene.talk), key="rb_transfer_fig")
     st.caption(figs.transfer_summary(matrix))
     return scene
 

@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 import streamlit as st
 import torch
+from apptest_figures import figures
+from streamlit.components.v2.component_manager import BidiComponentManager
+from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import magic
 from streamlit.testing.v1 import AppTest
 
@@ -49,6 +52,32 @@ SESSIONS: list[tuple[str, dict[str, str]]] = [
 ]
 
 
+SHARED_COMPONENTS = BidiComponentManager()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_runtime() -> object:
+    """A harness fix, not the app's: each AppTest run sets the process-wide Runtime._instance to
+    a mock of its own and back to None when it ends, so a threaded AppTest's page could find no
+    Runtime, or another test's, in the middle of its run when it draws a chart (pages/chart.py is
+    a custom component, looked up in the Runtime's component registry). The real server has one
+    Runtime for its whole life: here every AppTest shares one component registry (see _run), and
+    a moment without a Runtime falls back to the last one seen."""
+    seen: list[Runtime] = []
+    instance, exists = Runtime.__dict__["instance"], Runtime.__dict__["exists"]
+
+    def last(cls: type[Runtime]) -> Runtime:
+        if cls._instance is not None:
+            seen[:] = [cls._instance]
+            return cls._instance
+        return seen[0] if seen else instance.__func__(cls)
+
+    Runtime.instance = classmethod(last)
+    Runtime.exists = classmethod(lambda cls: cls._instance is not None or bool(seen))
+    yield
+    Runtime.instance, Runtime.exists = instance, exists
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_compile_at_a_time() -> object:
     """A harness fix, not the app's: each AppTest compiles the page with its own ScriptCache, and
@@ -70,8 +99,8 @@ def _signature(at: AppTest) -> dict[str, Any]:
     """What a visitor sees that the settings decide: every figure, metric and message, and the
     URL the page wrote back."""
     charts = []
-    for c in at.get("plotly_chart"):
-        spec = json.loads(c.proto.spec)
+    for c in figures(at):
+        spec = c.spec
         spec.get("layout", {}).pop("template", None)
         charts.append(json.dumps(spec, sort_keys=True))
     return {
@@ -86,6 +115,7 @@ def _signature(at: AppTest) -> dict[str, Any]:
 
 def _run(page: str, params: dict[str, str]) -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT)
+    at._bidi_component_manager = SHARED_COMPONENTS  # see _one_runtime
     for k, v in params.items():
         at.query_params[k] = v
     return at.run()

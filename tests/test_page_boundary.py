@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from apptest_figures import figures
 from streamlit.testing.v1 import AppTest
 
 PAGE = "../pages/boundary.py"
@@ -19,7 +18,7 @@ def _app(params: dict[str, str] | None = None) -> AppTest:
 
 
 def _figure(at: AppTest) -> dict:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)
+    return figures(at)[0].spec
 
 
 def _q(at: AppTest, name: str) -> str:
@@ -64,15 +63,15 @@ def test_bad_params_warn_and_fall_back(params):
     assert not at.exception, [e.value for e in at.exception]
     name = next(iter(params))
     assert any(name in w.value for w in at.warning), [w.value for w in at.warning]
-    assert at.get("plotly_chart")  # the page still draws a picture
+    assert figures(at)  # the page still draws a picture
 
 
 def test_robust_switch_shows_two_figures():
     at = _app({"robust": "1", "eps": "0.3"})
     assert not at.exception
-    charts = at.get("plotly_chart")
+    charts = figures(at)
     assert len(charts) == 3  # two boundary figures and the accuracy curve
-    assert "Adv. trained" in json.loads(charts[1].proto.spec)["layout"]["title"]["text"]
+    assert "Adv. trained" in charts[1]["layout"]["title"]["text"]
 
 
 def test_url_point_restores_the_highlighted_point():
@@ -89,6 +88,23 @@ def test_url_point_restores_the_highlighted_point():
     at.button(key="boundary.clear").click().run()  # "Clear selection" writes point=-1
     assert not at.exception
     assert "shapes" not in _figure(at)["layout"] and _q(at, "point") == "-1"
+
+
+def test_a_selection_reported_by_the_chart_selects_that_point():
+    """What the in-place chart (pages/chart.js) reports for a click, as st.plotly_chart did:
+    the point's customdata is its index; the page highlights it and writes it to the URL."""
+    at = _app({"attack": "fgsm", "eps": "0.5"})
+    chart = figures(at)[0]
+    assert chart.kind == "bidi_component" and chart.key == "boundary.fig0.0"
+    assert at.session_state[chart.key]["selection"]["points"] == []
+    at.session_state[chart.key]["selection"] = {
+        "points": [{"curve_number": 2, "point_number": 3, "point_index": 3, "x": 0.1, "y": 0.2,
+                    "customdata": [7]}], "point_indices": [3], "box": [], "lasso": []}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _q(at, "point") == "7"
+    assert any("Point #7" in m.value for m in at.markdown)
+    assert any(t.get("name") == "path of point #7" for t in _figure(at)["data"])
 
 
 def test_url_point_beyond_the_data_warns_and_selects_none():
@@ -145,7 +161,7 @@ def test_ground_truth_switch_shows_the_exact_and_certified_answers():
     assert any(n.startswith("missed: flippable within ε") for n in names)
     assert any(n.startswith("optimal adversarial point") for n in names)
     assert "certified-ball" in {s["name"] for s in fig["layout"]["shapes"]}
-    curve = json.loads(at.get("plotly_chart")[1].proto.spec)
+    curve = figures(at)[1].spec
     assert {"certified (CROWN)", "exact (true robust accuracy)", "PGD (L∞)"} <= {
         t.get("name") for t in curve["data"]}
     assert len(at.dataframe) == 2  # the point's probabilities, and attack vs exact vs certified

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from apptest_figures import figures
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
@@ -34,10 +34,9 @@ def run_page(**params: str) -> AppTest:
 
 def chart(at: AppTest, name: str) -> dict[str, Any]:
     """The Plotly figure (as JSON) of the chart with key digits.<name>."""
-    for element in at.get("plotly_chart"):
-        figure = json.loads(element.proto.spec)
-        if element.proto.id.endswith(f"digits.{name}") or f"digits.{name}" in element.proto.id:
-            return figure
+    for figure in figures(at):
+        if figure.id.endswith(f"digits.{name}") or f"digits.{name}" in figure.id:
+            return figure.spec
     raise AssertionError(f"no chart digits.{name}")
 
 
@@ -162,7 +161,7 @@ def test_empty_canvas_asks_for_a_drawing() -> None:
     at.button_group(key="digits.source").set_value("Draw").run()
     assert not at.exception
     assert "draw a digit" in messages(at)
-    assert not [e for e in at.get("plotly_chart")] and not at.get("html")  # nothing yet
+    assert not figures(at) and not at.get("html")  # nothing yet
     # The ε and steps sliders stay on the page with their values, ready for the drawing.
     assert at.slider(key="digits.eps.linf").value == pytest.approx(0.1)
     assert at.slider(key="digits.steps").value == 10

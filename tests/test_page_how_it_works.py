@@ -3,10 +3,12 @@ missing weights with a message instead of a traceback."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 import torch
+from apptest_figures import figures
 from streamlit.testing.v1 import AppTest
 
 from advcore import models
@@ -37,7 +39,8 @@ def _page(**params: str) -> AppTest:
 
 
 def _charts(at: AppTest) -> list[str]:
-    return [c.proto.spec for c in at.get("plotly_chart")]
+    """Each figure as canonical JSON text (equal text, equal figure)."""
+    return [json.dumps(f.spec, sort_keys=True) for f in figures(at)]
 
 
 def test_default_page_runs_with_its_controls():
@@ -94,8 +97,6 @@ def test_missing_weights_give_a_message_not_a_traceback(monkeypatch):
 
 
 def test_upper_bounds_section_shows_the_sandwich_on_live_numbers():
-    import json
-
     at = _page(ball="0.5", steps="20")
     assert not at.exception, [e.value for e in at.exception]
     assert any("Attacks give upper bounds" in h.value for h in at.header)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apptest_figures import figures
 from streamlit.testing.v1 import AppTest
 
 from advcore import data, masking, models
@@ -50,7 +51,7 @@ def test_the_page_opens_on_quantization_and_says_what_these_are(default: AppTest
     assert not at.exception and not at.error and not at.warning
     assert at.title[0].value == "Masking lab"
     assert "teaching objects, not defences" in at.info[0].value
-    assert at.get("plotly_chart")
+    assert figures(at)
     assert url(at, "defence") == "quantized" and url(at, "talk") == "0"
 
 
@@ -91,6 +92,6 @@ def test_talk_mode_from_the_url_stays_in_the_url() -> None:
     assert not at.exception
     assert at.toggle(key="masking.talk").value is True
     assert url(at, "talk") == "1"
-    assert at.get("plotly_chart") and at.metric
+    assert figures(at) and at.metric
     at.toggle(key="masking.talk").set_value(False).run()
     assert url(at, "talk") == "0"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apptest_figures import figures
 from streamlit.testing.v1 import AppTest
 
 from advcore.models import AssetError, pretrained
@@ -47,7 +48,7 @@ def test_default_page_shows_the_curves_and_the_table() -> None:
                                           ":material/swap_horiz: Transferability"]
     assert at.toggle(key="rb_papers").value is True
     assert at.button(key="rb_recompute")
-    assert at.get("plotly_chart") and at.dataframe
+    assert figures(at) and at.dataframe
     assert url(at, "section") == "curves" and url(at, "talk") == "0"
 
 
@@ -97,7 +98,7 @@ def test_training_section_from_the_url() -> None:
     assert labels[:3] == ["clean", "FGSM ε=0.25", "PGD ε=0.25"]
     if models_built():
         assert at.select_slider(key="rb_eps_training").value == pytest.approx(0.3)
-        assert [c.key for c in at.get("plotly_chart")] == [
+        assert [c.key for c in figures(at)] == [
             "rb_training_fig_0", "rb_training_fig_1", "rb_bars_fig", "rb_examples_fig"]
     else:  # a clear message, never a traceback
         assert any("cannot be loaded" in e.value for e in at.error)
@@ -110,7 +111,7 @@ def test_transfer_section_from_the_url() -> None:
     assert not at.exception
     assert at.select_slider(key="rb_eps_transfer").value == pytest.approx(0.2)
     assert at.select_slider(key="rb_n_transfer").value == 100
-    assert at.get("plotly_chart")
+    assert figures(at)
     assert any("Read a row across" in c.value for c in at.caption)
 
 

@@ -41,9 +41,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    """`streamlit run app.py` on 127.0.0.1:port, its output in log_path."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def start_server(port: int, log_path: Path,
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` on 127.0.0.1:port, its output in log_path; `env` adds to the
+    environment (ADVPLAY_CHART=native, say)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true",
@@ -80,8 +82,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def served_tab(*, width: int = 1400, height: int = 1000,
-               log_prefix: str = "bench-") -> Iterator[tuple[str, Any]]:
+def served_tab(*, width: int = 1400, height: int = 1000, log_prefix: str = "bench-",
+               env: dict[str, str] | None = None) -> Iterator[tuple[str, Any]]:
     """The app on a free local port and a Chromium tab; yields (base URL, tab), stops both.
 
     The tab has opened / once, so app.py's st.navigation has run in the server: until then
@@ -91,7 +93,7 @@ def served_tab(*, width: int = 1400, height: int = 1000,
 
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix=log_prefix)) / "streamlit.log"
-    proc = start_server(port, log)
+    proc = start_server(port, log, env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc, log)

@@ -1,0 +1,196 @@
+// A Plotly figure drawn in place (pages/chart.py): Streamlit calls this module's default export
+// on every rerun that changes the figure, with the same parentElement; the chart div stays and
+// Plotly.react redraws it, so a new ε never shows a blank frame. plotly.js is the plotly
+// package's own plotly.min.js, loaded once per page through a <script> tag (data.plotly_url).
+
+// Streamlit's light chart theme, as its st.plotly_chart applies it: the placeholder colours of
+// its Python "streamlit" template, and the layout it merges into every figure's template.
+const PLACEHOLDERS = {
+  "#000001": "#0068c9", "#000002": "#83c9ff", "#000003": "#ff2b2b", "#000004": "#ffabab",
+  "#000005": "#29b09d", "#000006": "#7defa1", "#000007": "#ff8700", "#000008": "#ffd16a",
+  "#000009": "#6d3fc0", "#000010": "#d5dae5", "#000011": "#e4f5ff", "#000012": "#c7ebff",
+  "#000013": "#a6dcff", "#000014": "#83c9ff", "#000015": "#60b4ff", "#000016": "#3d9df3",
+  "#000017": "#1c83e1", "#000018": "#0068c9", "#000019": "#0054a3", "#000020": "#004280",
+  "#000021": "#7d353b", "#000022": "#bd4043", "#000023": "#ff4b4b", "#000024": "#ff8c8c",
+  "#000025": "#ffc7c7", "#000026": "#a6dcff", "#000027": "#60b4ff", "#000028": "#1c83e1",
+  "#000029": "#0054a3", "#000030": "#004280", "#000032": "#29b09d", "#000033": "#ff2b2b",
+  "#000034": "#0068c9", "#000035": "#e6eaf1", "#000036": "#808495", "#000037": "#262730",
+  "#000038": "#FFFFFF", "#000039": "rgba(47, 45, 43, 0.1)", "#000040": "rgba(252, 252, 251, 1)",
+};
+const FONT = '"Source Sans", sans-serif';
+const GREY = "#808495", GRID = "#e6eaf1", BG = "#FFFFFF";
+const THEME = {
+  font: {color: GREY, family: FONT, size: 12, weight: 400},
+  title: {color: "#2F2D2B", subtitleColor: "#2F2D2B",
+          font: {family: FONT, size: 16, color: "#2F2D2B"}, pad: {l: 4}, xanchor: "left", x: 0},
+  legend: {title: {font: {size: 12, color: GREY}, side: "top"}, valign: "top",
+           bordercolor: "transparent", borderwidth: 0, font: {size: 12, color: "#262730"}},
+  paper_bgcolor: BG, plot_bgcolor: BG,
+  yaxis: {ticklabelposition: "outside", zerolinecolor: GRID,
+          title: {font: {color: GREY, size: 14}, standoff: 24}, tickcolor: GRID,
+          tickfont: {color: GREY, size: 12}, gridcolor: GRID, minor: {gridcolor: GRID},
+          automargin: true},
+  xaxis: {zerolinecolor: GRID, gridcolor: GRID, showgrid: false,
+          tickfont: {color: GREY, size: 12}, tickcolor: GRID,
+          title: {font: {color: GREY, size: 14}, standoff: 20}, minor: {gridcolor: GRID},
+          zeroline: false, automargin: true,
+          rangeselector: {bgcolor: BG, bordercolor: GRID, borderwidth: 1, x: 0}},
+  margin: {pad: 8, r: 0, l: 0},
+  hoverlabel: {bgcolor: BG, bordercolor: "#DCD8D4",
+               font: {color: GREY, family: FONT, size: 12}},
+  coloraxis: {colorbar: {thickness: 16, xpad: 24, ticklabelposition: "outside",
+                         outlinecolor: "transparent", outlinewidth: 8, len: 0.75, y: 0.5745,
+                         title: {font: {color: GREY, size: 14}},
+                         tickfont: {color: GREY, size: 12}}},
+};
+const DEFAULT_HEIGHT = 450;
+
+const isObject = v => v !== null && typeof v === "object" && !Array.isArray(v);
+const merge = (into, from) => {
+  for (const [k, v] of Object.entries(from)) {
+    into[k] = isObject(v) && isObject(into[k]) ? merge(into[k], v) : (isObject(v) ? merge({}, v) : v);
+  }
+  return into;
+};
+const emptySelection = () => ({points: [], point_indices: [], box: [], lasso: []});
+const snake = k => k.replace(/[A-Z]/g, c => "_" + c.toLowerCase());
+
+function loadPlotly(url) {
+  if (!window.__advplayPlotly) {
+    window.__advplayPlotly = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = url;
+      script.async = true;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => {
+        window.__advplayPlotly = null;  // let the next rerun try again
+        reject(new Error(`plotly.js did not load from ${url}`));
+      };
+      document.head.appendChild(script);
+    });
+  }
+  return window.__advplayPlotly;
+}
+
+// The figure as st.plotly_chart would draw it: theme colours and layout, a bold title, and for
+// a selectable chart a click that selects a point (Streamlit's own defaults).
+function themed(specText, select) {
+  const spec = JSON.parse(specText.replace(/#0000[0-4]\d/g, m => PLACEHOLDERS[m] || m));
+  const layout = spec.layout = isObject(spec.layout) ? spec.layout : {};
+  const template = layout.template = isObject(layout.template) ? layout.template : {};
+  template.layout = merge(isObject(template.layout) ? template.layout : {}, THEME);
+  if (layout.title !== undefined && layout.title !== null) {
+    const title = typeof layout.title === "string" ? {text: layout.title} : layout.title;
+    layout.title = {...title, text: `<b>${typeof title.text === "string" ? title.text : ""}</b>`};
+  }
+  if (select) {
+    layout.clickmode = layout.clickmode || "event+select";
+    layout.hovermode = layout.hovermode || "closest";
+    layout.dragmode = layout.dragmode || "pan";
+  }
+  return spec;
+}
+
+// A selection event as st.plotly_chart reports it to Python: points with snake_case keys.
+function selectionOf(event) {
+  const selection = emptySelection();
+  const indices = new Set();
+  for (const p of event.points || []) {
+    const point = {};
+    for (const [k, v] of Object.entries(p)) {
+      if (["data", "fullData", "xaxis", "yaxis"].includes(k) || typeof v === "function") continue;
+      if (isObject(v) && Object.values(v).some(x => typeof x === "object" && x !== null)) continue;
+      point[snake(k)] = v;
+    }
+    if (p.data && p.data.legendgroup) point.legendgroup = p.data.legendgroup;
+    selection.points.push(point);
+    if (Number.isInteger(p.pointIndex)) indices.add(p.pointIndex);
+    for (const i of p.pointIndices || []) indices.add(i);
+  }
+  selection.point_indices = [...indices];
+  return selection;
+}
+
+function widthOf(box) {
+  return Math.max(Math.floor(box.getBoundingClientRect().width), 150);
+}
+
+async function draw(state) {
+  if (state.busy) return;  // the running draw picks up state.want when it is done
+  state.busy = true;
+  try {
+    const Plotly = await loadPlotly(state.want.plotly_url);
+    while (state.want !== state.drawnData) {
+      const data = state.want;
+      const select = data.select || null;
+      const signature = JSON.stringify([data.config, select]) + data.spec;
+      if (signature === state.signature) {  // a rerun that left this figure as it was
+        state.drawnData = data;
+        continue;
+      }
+      const spec = themed(data.spec, select);
+      const height = spec.layout.height || DEFAULT_HEIGHT;
+      spec.layout.width = widthOf(state.box);
+      spec.layout.height = height;
+      state.box.style.height = `${height}px`;
+      const config = {displaylogo: false, showSendToCloud: false, ...data.config};
+      const remove = new Set(config.modeBarButtonsToRemove || []);
+      ["lasso2d", "select2d", "sendChartToCloud"].forEach(b => remove.add(b));
+      config.modeBarButtonsToRemove = [...remove];
+      await Plotly.react(state.gd, {data: spec.data || [], layout: spec.layout, config,
+                                    frames: spec.frames || []});
+      state.figure = spec;
+      state.signature = signature;
+      state.drawnData = data;
+      state.select = select;
+      if (!state.listening) listen(state, Plotly);
+    }
+  } catch (error) {
+    const note = state.box.querySelector(".chart-error") || state.box.appendChild(
+      Object.assign(document.createElement("p"), {className: "chart-error"}));
+    note.textContent = `The figure could not be drawn: ${error.message}`;
+    throw error;
+  } finally {
+    state.busy = false;
+  }
+}
+
+function listen(state, Plotly) {
+  state.listening = true;
+  const send = selection => {
+    const text = JSON.stringify(selection);
+    if (!state.select || text === state.sent) return;
+    state.sent = text;
+    state.setStateValue("selection", selection);
+  };
+  state.gd.on("plotly_selected", event => { if (event) send(selectionOf(event)); });
+  state.gd.on("plotly_deselect", () => send(emptySelection()));
+  // The width follows the column, as st.plotly_chart's does.
+  new ResizeObserver(() => {
+    const width = widthOf(state.box);
+    if (state.figure && width !== state.gd._fullLayout?.width) {
+      state.figure.layout.width = width;
+      Plotly.relayout(state.gd, {width});
+    }
+  }).observe(state.box);
+}
+
+export default function (component) {
+  const {data, parentElement, setStateValue} = component;
+  let box = parentElement.querySelector(":scope > .stPlotlyChart");
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "stPlotlyChart";
+    box.dataset.testid = "stPlotlyChart";
+    box.style.width = "100%";
+    const gd = document.createElement("div");
+    box.appendChild(gd);
+    parentElement.appendChild(box);
+    box.__chart = {box, gd, want: null, drawnData: null, busy: false, listening: false};
+  }
+  const state = box.__chart;
+  state.want = data;
+  state.setStateValue = setStateValue;
+  if (!state.select && data.select) state.sent = JSON.stringify(emptySelection());
+  void draw(state);
+}

@@ -1,0 +1,146 @@
+"""Figures update in place (pages/chart.py): moving ε never takes a chart out of the page.
+
+st.plotly_chart mounted a new chart for every new figure, so each ε step removed the old one and
+the browser painted a blank frame before the new one. Here a MutationObserver counts every
+`.js-plotly-plot` that leaves the DOM while ε moves on /boundary and /digits: there must be none,
+and the chart must be the very same element after the steps. Clicking a point still selects it
+(and it stays selected while ε moves), ▶ Play still plays after an ε step re-created the frames,
+and plotly.js came from this server, once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from harness import RunLog, open_page, wait_rendered
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(os.environ.get("ADVPLAY_CHART") == "native",
+                       reason="ADVPLAY_CHART=native draws with st.plotly_chart"),
+]
+
+FIG = ".js-plotly-plot"
+BOUNDARY = "/boundary?dataset=moons&n=80&model=mlp&width=8&depth=1&attack=pgd&steps=5&eps=0.3"
+DIGITS = "/digits?model=mnist-linear&attack=fgsm&index=0&eps=0.1"
+
+WATCH = """() => {
+    window.__removed = 0;
+    window.__charts = [...document.querySelectorAll('.js-plotly-plot')];
+    new MutationObserver(records => {
+        for (const r of records) for (const n of r.removedNodes) {
+            if (n.nodeType === 1 && (n.matches('.js-plotly-plot')
+                                     || n.querySelector('.js-plotly-plot'))) window.__removed++;
+        }
+    }).observe(document.body, {subtree: true, childList: true});
+}"""
+SAME = """() => { const now = [...document.querySelectorAll('.js-plotly-plot')];
+    return now.length === window.__charts.length
+        && now.every((c, i) => c === window.__charts[i]); }"""
+
+
+@pytest.fixture
+def tab(app_server: str, browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.requests = requests
+    RunLog.of(page)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _eps_thumb(page: Any) -> Any:
+    return (page.get_by_test_id("stSlider").filter(has_text=re.compile(r"^ε")).first
+            .get_by_role("slider"))
+
+
+def _step(page: Any, key: str = "ArrowRight") -> None:
+    """One ε step with the keyboard, as a speaker does; back when the page is drawn again."""
+    _eps_thumb(page).focus()
+    start = time.perf_counter()
+    page.keyboard.press(key)
+    RunLog.of(page).wait_finished(start)
+    RunLog.of(page).settle(after=start)
+    wait_rendered(page, quiet_ms=300)
+
+
+def _title(page: Any) -> str:
+    return page.locator(f"{FIG} .gtitle").first.text_content()
+
+
+def test_boundary_map_and_curve_stay_in_the_page_while_eps_moves(tab: Any,
+                                                                 app_server: str) -> None:
+    open_page(tab, app_server, BOUNDARY)
+    assert tab.locator(FIG).count() == 2  # the map and the accuracy curve
+    tab.evaluate(WATCH)
+    for eps in ("0.35", "0.4", "0.45", "0.5"):
+        _step(tab)
+        assert f"ε = {eps}" in _title(tab)
+    assert tab.evaluate("() => window.__removed") == 0
+    assert tab.evaluate(SAME), "a chart was replaced by a new element"
+    # plotly.js: from this server's component asset route, fetched once, nothing from outside.
+    plotly = [u for u in tab.requests if u.endswith("/plotly.min.js")]
+    assert plotly == [f"{app_server}/_stcore/bidi-components/advplay.plotlyjs/plotly.min.js"]
+    assert all(u.startswith((app_server, "data:", "blob:")) for u in tab.requests), [
+        u for u in tab.requests if not u.startswith((app_server, "data:", "blob:"))]
+
+
+def test_clicking_a_point_selects_it_and_it_stays_selected_while_eps_moves(
+        tab: Any, app_server: str) -> None:
+    open_page(tab, app_server, BOUNDARY)
+    tab.evaluate(WATCH)
+    assert tab.evaluate(f"() => (document.querySelector('{FIG}').layout.shapes || []).length") == 0
+    tab.locator(f"{FIG} .scatterlayer .trace").nth(2).locator("path.point").nth(3).click(
+        force=True)
+    tab.wait_for_function(f"() => (document.querySelector('{FIG}').layout.shapes || [])"
+                          ".length > 0")
+    RunLog.of(tab).settle()
+    heading = tab.get_by_text(re.compile(r"^Point #\d+")).first.text_content()
+    point = re.search(r"#(\d+)", heading).group(1)
+    assert f"point={point}" in tab.url
+    _step(tab)
+    assert tab.get_by_text(f"Point #{point}").count() >= 1  # still the clicked point
+    assert tab.evaluate(f"() => document.querySelector('{FIG}').layout.shapes.length") == 1
+    assert tab.evaluate("() => window.__removed") == 0 and tab.evaluate(SAME)
+
+
+def test_play_still_plays_after_an_eps_step(tab: Any, app_server: str) -> None:
+    open_page(tab, app_server, BOUNDARY)
+    _step(tab)
+    final = _title(tab)
+    frames = tab.evaluate(f"() => document.querySelector('{FIG}')._transitionData._frames"
+                          ".length")
+    assert frames >= 3
+    tab.evaluate(f"""() => {{ window.__titles = [];  // each title shown, as it changes
+        const gd = document.querySelector('{FIG}');
+        const tick = () => {{
+            const t = (gd.querySelector('.gtitle') || {{}}).textContent;
+            if (t !== window.__titles[window.__titles.length - 1]) window.__titles.push(t);
+            requestAnimationFrame(tick);
+        }};
+        requestAnimationFrame(tick); }}""")
+    tab.locator(f"{FIG} .updatemenu-button").first.click()  # ▶ Play
+    tab.wait_for_function(f"() => window.__titles.length >= 3 && "
+                          f"window.__titles[window.__titles.length - 1] === {final!r}")
+    assert "step" in " ".join(tab.evaluate("() => window.__titles"))
+
+
+def test_digits_race_and_fragility_stay_in_the_page_while_eps_moves(tab: Any,
+                                                                    app_server: str) -> None:
+    open_page(tab, app_server, DIGITS)
+    assert tab.locator(FIG).count() == 2  # the logit race and the fragility chart
+    tab.evaluate(WATCH)
+    for _ in range(3):
+        _step(tab)
+    assert tab.evaluate("() => window.__removed") == 0
+    assert tab.evaluate(SAME), "a chart was replaced by a new element"
