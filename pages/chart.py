@@ -16,8 +16,8 @@ Streamlit's component asset route (/_stcore/bidi-components/<name>/...) and load
 page, never sent with a rerun: nothing is downloaded and nothing 4.8 MB travels per ε.
 
 `ADVPLAY_CHART=native` draws every chart with st.plotly_chart instead (benchmarks/blank_frames.py
-compares the two). AppTest runs the component like any element; tests/conftest.py `figures(at)`
-reads the figures whichever way they were drawn.
+compares the two). AppTest runs the component like any element; `figures(at)`
+reads the figures whichever way they were drawn (tests/apptest_figures.py).
 """
 
 from __future__ import annotations
