@@ -219,11 +219,26 @@ def _run(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float | Te
                     bounds=(0.0, 1.0), seed=SEED, **budget)
 
 
+class _Tap(torch.autograd.Function):
+    """The identity, whose backward calls `counter._backward()`: a backward pass through it is
+    a backward pass through the model behind it (a gradient taken only up to the logits, as
+    the loss's own saturation check takes one, never reaches it)."""
+
+    @staticmethod
+    def forward(ctx, out: Tensor, counter: GradientCounter) -> Tensor:  # type: ignore[override]
+        ctx.counter = counter
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        ctx.counter.backwards += 1
+        return grad, None
+
+
 class GradientCounter(nn.Module):
-    """`model`, counting its forward passes and the backward passes through its outputs (one
-    per `autograd.grad` or `.backward()` that reaches them). Held, not registered, as
-    `Interruptible` holds it: the wrapper can never change the shared model; `training`
-    mirrors its mode."""
+    """`model`, counting its forward passes and the backward passes through it. Held, not
+    registered, as `Interruptible` holds it: the wrapper can never change the shared model;
+    `training` mirrors its mode."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -232,15 +247,10 @@ class GradientCounter(nn.Module):
         self.forwards = 0
         self.backwards = 0
 
-    def _backward(self, grad: Tensor) -> None:
-        self.backwards += 1
-
     def forward(self, x: Tensor) -> Tensor:
         out = self.inner(x)
         self.forwards += 1
-        if out.requires_grad:
-            out.register_hook(self._backward)
-        return out
+        return _Tap.apply(out, self) if out.requires_grad else out
 
 
 def walk(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, steps: int,
