@@ -82,10 +82,14 @@ def class_changed() -> None:
 def attack_changed() -> None:
     """A minimal attack (DeepFool, C&W) stops when it succeeds, and on a CNN with pixels clipped
     to [0, 1] it often needs more than 10 iterations: give it room when the visitor picks it.
-    (HopSkipJump is minimal too, but takes a query budget, not steps.)"""
+    (HopSkipJump is minimal too, but takes a query budget, not steps: it gets room too.)"""
     spec = ATTACKS[ss[key("attack")]]
     if spec.minimal and not spec.black_box and ss[key("steps")] < MINIMAL_STEPS:
         ss[key("steps")] = MINIMAL_STEPS
+    # HopSkipJump spends its first queries finding the boundary; its walk is computed once
+    # per digit whatever ε, so a larger budget costs nothing per ε change.
+    if spec.name == "hsja" and ss[key("queries")] < state.HSJA_QUERIES:
+        ss[key("queries")] = state.HSJA_QUERIES
 
 
 def random_digit() -> None:

@@ -258,3 +258,15 @@ def test_attack_chooser_offers_the_new_attacks() -> None:
     offered = set(at.selectbox(key="digits.attack").options)
     labels = {"APGD-CE (L∞)", "APGD-DLR (L∞)", "Square (L∞)", "Square (L2)", "HopSkipJump (L2)"}
     assert labels <= offered, offered
+
+
+def test_picking_hopskipjump_gives_it_room_and_the_url_keeps_the_budget() -> None:
+    from advcore import state
+
+    at = run_page(model="mnist-linear", attack="square", eps="0.1", index="4")
+    assert at.slider(key="digits.queries").value == state.DIGIT_QUERIES
+    at.selectbox(key="digits.attack").set_value("hsja").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="digits.queries").value == state.HSJA_QUERIES
+    assert at.query_params["queries"] in (str(state.HSJA_QUERIES), [str(state.HSJA_QUERIES)])
+    assert 1 <= _metric(at, "Queries of the model") <= state.HSJA_QUERIES
