@@ -272,8 +272,11 @@ def attack_view() -> None:
             f"1); black line: its decision boundary (P = 0.5). Each point has been pushed by "
             f"**{spec.label}** ({spec.paper}) within ε = {scene.eps:g} ({norm_name}); red rings "
             "mark points it flipped from right to wrong. Press **▶ Play** or drag the frame "
-            "slider to watch them move; click a point to see its ε-ball, gradient direction "
-            "and path.")
+            "slider to watch them move"
+            + (" and count the queries it spends" if spec.black_box else "")
+            + "; click a point to see its ε-ball, "
+            + ("its first query's move" if spec.black_box else "gradient direction")
+            + " and path.")
         if scene.truth:
             st.caption(
                 f"Ground truth: hover a point for its exact ε* (the distance to the nearest "

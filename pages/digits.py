@@ -259,8 +259,7 @@ def steps_slider() -> int:
         lo, hi = state.bounds_of(Scene, "queries")
         st.slider("Query budget (model calls per digit)", lo, hi, step=10, key=key("queries"))
         reads = "its scores" if spec.access == "scores" else "only its predicted label"
-        st.caption(f"{spec.label} reads {reads}, never a gradient; it stops at the first "
-                   "success or when the budget is spent.")
+        st.caption(f"{spec.label} reads {reads}, never a gradient. {STOPS[spec.access]}")
         return int(ss[key("steps")])
     lo, hi = state.bounds_of(Scene, "steps")
     steps = st.slider("Steps (iterations)", lo, hi, key=key("steps"), disabled=not spec.iterative)

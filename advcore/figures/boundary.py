@@ -61,12 +61,13 @@ def title_text(a: Attacked, frame: int | None = None, *, prefix: str = "") -> st
     """"FGSM at ε = 0.3: 31 of 200 points flipped" for the last frame (the default), or the
     same for a frame of the animation ("FGSM at ε = 0.12: …", "PGD-L∞ ε = 0.3, step 4: …").
     A black-box attack's title counts the model queries used so far, summed over the points
-    ("Square-L∞ at ε = 0.3 · 4,158 queries: …"); its last frame's is the attack's own count."""
+    ("Square-L∞ · 4,158 queries: …", ε being on the slider above); its last frame's is the
+    attack's own count."""
     last = len(a.frames) - 1
     f = last if frame is None else frame
     flipped = int((~a.frame_wrong[0] & a.frame_wrong[f]).sum())
     if a.frame_queries is not None:
-        where = f"at ε = {a.eps:g} · {query_text(int(a.frame_queries[f].sum()))}"
+        where = f"· {query_text(int(a.frame_queries[f].sum()))}"
     elif f == last:
         where = f"at ε = {a.eps:g}"
     elif a.attack == "fgsm":
