@@ -16,7 +16,12 @@ The points are the dataset's plus any the visitor added (scene.add, after the da
 dataset point keeps its index).
 
 Units: points are standardised 2-D features (N, 2) float32; ε is a radius in those units, in the
-attack's norm (L∞ for FGSM/BIM/PGD, L2 for PGD-L2 and DeepFool). No clipping (`bounds=None`).
+attack's norm (L∞ for FGSM/BIM/PGD/Square, L2 for PGD-L2, DeepFool, Square-L2 and HopSkipJump).
+No clipping (`bounds=None`).
+
+Black-box attacks (Square reads the scores, HopSkipJump only the predicted label) run with a
+query budget per point (`queries_of`); their animation frames are their iterates after a
+geometrically growing number of queries, and each frame carries the queries used so far.
 Adversarial training as data augmentation: Goodfellow et al. 2015 (FGSM), Madry et al. 2018 (PGD).
 """
 
@@ -29,7 +34,7 @@ import torch
 from torch import nn
 
 from advcore import certify, exact
-from advcore.attacks import get_attack, trajectory
+from advcore.attacks import AttackSpec, get_attack, trajectory
 from advcore.attacks._geometry import loss_gradient
 from advcore.data import toy_dataset
 from advcore.models import toy_model
@@ -47,6 +52,19 @@ GRID_MARGIN = 0.5  # feature units around the data, so points pushed outwards st
 CURVE_EPSILONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(21))  # 0 … 2.0
 TRAIN_EPOCHS = 300
 ROBUST_TRAIN_STEPS = 5  # iterations of an iterative attack inside adversarial training
+# A black-box attack's query budget per point here. In 2-D, Square's L∞ search has only the four
+# corners of the ε-square to try: 100 queries find every flip 1,000 find (measured on the default
+# moons), at a tenth of the cost, which the accuracy curve pays 21 times. HopSkipJump needs its
+# queries to walk along the boundary.
+BOUNDARY_QUERIES = {"square": 100, "square-l2": 100}
+
+
+def queries_of(attack: str) -> int | None:
+    """The query budget per point of a black-box attack on this page (None: a gradient attack)."""
+    spec = get_attack(attack)
+    if not spec.black_box:
+        return None
+    return BOUNDARY_QUERIES.get(attack, spec.default_queries)
 
 
 # --- data and models --------------------------------------------------------------------------
@@ -76,7 +94,8 @@ class TrainingSpec:
     points, grid, attacks and ground truth. Frozen and hashable.
 
     The standard model ignores ε and the attack (moving ε never retrains it); the adversarially
-    trained one (`adversarial` set) depends on the attack and ε, not on the steps. The added
+    trained one (`adversarial` set, see `training_attack`) depends on the attack and ε, not on
+    the steps. The added
     points are training data, so they are part of it."""
 
     dataset: str
@@ -106,8 +125,17 @@ def training_key(scene: BoundaryScene, *, robust: bool = False) -> TrainingSpec:
     adversarial = robust and scene.eps > 0
     return TrainingSpec(scene.dataset, scene.n, scene.noise, scene.seed, scene.model,
                         scene.width, scene.depth, scene.add,
-                        scene.attack if adversarial else None,
+                        training_attack(scene.attack) if adversarial else None,
                         scene.eps if adversarial else 0.0)
+
+
+def training_attack(attack: str) -> str:
+    """The attack adversarial training crafts its examples with: the attack itself, except a
+    black-box one, whose queries would cost minutes over 300 epochs: PGD in its norm instead."""
+    spec = get_attack(attack)
+    if not spec.black_box:
+        return attack
+    return "pgd" if spec.norm == "linf" else "pgd-l2"
 
 
 def train_model(spec: TrainingSpec | BoundaryScene, *, robust: bool = False,
@@ -179,6 +207,9 @@ class Attacked:
         attack's norm: ε·sign(∇ₓL) for L∞, ε·∇ₓL/‖∇ₓL‖₂ for L2 (drawn as the gradient arrow).
     flipped (N,) bool: correct before, wrong after. perturbation (N,): ‖x_adv − x‖ in the
         attack's norm.
+    frame_queries (F, N) int64: for a black-box attack, the model calls each point had cost
+        when the frame was taken (frame 0: none; the last: the attack's own count); else None.
+        A black-box attack reads no gradient, so its `direction` is its first iterate's move.
     """
 
     attack: str
@@ -196,6 +227,12 @@ class Attacked:
     flipped: np.ndarray
     perturbation: np.ndarray
     y: np.ndarray
+    frame_queries: np.ndarray | None = None
+
+    @property
+    def queries(self) -> np.ndarray | None:
+        """(N,) the model calls each point cost a black-box attack (None for a gradient one)."""
+        return None if self.frame_queries is None else self.frame_queries[-1]
 
     @property
     def clean_accuracy(self) -> float:
@@ -244,6 +281,45 @@ def step_direction(model: nn.Module, X: np.ndarray, y: np.ndarray, *, eps: float
     return (eps * g / np.maximum(length, 1e-12)).astype(np.float32)
 
 
+def query_frames(n_iterates: int, most: int = MAX_FRAMES - 1) -> list[int]:
+    """At most `most` iterate numbers (1-based) out of n_iterates, spaced geometrically (1, 2,
+    4, 9, …) and always the last: a black-box attack changes most in its first queries."""
+    if n_iterates <= most:
+        return list(range(1, n_iterates + 1))
+    picked = np.unique(np.round(np.geomspace(1, n_iterates, most)).astype(int))
+    return [int(k) for k in picked]
+
+
+def black_box_path(spec: AttackSpec, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                   eps: float, seed: int, queries: int,
+                   most: int = MAX_FRAMES - 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """A black-box attack's iterates and its query counter as it ran: (F, N, ...) positions
+    and (F, N) int64 queries used so far, frame 0 being x (no query yet). The frames are the
+    iterates numbered `query_frames` (the attack's own iterator, as `trajectory` runs it), the
+    last always the attack's output with its final count; F ≤ most + 1."""
+    it = spec._plan(model, x, y, eps=eps, steps=1, targeted=False, bounds=None, seed=seed,
+                    queries=queries)
+    counter = it.queries
+    assert counter is not None, f"{spec.label} counts no queries"
+    zero = torch.zeros_like(counter)
+    if it.make is None:  # ε = 0: the identity, no query
+        return x.unsqueeze(0), zero.unsqueeze(0)
+    keep = set(query_frames(it.length, most))
+    frames, counts = [x], [zero]
+    final = None
+    with torch.no_grad():
+        for i, point in enumerate(it.make(it.x, it.y, *it.per_input), start=1):
+            final = point
+            if i in keep:
+                frames.append(point)
+                counts.append(counter.clone())
+    if final is not None and frames[-1] is not final:
+        frames.append(final)
+        counts.append(counter.clone())
+    counts[-1] = counter.clone()  # anything the attack asked after its last iterate
+    return torch.stack(frames), torch.stack(counts)
+
+
 def attack_points(model: nn.Module, X: np.ndarray, y: np.ndarray, *, attack: str, eps: float,
                   steps: int, seed: int = 0) -> Attacked:
     """Attack every point and record the animation from clean to adversarial.
@@ -251,16 +327,28 @@ def attack_points(model: nn.Module, X: np.ndarray, y: np.ndarray, *, attack: str
     FGSM: the frames sweep ε from 0 to `eps` (its single step, at growing radius).
     Iterative attacks: the frames are the attack's iterates (advcore.attacks.trajectory), at
     most MAX_FRAMES of them, evenly subsampled; the last frame is the attack's output.
+    Black-box attacks (`steps` unused): their iterates after geometrically spaced numbers of
+    queries (`black_box_path`), each frame with the queries used so far (`frame_queries`).
     Deterministic: the same arguments give identical arrays.
     """
     spec = get_attack(attack)
     x, t = torch.from_numpy(X), torch.from_numpy(y)
-    path_steps = FGSM_FRAMES if not spec.iterative else steps
-    path = trajectory(model, x, t, attack=attack, eps=eps, steps=path_steps, bounds=None,
-                      seed=seed).detach()
-    keep = _frame_indices(len(path))
+    frame_queries = None
+    if spec.black_box:
+        path, counts = black_box_path(spec, model, x, t, eps=eps, seed=seed,
+                                      queries=int(queries_of(attack) or 0))
+        keep = np.arange(len(path))
+        frame_queries = counts.numpy().astype(np.int64)
+    else:
+        path_steps = FGSM_FRAMES if not spec.iterative else steps
+        path = trajectory(model, x, t, attack=attack, eps=eps, steps=path_steps, bounds=None,
+                          seed=seed).detach()
+        keep = _frame_indices(len(path))
     frames = path[keep].numpy().astype(np.float32)
-    if spec.iterative:
+    if frame_queries is not None:
+        frame_eps = frame_queries.max(1).astype(np.float32)
+        labels = tuple(f"{int(q):,}" for q in frame_queries.max(1))
+    elif spec.iterative:
         frame_eps = keep.astype(np.float32)
         labels = tuple(f"step {k}" for k in keep)
     else:
@@ -271,14 +359,18 @@ def attack_points(model: nn.Module, X: np.ndarray, y: np.ndarray, *, attack: str
     probs = probs.reshape(len(frames), len(X), 2).numpy()
     wrong = probs.argmax(2) != y[None, :]
     x_adv = frames[-1]
+    if spec.black_box:  # no gradient: the arrow is where its first query went
+        first = frames[1] if len(frames) > 1 else frames[0]
+        direction = (first - X).astype(np.float32)
+    else:
+        direction = step_direction(model, X, y, eps=eps, norm=spec.norm)
     return Attacked(
         attack=attack, norm=spec.norm, eps=float(eps), steps=int(steps), frames=frames,
         frame_eps=frame_eps, frame_label=labels, frame_wrong=wrong, x_adv=x_adv,
-        prob_clean=probs[0], prob_adv=probs[-1],
-        direction=step_direction(model, X, y, eps=eps, norm=spec.norm),
+        prob_clean=probs[0], prob_adv=probs[-1], direction=direction,
         flipped=~wrong[0] & wrong[-1],
         perturbation=norm_of(x_adv - X, spec.norm).astype(np.float32),
-        y=y,
+        y=y, frame_queries=frame_queries,
     )
 
 
@@ -302,7 +394,8 @@ def accuracy_curve(model: nn.Module, X: np.ndarray, y: np.ndarray, *, attack: st
     x, t = torch.from_numpy(X), torch.from_numpy(y)
     acc = []
     for e in epsilons:
-        x_adv = spec(model, x, t, eps=e, steps=steps, bounds=None, seed=seed)
+        x_adv = spec(model, x, t, eps=e, steps=steps, bounds=None, seed=seed,
+                     queries=queries_of(attack))
         with torch.no_grad():
             acc.append(float((model(x_adv).argmax(1) == t).float().mean()))
     return AccuracyCurve(attack, np.asarray(epsilons, np.float32), np.asarray(acc, np.float32))
@@ -345,6 +438,16 @@ class GroundTruth:
         them (its norm must be this truth's)."""
         still = attacked.prob_adv.argmax(1) == attacked.y
         return exact.missed_flips(self.eps_star, still, attacked.eps)
+
+    def found_vs_exact(self, attacked: Attacked) -> tuple[int, float, float]:
+        """How close the attack's distances get to the truth, over the points it flipped (right
+        before, wrong after): (how many, mean ‖δ‖ it found, mean exact ε* of the same points),
+        in the attack's norm (this truth's). ε* ≤ ‖δ‖ point by point; (0, nan, nan) if none."""
+        picked = attacked.flipped & np.isfinite(self.eps_star)
+        if not picked.any():
+            return 0, float("nan"), float("nan")
+        return (int(picked.sum()), float(attacked.perturbation[picked].mean()),
+                float(self.eps_star[picked].mean()))
 
     def curves(self, epsilons: np.ndarray = TRUTH_EPSILONS) -> tuple[AccuracyCurve, ...]:
         """The exact and certified accuracy-vs-ε curves (the sandwich's two lower slices)."""

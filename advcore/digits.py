@@ -3,11 +3,16 @@
 Results come back as frozen dataclasses of numpy arrays, so a Streamlit cache can store them and a
 figure builder can draw them. Images are (28, 28) float32 in [0, 1] (ink = 1); ε is on the [0, 1]
 pixel scale for L∞ attacks (0.1 = 25.5/255) and an L2 radius over the whole 28×28 image for the
-L2 attacks (DeepFool, C&W), where ε only caps a minimal perturbation.
+L2 attacks (DeepFool, C&W, Square-L2, HopSkipJump), where for the minimal ones ε only caps the
+perturbation found.
+
+`steps` means what the attack counts: the iterations of an iterative gradient attack, and the
+query budget per digit of a black-box one (Square, HopSkipJump), which takes no steps.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
@@ -15,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from advcore.attacks import get_attack
-from advcore.attacks._geometry import as_eps, clip_to_bounds, loss_gradient
+from advcore.attacks import AttackResult, get_attack
+from advcore.attacks._geometry import as_eps, clip_to_bounds, loss_gradient, project
 from advcore.cancel import ShouldStop, interruptible
 from advcore.evaluate import smallest_flipping_eps
 
@@ -26,6 +31,14 @@ SEED = 0  # PGD's random start; part of the picture, so fixed (same URL, same pi
 FRAGILITY_EPS_MAX = {"linf": 0.5, "l2": 10.0}
 # Bisection precision: half a grey level under L∞, a twentieth of a pixel's full swing under L2.
 FRAGILITY_TOL = {"linf": 1 / 510, "l2": 0.02}
+# A black-box attack that fails spends its whole query budget, and a bisection fails about half
+# its runs: it searches to 1/102 (L∞, 2.5 grey levels) or 0.1 (L2), 6 halvings instead of 8.
+FRAGILITY_TOL_BLACK_BOX = {"linf": 1 / 102, "l2": 0.1}
+# Attacks whose walk never looks at ε: ε only caps the point they yield (HopSkipJump walks
+# along the boundary from a misclassified start, then projects onto the ε-ball). One uncapped
+# run per digit then serves every ε: `cap` of it is exactly the attack at that ε, queries
+# included.
+CAP_ONLY = frozenset({"hsja"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,10 @@ class DigitAttack:
     probs_adv: np.ndarray
     label: int
     target: int | None
+    # What the attack cost: a black-box attack's model calls for this digit (its own count), or
+    # a gradient attack's forward+backward passes (counted at the model); None if not measured.
+    queries: int | None = None
+    gradients: int | None = None
 
     @property
     def pred_clean(self) -> int:
@@ -102,6 +119,7 @@ class Gallery:
     labels: np.ndarray
     pred_clean: np.ndarray
     pred_adv: np.ndarray
+    queries: np.ndarray  # (G,) int64: a black-box attack's model calls per digit, else zeros
 
     @property
     def flipped(self) -> np.ndarray:
@@ -190,13 +208,68 @@ def _probs(model: nn.Module, x: Tensor) -> np.ndarray:
         return torch.softmax(model(x), dim=1).numpy()
 
 
-def _run(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float | Tensor, steps: int,
-         target: int | None) -> Tensor:
-    """The registered attack, towards `target` when given (y then holds the target)."""
+def _run(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float | Tensor | None,
+         steps: int, target: int | None) -> AttackResult:
+    """The registered attack, towards `target` when given (y then holds the target). For a
+    black-box attack `steps` is its query budget. eps None: a CAP_ONLY attack uncapped."""
     spec = get_attack(attack)
     goal = y if target is None else torch.full_like(y, target)
-    return spec(model, x, goal, eps=eps, steps=steps, targeted=target is not None,
-                bounds=(0.0, 1.0), seed=SEED)
+    budget = {"queries": int(steps)} if spec.black_box else {}
+    return spec.run(model, x, goal, eps=eps, steps=steps, targeted=target is not None,  # type: ignore[arg-type]
+                    bounds=(0.0, 1.0), seed=SEED, **budget)
+
+
+class _Tap(torch.autograd.Function):
+    """The identity, whose backward calls `counter._backward()`: a backward pass through it is
+    a backward pass through the model behind it (a gradient taken only up to the logits, as
+    the loss's own saturation check takes one, never reaches it)."""
+
+    @staticmethod
+    def forward(ctx, out: Tensor, counter: GradientCounter) -> Tensor:  # type: ignore[override]
+        ctx.counter = counter
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        ctx.counter.backwards += 1
+        return grad, None
+
+
+class GradientCounter(nn.Module):
+    """`model`, counting its forward passes and the backward passes through it. Held, not
+    registered, as `Interruptible` holds it: the wrapper can never change the shared model;
+    `training` mirrors its mode."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        object.__setattr__(self, "inner", model)
+        self.training = model.training
+        self.forwards = 0
+        self.backwards = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.inner(x)
+        self.forwards += 1
+        return _Tap.apply(out, self) if out.requires_grad else out
+
+
+def walk(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, steps: int,
+         target: int | None = None) -> AttackResult:
+    """A CAP_ONLY attack's uncapped result for digits x (N, 1, 28, 28) with classes y (N,):
+    `cap(x, walk(...).x_adv, eps)` is the attack at any ε, and its queries are the same."""
+    if attack not in CAP_ONLY:
+        raise ValueError(f"{attack} is not an attack whose ε only caps its result")
+    return _run(model, x, y, attack=attack, eps=None, steps=steps, target=target)
+
+
+def cap(x: Tensor, x_adv: Tensor, eps: float | Tensor) -> Tensor:
+    """x + the L2 projection of (x_adv − x) onto the ε-ball, inside [0, 1]: what a CAP_ONLY
+    attack returns at ε (per digit if eps is (N,))."""
+    if isinstance(eps, Tensor) and eps.dim() == 0:
+        eps = float(eps)
+    if not isinstance(eps, Tensor) and eps == 0:
+        return x.clone()
+    return clip_to_bounds(x + project(x_adv - x, as_eps(eps, x), "l2"), (0.0, 1.0))
 
 
 def predicted_class(model: nn.Module, digit: np.ndarray | Tensor) -> int:
@@ -214,27 +287,46 @@ def attack_digit(
     steps: int,
     target: int | None = None,
     sign: GradientSign | None = None,
+    walked: AttackResult | None = None,
 ) -> DigitAttack:
     """Attack one digit (1, 1, 28, 28) or (28, 28) in [0, 1] whose class is `label`.
 
     eps: L∞ radius on [0, 1] pixels, or L2 radius for the L2 attacks; steps: iterations of the
-    iterative attacks (DeepFool and C&W run at least 50). target: a class to move towards with a
-    targeted attack, or None to move away from `label`. sign: for FGSM, this digit's
-    `gradient_sign` (towards `target`), so that a new ε costs one forward pass, not three.
+    iterative attacks (DeepFool and C&W run at least 50), or a black-box attack's query budget.
+    target: a class to move towards with a targeted attack, or None to move away from `label`.
+    sign: for FGSM, this digit's `gradient_sign` (towards `target`), so that a new ε costs one
+    forward pass, not three. walked: for a CAP_ONLY attack, this digit's `walk`, so that a new
+    ε costs one forward pass.
+    The result says what the attack cost: `queries` (black-box: its own count) or `gradients`
+    (forward+backward passes through the model; FGSM's is 1, cached sign or not).
     """
     x = _as_batch(digit)
     y = torch.tensor([int(label)])
+    spec = get_attack(attack)
+    queries = gradients = None
     if attack == "fgsm" and sign is not None:
         x_adv = fgsm_from_sign(x, sign, eps)
         probs_clean = torch.softmax(torch.from_numpy(sign.logits), dim=1).numpy()[0]
+        gradients = 1
+    elif walked is not None:
+        x_adv = cap(x, walked.x_adv, eps)
+        queries = None if walked.queries is None else int(walked.queries[0])
+        probs_clean = _probs(model, x)[0]
     else:
-        x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target)
+        counter = GradientCounter(model)
+        found = _run(counter if not spec.black_box else model, x, y, attack=attack, eps=eps,
+                     steps=steps, target=target)
+        x_adv = found.x_adv
+        if spec.black_box:
+            queries = None if found.queries is None else int(found.queries[0])
+        else:
+            gradients = counter.backwards
         probs_clean = _probs(model, x)[0]
     clean, adv = x[0, 0].numpy(), x_adv[0, 0].numpy()
     return DigitAttack(
         clean=clean, adversarial=adv, perturbation=adv - clean,
         probs_clean=probs_clean, probs_adv=_probs(model, x_adv)[0],
-        label=int(label), target=target,
+        label=int(label), target=target, queries=queries, gradients=gradients,
     )
 
 
@@ -284,7 +376,7 @@ def logit_race(
         xs = x.repeat(len(inner), 1, 1, 1)
         ys = torch.full((len(inner),), result.label, dtype=torch.int64)
         images.append(_run(model, xs, ys, attack=attack, eps=torch.tensor(inner, dtype=torch.float32),
-                           steps=steps, target=result.target))
+                           steps=steps, target=result.target).x_adv)
     elif len(inner):
         images.append(x.repeat(len(inner), 1, 1, 1))
     images.append(_as_batch(result.adversarial))
@@ -306,11 +398,14 @@ def fragility(
 
     labels: per model, the class to move away from. 0 means the model is already wrong; inf means
     no ε up to FRAGILITY_EPS_MAX[norm] flips it. Searches by bisection (evaluate.
-    smallest_flipping_eps). Minimal attacks (DeepFool, C&W) are run once without a cap instead:
-    the size of the perturbation they find *is* their smallest flipping ε.
+    smallest_flipping_eps), to FRAGILITY_TOL (FRAGILITY_TOL_BLACK_BOX for a black-box attack,
+    with `steps` as its query budget). Minimal attacks (DeepFool, C&W, HopSkipJump) are run
+    once without a cap instead: the size of the perturbation they find *is* their smallest
+    flipping ε.
     """
     spec = get_attack(attack)
     eps_max = FRAGILITY_EPS_MAX[spec.norm]
+    budget = {"queries": int(steps)} if spec.black_box else {}
     x = _as_batch(digit)
     out: dict[str, float] = {}
     for name, model in models.items():
@@ -319,15 +414,40 @@ def fragility(
             if predicted_class(model, x) != int(y):
                 out[name] = 0.0
                 continue
-            x_adv = spec(model, x, y, eps=eps_max, steps=steps, seed=SEED)
+            x_adv = spec(model, x, y, eps=eps_max, steps=steps, seed=SEED, **budget)
             fooled = predicted_class(model, x_adv) != int(y)
             size = float((x_adv - x).flatten().norm())
             out[name] = size if fooled else float("inf")
+        elif spec.black_box:
+            out[name] = _bisect_black_box(model, x, y, attack=attack, eps_max=eps_max,
+                                          queries=int(steps),
+                                          tol=FRAGILITY_TOL_BLACK_BOX[spec.norm])
         else:
             found = smallest_flipping_eps(model, x, y, attack=attack, eps_max=eps_max,
                                           steps=steps, tol=FRAGILITY_TOL[spec.norm], seed=SEED)
             out[name] = float(found[0])
     return out
+
+
+def _bisect_black_box(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps_max: float,
+                      queries: int, tol: float) -> float:
+    """evaluate.smallest_flipping_eps for one digit and a black-box attack with its own query
+    budget: 0 if already wrong, inf if not flipped at eps_max, else the bisected ε."""
+    spec = get_attack(attack)
+
+    def flipped(eps: float) -> bool:
+        x_adv = spec(model, x, y, eps=eps, seed=SEED, queries=queries)
+        return predicted_class(model, x_adv) != int(y[0])
+
+    if predicted_class(model, x) != int(y[0]):
+        return 0.0
+    if not flipped(eps_max):
+        return float("inf")
+    lo, hi = 0.0, float(eps_max)
+    for _ in range(max(0, math.ceil(math.log2(eps_max / tol)))):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if flipped(mid) else (mid, hi)
+    return hi
 
 
 def gallery_indices(labels: np.ndarray | Tensor, n: int = 16) -> np.ndarray:
@@ -355,24 +475,33 @@ def attack_gallery(
     steps: int,
     target: int | None = None,
     sign: GradientSign | None = None,
+    walked: AttackResult | None = None,
 ) -> Gallery:
     """Attack the test digits x[indices] (true classes y[indices]) in one batch.
 
-    sign: for FGSM, `gradient_sign` of these digits in this batch: one forward pass per ε."""
+    sign: for FGSM, `gradient_sign` of these digits in this batch: one forward pass per ε.
+    walked: for a CAP_ONLY attack, `walk` of these digits in this batch: likewise."""
     idx = torch.as_tensor(indices, dtype=torch.int64)
     xs, ys = x[idx], y[idx]
+    queries = np.zeros(len(idx), dtype=np.int64)
     if attack == "fgsm" and sign is not None:
         x_adv = fgsm_from_sign(xs, sign, eps)
         pred_clean = sign.pred_clean
     else:
-        x_adv = _run(model, xs, ys, attack=attack, eps=eps, steps=steps, target=target)
+        if walked is not None:
+            x_adv, counted = cap(xs, walked.x_adv, eps), walked.queries
+        else:
+            found = _run(model, xs, ys, attack=attack, eps=eps, steps=steps, target=target)
+            x_adv, counted = found.x_adv, found.queries
+        if counted is not None:
+            queries = counted.numpy().astype(np.int64)
         with torch.no_grad():
             pred_clean = model(xs).argmax(1).numpy()
     with torch.no_grad():
         pred_adv = model(x_adv).argmax(1).numpy()
     return Gallery(indices=np.asarray(indices), clean=xs[:, 0].numpy(),
                    adversarial=x_adv[:, 0].numpy(), labels=ys.numpy(), pred_clean=pred_clean,
-                   pred_adv=pred_adv)
+                   pred_adv=pred_adv, queries=queries)
 
 
 def attack_counts(
@@ -397,7 +526,7 @@ def attack_counts(
         x_adv = fgsm_from_sign(x, sign, eps)
         clean = torch.from_numpy(sign.pred_clean)
     else:
-        x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target)
+        x_adv = _run(model, x, y, attack=attack, eps=eps, steps=steps, target=target).x_adv
         with torch.no_grad():
             clean = model(x).argmax(1)
     with torch.no_grad():

@@ -267,8 +267,10 @@ def defaults_of(cls: type) -> dict[str, Any]:
     return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
 
 
-BOUNDARY_ATTACKS = ("fgsm", "bim", "pgd", "pgd-l2", "deepfool")
-DIGIT_ATTACKS = ("fgsm", "bim", "pgd", "mifgsm", "deepfool", "cw-l2")
+# Black-box attacks (Square reads the scores, HopSkipJump only the predicted label) come last.
+BOUNDARY_ATTACKS = ("fgsm", "bim", "pgd", "pgd-l2", "deepfool", "square", "square-l2", "hsja")
+DIGIT_ATTACKS = ("fgsm", "bim", "pgd", "mifgsm", "deepfool", "cw-l2", "apgd-ce", "apgd-dlr",
+                 "square", "square-l2", "hsja")
 
 
 @dataclass(frozen=True)
@@ -293,15 +295,24 @@ class BoundaryScene:
     add: tuple[Point, ...] = points()  # points the visitor added: (x, y, class), feature units
 
 
+# A black-box attack's default budget on /digits. Square re-runs on every ε change, and a run
+# that fails spends the whole budget on each of the gallery's 16 digits: at 500 queries one ε
+# change cost 7.8 server CPU-s (load 9 on 2 cores), so 200. HopSkipJump's walk ignores ε (it is
+# cached and capped), so the page gives it HSJA_QUERIES when a visitor picks it.
+DIGIT_QUERIES = 200
+HSJA_QUERIES = 1000
+
+
 @dataclass(frozen=True)
 class DigitsScene:
     """Everything that fixes the picture on the digits page (model, attack, digit, target).
 
-    eps is in the attack's own norm: for the L∞ attacks (FGSM, BIM, PGD, MI-FGSM) a per-pixel
-    radius on the [0, 1] scale (0.1 = 25.5/255), at most 0.5; for the L2 attacks (DeepFool,
-    C&W) a radius over the whole 28×28 image, at most 10. The URL accepts [0, 10] and
+    eps is in the attack's own norm: for the L∞ attacks (FGSM, BIM, PGD, MI-FGSM, APGD, Square)
+    a per-pixel radius on the [0, 1] scale (0.1 = 25.5/255), at most 0.5; for the L2 attacks
+    (DeepFool, C&W, Square-L2, HopSkipJump) a radius over the whole 28×28 image, at most 10. The URL accepts [0, 10] and
     `checked()` applies the attack's own range. index is a test digit (0-999); target is "none"
-    or a class "0".."9" for the attacks that have a targeted mode.
+    or a class "0".."9" for the attacks that have a targeted mode. queries is a black-box
+    attack's budget of model calls per digit (Square, HopSkipJump); steps is for the others.
     """
 
     # norm -> (lowest, highest, slider step, default) of eps. One arrow-key press is a step:
@@ -315,6 +326,7 @@ class DigitsScene:
     attack: str = choice("fgsm", DIGIT_ATTACKS)
     eps: float = number(0.1, 0.0, 10.0)
     steps: int = number(10, 1, 200)
+    queries: int = number(DIGIT_QUERIES, 10, 5000)
     # Test digit #2, a 0, which FGSM at the default ε = 0.1 turns into a 4 for mnist-cnn: the
     # page opens on the phenomenon, not on an attack that failed.
     index: int = number(2, 0, 999)
@@ -325,6 +337,12 @@ class DigitsScene:
     def norm(self) -> str:
         """The norm ε is measured in: "linf" or "l2"."""
         return ATTACKS[self.attack].norm
+
+    @property
+    def work(self) -> int:
+        """The attack's effort as advcore.digits takes it (its `steps` argument): the query
+        budget of a black-box attack, the steps of any other."""
+        return self.queries if ATTACKS[self.attack].black_box else self.steps
 
     @property
     def target_class(self) -> int | None:

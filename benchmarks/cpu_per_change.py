@@ -44,7 +44,22 @@ SCENES = {
                      "ε: largest", 0.11, 0.01),
     "digits-linear": ("digits", "model=mnist-linear&attack=fgsm&eps=0.25&index=3", "ε: largest",
                       0.26, 0.01),
+    # The new attacks on the default digit (#2), with the page's default budgets.
+    "digits-apgd-ce": ("digits", "model=mnist-cnn&attack=apgd-ce&eps=0.1&steps=10",
+                       "ε: largest", 0.11, 0.01),
+    "digits-apgd-dlr": ("digits", "model=mnist-cnn&attack=apgd-dlr&eps=0.1&steps=10",
+                        "ε: largest", 0.11, 0.01),
+    "digits-square": ("digits", "model=mnist-cnn&attack=square&eps=0.1", "ε: largest", 0.11,
+                      0.01),
+    "digits-square-l2": ("digits", "model=mnist-cnn&attack=square-l2&eps=2", "ε: L2", 2.1,
+                         0.1),
+    "digits-hsja": ("digits", "model=mnist-cnn&attack=hsja&eps=2", "ε: L2", 2.1, 0.1),
     "boundary": ("boundary", "dataset=moons&n=200&attack=fgsm&eps=0.3", "ε (", 0.35, 0.05),
+    "boundary-square": ("boundary", "dataset=moons&n=200&attack=square&eps=0.3", "ε (", 0.35,
+                        0.05),
+    "boundary-square-l2": ("boundary", "dataset=moons&n=200&attack=square-l2&eps=0.3", "ε (",
+                           0.35, 0.05),
+    "boundary-hsja": ("boundary", "dataset=moons&n=200&attack=hsja&eps=0.3", "ε (", 0.35, 0.05),
     "how-it-works": ("how-it-works", "", "ε (per pixel", 0.05, 0.005),
 }
 

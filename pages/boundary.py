@@ -25,7 +25,7 @@ import streamlit as st
 
 from advcore import state
 from advcore.attacks import ATTACKS
-from advcore.boundary import training_key, with_added
+from advcore.boundary import queries_of, training_attack, training_key, with_added
 from advcore.data import TOY_DATASETS
 from advcore.figures import boundary as figs
 from advcore.models import TOY_MODELS
@@ -117,8 +117,13 @@ def attack_controls(*, with_eps: bool, with_rest: bool, columns: bool = False) -
         c_attack = c_eps = c_steps = c_robust = st.container()
     spec = ATTACKS[ss[key("attack")]]
     if with_rest:
-        c_attack.selectbox("Attack", state.BOUNDARY_ATTACKS,
-                           format_func=lambda a: ATTACKS[a].label, key=key("attack"))
+        # The 2-D models have two classes: attacks that need more (APGD-DLR) are not offered.
+        c_attack.selectbox("Attack", [a for a in state.BOUNDARY_ATTACKS
+                                      if ATTACKS[a].min_classes <= 2],
+                           format_func=lambda a: ATTACKS[a].label, key=key("attack"),
+                           help="Square and HopSkipJump are black-box: they never read a "
+                                "gradient, only the model's scores (Square) or its predicted "
+                                "label (HopSkipJump), and the animation counts their queries.")
         spec = ATTACKS[ss[key("attack")]]
     if with_eps:
         norm_name = "L∞" if spec.norm == "linf" else "L2"
@@ -128,8 +133,12 @@ def attack_controls(*, with_eps: bool, with_rest: bool, columns: bool = False) -
                           "attacks, a disc of radius ε for L2 attacks. DeepFool stops at the "
                           "boundary; ε caps it.")
     if with_rest:
-        c_steps.slider("Steps", *rng("steps"), key=key("steps"), disabled=not spec.iterative,
-                       help="Iterations of BIM/PGD/DeepFool. FGSM takes one step.")
+        budget = queries_of(spec.name)
+        c_steps.slider("Steps", *rng("steps"), key=key("steps"),
+                       disabled=not spec.iterative or spec.black_box,
+                       help="Iterations of BIM/PGD/DeepFool. FGSM takes one step."
+                            + (f" {spec.label} takes no steps: it has a budget of {budget:,} "
+                               "queries per point." if budget else ""))
         c_robust.toggle("Side by side: adversarially trained", key=key("robust"),
                         help="Also train the same network on each point's adversarial version "
                              "(the chosen attack at this ε): adversarial examples as data "
@@ -224,7 +233,8 @@ def attack_view() -> None:
     variants = [("Standard training", training_key(scene, robust=False))]
     if scene.robust:
         if scene.eps > 0:
-            variants.append((f"Adversarially trained ({spec.label}, ε = {scene.eps:g})",
+            crafted = ATTACKS[training_attack(spec.name)].label
+            variants.append((f"Adversarially trained ({crafted}, ε = {scene.eps:g})",
                              training_key(scene, robust=True)))
         else:
             st.info("At ε = 0 adversarial training is plain training: raise ε to compare.",
@@ -262,8 +272,11 @@ def attack_view() -> None:
             f"1); black line: its decision boundary (P = 0.5). Each point has been pushed by "
             f"**{spec.label}** ({spec.paper}) within ε = {scene.eps:g} ({norm_name}); red rings "
             "mark points it flipped from right to wrong. Press **▶ Play** or drag the frame "
-            "slider to watch them move; click a point to see its ε-ball, gradient direction "
-            "and path.")
+            "slider to watch them move"
+            + (" and count the queries it spends" if spec.black_box else "")
+            + "; click a point to see its ε-ball, "
+            + ("its first query's move" if spec.black_box else "gradient direction")
+            + " and path.")
         if scene.truth:
             st.caption(
                 f"Ground truth: hover a point for its exact ε* (the distance to the nearest "
@@ -272,10 +285,27 @@ def attack_view() -> None:
                 "clicked point shows its optimal adversarial point (purple star) and its "
                 "certified ε-ball (teal).")
 
+    def query_count(attacked: Any, i: int = 0) -> None:
+        """A black-box attack's cost: the queries it made, in all and per point, beside its
+        budget (the animation's title counts them frame by frame)."""
+        q = attacked.queries
+        if q is None:
+            return
+        reads = ("the model's scores only" if spec.access == "scores"
+                 else "only the model's predicted label")
+        with st.container(key=key(f"queries{i}")):
+            st.metric("Queries of the model", f"{int(q.sum()):,}",
+                      help=f"Model calls {spec.label} made, summed over the {len(q)} points: "
+                           f"{q.mean():,.0f} per point on average, at most {int(q.max()):,} "
+                           f"(its budget is {queries_of(spec.name):,} per point).")
+            st.caption(f"{spec.label} read {reads}, never a gradient: "
+                       f"{int(q.sum()):,} queries in all, {q.mean():,.0f} per point "
+                       f"(budget {queries_of(spec.name):,}). ▶ Play counts them as it goes.")
+
     def versus_fgsm(k: tuple, attacked: Any) -> None:
         """For an iterative L∞ attack, FGSM's count at the same ε beside its own: the one
         number that says what the extra steps bought."""
-        if not spec.iterative or spec.norm != "linf" or scene.eps == 0:
+        if not spec.iterative or spec.black_box or spec.norm != "linf" or scene.eps == 0:
             return
         one_step = ui.boundary_attack(k, "fgsm", scene.eps, scene.steps)
         more = attacked.flipped_count - one_step.flipped_count
@@ -314,6 +344,7 @@ def attack_view() -> None:
             missed = int(truth.missed(attacked).sum())
             if scene.eps == 0:
                 return
+            closeness(attacked, truth)
             if missed:
                 st.markdown(f"**{spec.label} misses {missed} point{'s' * (missed != 1)} that "
                             f"can be flipped at this ε.**")
@@ -325,6 +356,19 @@ def attack_view() -> None:
         m[1].metric(f"Mean ‖δ‖ ({norm_name})", f"{attacked.mean_perturbation:.3f}",
                     help="Average distance each point moved, in the attack's norm (feature "
                          "units).")
+
+    def closeness(attacked: Any, truth: Any) -> None:
+        """How close the attack's distances come to the exact minimum, over what it flipped."""
+        n, found, star = truth.found_vs_exact(attacked)
+        if n == 0:
+            return
+        what = ("It looks for the smallest change, so the gap is what it left on the table."
+                if spec.minimal else
+                "It stops at the first success inside the ε-ball, not at the smallest change.")
+        with st.container(key=key("closeness")):
+            st.markdown(f"{spec.label} found **{found:.3f}** on average over the {n} points it "
+                        f"flipped; the exact minimum for those points is **{star:.3f}** "
+                        f"({norm_name}). {what}")
 
     def point_details(i: int) -> None:
         """The clicked point's probabilities before and after, and what the arrow shows."""
@@ -338,7 +382,8 @@ def attack_view() -> None:
                 st.dataframe(figs.truth_table(attacked, truth, i), hide_index=True,
                              width="stretch")
         d = results[0][3].direction[i]
-        what = "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂"
+        what = ("of its first query (it reads no gradient)" if spec.black_box else
+                "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂")
         st.caption(f"Arrow: the first step {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at the clean "
                    f"point; dotted {'square' if spec.norm == 'linf' else 'circle'}: every "
                    f"position within ε = {scene.eps:g}; black line: the path the attack took.")
@@ -380,6 +425,7 @@ def attack_view() -> None:
             boundary_chart(0, results[0][3], results[0][2], 520 if scene.talk else 680)
         with right:
             metrics(results[0][3], len(y), truths[0])
+            query_count(results[0][3])
             versus_fgsm(results[0][1], results[0][3])
             chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
             if not scene.talk:
@@ -395,6 +441,7 @@ def attack_view() -> None:
                 boundary_chart(i, attacked, grid, 640)
                 st.markdown(f"**{label}**")
                 metrics(attacked, len(y), truths[i])
+                query_count(attacked, i)
         std, adv = results[0][3], results[1][3]
         st.success(f"Adversarial training at ε = {scene.eps:g}: accuracy under {spec.label} goes "
                    f"from {std.adversarial_accuracy:.0%} to {adv.adversarial_accuracy:.0%} "

@@ -13,7 +13,14 @@ import streamlit as st
 
 from advcore import preprocess, state
 from advcore.attacks import ATTACKS
-from advcore.digits import FRAGILITY_EPS_MAX, DigitAttack, Gallery, predicted_class
+from advcore.digits import (
+    FRAGILITY_EPS_MAX,
+    FRAGILITY_TOL_BLACK_BOX,
+    N_CLASSES,
+    DigitAttack,
+    Gallery,
+    predicted_class,
+)
 from advcore.figures import digits as figs
 from advcore.models import PRETRAINED
 from pages import chart, guard, ui
@@ -30,6 +37,11 @@ PAINT_PAUSE_S = 0.1  # see the pause after the panels
 PROGRESS_EVERY_S = 0.1  # at most ~10 progress updates a second
 CHUNK = 25  # test digits per cached chunk: a slider move never waits long for a chunk to end
 NO_CHART_BAR = {"displayModeBar": False}
+# When a black-box attack stops spending queries, by what it reads of the model.
+STOPS = {"scores": "It stops at its first success; a digit it cannot fool spends the whole "
+                   "budget.",
+         "labels": "It keeps shrinking the change it found until the budget cannot pay for "
+                   "another step."}
 ss = st.session_state
 
 
@@ -43,7 +55,7 @@ url_scene, url_problems = ui.scene_from_url(Scene).checked()
 for problem in url_problems:
     st.warning(problem, icon="⚠️")
 
-for name in ("model", "attack", "steps", "index", "target", "talk"):
+for name in ("model", "attack", "steps", "queries", "index", "target", "talk"):
     if key(name) not in ss:
         ss[key(name)] = getattr(url_scene, name)
 ss.setdefault(key("source"), SOURCES[0])
@@ -69,9 +81,15 @@ def class_changed() -> None:
 
 def attack_changed() -> None:
     """A minimal attack (DeepFool, C&W) stops when it succeeds, and on a CNN with pixels clipped
-    to [0, 1] it often needs more than 10 iterations: give it room when the visitor picks it."""
-    if ATTACKS[ss[key("attack")]].minimal and ss[key("steps")] < MINIMAL_STEPS:
+    to [0, 1] it often needs more than 10 iterations: give it room when the visitor picks it.
+    (HopSkipJump is minimal too, but takes a query budget, not steps: it gets room too.)"""
+    spec = ATTACKS[ss[key("attack")]]
+    if spec.minimal and not spec.black_box and ss[key("steps")] < MINIMAL_STEPS:
         ss[key("steps")] = MINIMAL_STEPS
+    # HopSkipJump spends its first queries finding the boundary; its walk is computed once
+    # per digit whatever ε, so a larger budget costs nothing per ε change.
+    if spec.name == "hsja" and ss[key("queries")] < state.HSJA_QUERIES:
+        ss[key("queries")] = state.HSJA_QUERIES
 
 
 def random_digit() -> None:
@@ -91,9 +109,13 @@ with st.sidebar:
         format_func=lambda m: f"{m}: {PRETRAINED[m]}",
         help="mnist-cnn-robust was trained on PGD adversarial examples (Madry et al. 2018).",
     )
+    # Every attack defined for a 10-class model (APGD-DLR needs at least 3 classes).
     attack = st.selectbox(
-        "Attack", state.DIGIT_ATTACKS, key=key("attack"), on_change=attack_changed,
-        format_func=lambda a: ATTACKS[a].label,
+        "Attack", [a for a in state.DIGIT_ATTACKS if ATTACKS[a].min_classes <= N_CLASSES],
+        key=key("attack"), on_change=attack_changed, format_func=lambda a: ATTACKS[a].label,
+        help="Square and HopSkipJump are black-box: they never read a gradient, only the "
+             "model's scores (Square) or its predicted label (HopSkipJump), and count every "
+             "query.",
     )
     spec = ATTACKS[attack]
     # One ε slider per norm (an L∞ ε of 0.1 and an L2 ε of 2 mean different things); the
@@ -206,7 +228,7 @@ with choose:
 def scene_with(eps: float, steps: int) -> Scene:
     """The whole scene: the sidebar's and the chooser's choices, with this ε and these steps."""
     return Scene(model=model_name, attack=attack, eps=round(float(eps), 4), steps=int(steps),
-                 index=int(ss[key("index")]),
+                 queries=int(ss[key("queries")]), index=int(ss[key("index")]),
                  target=target_choice if spec.targeted else "none", talk=talk)
 
 
@@ -231,7 +253,14 @@ if digit is not None and target is not None and target == label:
 
 
 def steps_slider() -> int:
-    """The steps slider, with what steps mean for this attack."""
+    """The steps slider, with what steps mean for this attack (for a black-box attack, the
+    query budget slider instead); returns the steps."""
+    if spec.black_box:
+        lo, hi = state.bounds_of(Scene, "queries")
+        st.slider("Query budget (model calls per digit)", lo, hi, step=10, key=key("queries"))
+        reads = "its scores" if spec.access == "scores" else "only its predicted label"
+        st.caption(f"{spec.label} reads {reads}, never a gradient. {STOPS[spec.access]}")
+        return int(ss[key("steps")])
     lo, hi = state.bounds_of(Scene, "steps")
     steps = st.slider("Steps (iterations)", lo, hi, key=key("steps"), disabled=not spec.iterative)
     if not spec.iterative:
@@ -270,6 +299,24 @@ if talk:  # outside the fragment: a change of steps reruns the page
         steps_slider()
 
 
+def attack_cost(scene: Scene, result: DigitAttack) -> None:
+    """What the attack asked of the model: a black-box attack's queries (its own count) or a
+    gradient attack's forward+backward passes."""
+    if result.queries is not None:
+        reads = "scores only" if spec.access == "scores" else "predicted labels only"
+        st.metric("Queries of the model", f"{result.queries:,}",
+                  help=f"Model calls {spec.label} made for this digit ({reads}, no gradient), "
+                       f"of a budget of {scene.queries:,}. {STOPS[spec.access]}")
+        st.caption(f"{spec.label} used **{result.queries:,} queries** of the model "
+                   f"({reads}, no gradient) of its budget of {scene.queries:,}.")
+    elif result.gradients is not None:
+        st.metric("Gradient passes", f"{result.gradients:,}",
+                  help="Forward and backward passes through the model for this digit, "
+                       "counted at the model.")
+        st.caption(f"{spec.label} used **{result.gradients:,} forward+backward passes** of the "
+                   "model (white-box: it reads the gradient).")
+
+
 def verdict_and_downloads(scene: Scene, result: DigitAttack, label: int,
                           target: int | None) -> None:
     """What the attack did, in one sentence, and the adversarial digit to take away."""
@@ -287,7 +334,9 @@ def verdict_and_downloads(scene: Scene, result: DigitAttack, label: int,
         f"{spec.label} at ε = {figs.format_eps(scene.eps, spec.norm)} {verdict}. Size of the "
         f"change: {size}.", icon=":material/target:" if result.success else ":material/shield:")
 
-    down_png, down_npy, _ = st.columns([1, 1, 2])
+    down_png, down_npy, cost = st.columns([1, 1, 2])
+    with cost:
+        attack_cost(scene, result)
     stem = f"adversarial-{scene.model}-{scene.attack}-eps{scene.eps:g}"
     down_png.download_button(
         "Adversarial digit (PNG)", preprocess.digit_to_png(result.adversarial), f"{stem}.png",
@@ -302,7 +351,7 @@ def verdict_and_downloads(scene: Scene, result: DigitAttack, label: int,
     if scene.eps > 0:
         with st.expander("For your slides: the digit morphing as ε grows", expanded=False):
             frames = RACE_FRAMES_ITERATIVE if spec.iterative and not spec.minimal else RACE_FRAMES
-            ui.digit_morph_exports(scene.model, scene.attack, scene.eps, scene.steps, result,
+            ui.digit_morph_exports(scene.model, scene.attack, scene.eps, scene.work, result,
                                    ui.scene_url(state.to_query(scene)), frames)
 
 
@@ -314,7 +363,7 @@ def fragility(scene: Scene, digit: np.ndarray, label: int, label_known: bool,
     with race_col:
         if scene.eps > 0:
             frames = RACE_FRAMES_ITERATIVE if spec.iterative and not spec.minimal else RACE_FRAMES
-            race = ui.digit_race(scene.model, scene.attack, scene.eps, scene.steps, target,
+            race = ui.digit_race(scene.model, scene.attack, scene.eps, scene.work, target,
                                  digit, label, frames)
             chart.chart(figs.logit_race_figure(race.epsilons, race.images, race.logits,
                                                label=label, target=target, norm=spec.norm,
@@ -328,15 +377,22 @@ def fragility(scene: Scene, digit: np.ndarray, label: int, label_known: bool,
             st.info("With ε = 0 there is no race to watch: raise ε.")
     with fragile_col:
         with st.spinner("Searching the smallest ε for each model…"):
-            smallest = ui.digit_fragility(scene.attack, scene.steps, digit,
+            smallest = ui.digit_fragility(scene.attack, scene.work, digit,
                                           label if label_known else None)
         chart.chart(figs.fragility_figure(smallest, current_eps=scene.eps, norm=spec.norm,
                                           eps_max=FRAGILITY_EPS_MAX[spec.norm], talk=talk),
                     key=key("fragility"), config=NO_CHART_BAR)
-        st.caption(f"{spec.label}, untargeted: "
-                   + ("the size of the smallest change it finds, run once without a cap."
-                      if spec.minimal
-                      else "found by bisection on ε, to half a grey level (1/510)."))
+        if spec.minimal:
+            how = "the size of the smallest change it finds, run once without a cap"
+        elif spec.black_box:
+            tol = FRAGILITY_TOL_BLACK_BOX[spec.norm]
+            how = (f"found by bisection on ε, to {tol * 255:.1f}/255" if spec.norm == "linf"
+                   else f"found by bisection on ε, to {tol:g}")
+        else:
+            how = "found by bisection on ε, to half a grey level (1/510)"
+        budget = (f", each run with a budget of {scene.queries:,} queries" if spec.black_box
+                  else "")
+        st.caption(f"{spec.label}, untargeted: {how}{budget}.")
         truth = ui.digit_linear_truth(scene.steps, digit, label if label_known else None)
         if truth is not None:
             def shown(v: float) -> str:
@@ -361,20 +417,25 @@ def gallery(scene: Scene, target: int | None) -> None:
     for start in range(0, ui.GALLERY_SIZE, GALLERY_CHUNK):
         # Each update is a point where a newer rerun (ε moved again) can take over.
         progress.caption(f"Attacking {ui.GALLERY_SIZE} test digits… {start}/{ui.GALLERY_SIZE}")
-        parts.append(ui.digit_gallery(scene.model, scene.attack, scene.eps, scene.steps, target,
+        parts.append(ui.digit_gallery(scene.model, scene.attack, scene.eps, scene.work, target,
                                       start, start + GALLERY_CHUNK))
     progress.empty()
     g = Gallery.concat(parts)
     with st.container(key=key("gallery")):
         st.html(figs.gallery_html(g.adversarial, g.indices, g.labels, g.pred_clean, g.pred_adv,
                                   talk=talk))
+    if spec.black_box:
+        total = int(g.queries.sum())
+        st.caption(f"{spec.label} used {total:,} queries of the model for these "
+                   f"{len(g.queries)} digits ({total / max(len(g.queries), 1):,.0f} per digit, "
+                   f"budget {scene.queries:,}). {STOPS[spec.access]}")
 
 
 def test_set_accuracy(scene: Scene, target: int | None) -> None:
     """Accuracy on all test digits at this ε, walked in cached chunks behind a progress bar."""
     # One FGSM step (or the linear model) costs little; iterative attacks on a CNN cost seconds
     # to minutes for 1,000 digits on a laptop CPU, so they wait to be asked.
-    cheap = not spec.iterative or scene.model == "mnist-linear"
+    cheap = not spec.black_box and (not spec.iterative or scene.model == "mnist-linear")
     if not st.toggle("Measure the accuracy on all 1,000 test digits at this ε", value=cheap,
                      key=key(f"measure.{cheap}"),
                      help="Each setting is computed once and cached. Iterative attacks on a CNN "
@@ -386,7 +447,7 @@ def test_set_accuracy(scene: Scene, target: int | None) -> None:
     shown = time.perf_counter()
     for start in range(0, n_test, CHUNK):
         stop = min(start + CHUNK, n_test)
-        part = ui.test_counts(scene.model, scene.attack, scene.eps, scene.steps, target, start,
+        part = ui.test_counts(scene.model, scene.attack, scene.eps, scene.work, target, start,
                               stop)
         total = part if total is None else total + part
         # Each update is a delta the browser renders, and a point where a newer rerun (ε moved
@@ -407,7 +468,8 @@ def test_set_accuracy(scene: Scene, target: int | None) -> None:
                        f"{total.hit_target / max(total.eligible_target, 1):.1%}",
                        help=f"Among the test digits that are not already a {target}.")
     st.caption(f"{total.n} test digits, {scene.model}, {spec.label}"
-               + (f", {scene.steps} steps" if spec.iterative else "") + ".")
+               + (f", a budget of {scene.queries:,} queries per digit" if spec.black_box
+                  else f", {scene.steps} steps" if spec.iterative else "") + ".")
 
 
 @st.fragment
@@ -428,7 +490,7 @@ def attack_view(digit: np.ndarray | None, label: int | None, label_known: bool,
     if digit is None or label is None:
         return
 
-    result = ui.digit_attack(scene.model, scene.attack, scene.eps, scene.steps, target, digit,
+    result = ui.digit_attack(scene.model, scene.attack, scene.eps, scene.work, target, digit,
                              label)
     with st.container(key=key("panels")):
         st.html(figs.panels_html(

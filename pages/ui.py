@@ -324,6 +324,26 @@ def _sign_for(attack: str, make: Any, *args: Any) -> digits.GradientSign | None:
     return make(*args) if attack == "fgsm" else None
 
 
+# HopSkipJump's walk ignores ε (digits.CAP_ONLY): one cached uncapped run per digit (or gallery
+# chunk) serves every ε, as FGSM's sign does. steps is its query budget.
+
+
+@st.cache_data(show_spinner=False, max_entries=256, max_size="16MB")
+def digit_walk(model: str, attack: str, steps: int, target: int | None, digit: np.ndarray,
+               label: int) -> Any:
+    return digits.walk(pretrained_model(model), torch.as_tensor(digit), torch.tensor([label]),
+                       attack=attack, steps=steps, target=target)
+
+
+@st.cache_data(show_spinner=False, max_entries=256, max_size="16MB")
+def gallery_walk(model: str, attack: str, steps: int, target: int | None, start: int,
+                 stop: int) -> Any:
+    x, y = mnist("test")
+    idx = torch.as_tensor(digits.gallery_indices(y.numpy(), GALLERY_SIZE)[start:stop])
+    return digits.walk(pretrained_model(model), x[idx], y[idx], attack=attack, steps=steps,
+                       target=target)
+
+
 def digit_attack(model: str, attack: str, eps: float, steps: int, target: int | None,
                  digit: np.ndarray, label: int) -> digits.DigitAttack:
     """One digit attacked with one setting (see advcore.digits.attack_digit)."""
@@ -334,8 +354,10 @@ def digit_attack(model: str, attack: str, eps: float, steps: int, target: int | 
 def _digit_attack(model: str, attack: str, eps: float, steps: int, target: int | None,
                   digit: np.ndarray, label: int) -> digits.DigitAttack:
     sign = _sign_for(attack, digit_sign, model, target, digit, label)
+    walked = (digit_walk(model, attack, steps, target, digit, label)
+              if attack in digits.CAP_ONLY else None)
     return digits.attack_digit(pretrained_model(model), digit, label, attack=attack, eps=eps,
-                               steps=steps, target=target, sign=sign)
+                               steps=steps, target=target, sign=sign, walked=walked)
 
 
 # Digit-gradients (one forward+backward pass of one digit) below which an iterative attack's
@@ -348,12 +370,13 @@ INLINE_GRADIENTS = 100
 def _expensive(attack: str, gradients: float = float("inf")) -> bool:
     """Iterative attacks re-run per frame, bisection step or digit cost 10-100× FGSM: they go
     through the shared worker pool (pages/pool.py) once a call needs more than INLINE_GRADIENTS
-    digit-gradients; FGSM and the minimal attacks' capped re-use stay in the visitor's own
-    thread."""
+    digit-gradients, and a black-box attack (up to its query budget in forward passes) always
+    does; FGSM and the minimal attacks' capped re-use stay in the visitor's own thread."""
     from advcore.attacks import ATTACKS
 
     spec = ATTACKS[attack]
-    return spec.iterative and not spec.minimal and gradients > INLINE_GRADIENTS
+    return spec.black_box or (spec.iterative and not spec.minimal
+                              and gradients > INLINE_GRADIENTS)
 
 
 def _maybe_pooled(label: str, attack: str, gradients: float, fn: Any, *args: Any) -> Any:
@@ -454,8 +477,10 @@ def _digit_gallery(model: str, attack: str, eps: float, steps: int, target: int 
     x, y = mnist("test")
     indices = digits.gallery_indices(y.numpy(), GALLERY_SIZE)[start:stop]
     sign = _sign_for(attack, gallery_signs, model, target, start, stop)
+    walked = (gallery_walk(model, attack, steps, target, start, stop)
+              if attack in digits.CAP_ONLY else None)
     return digits.attack_gallery(pretrained_model(model), x, y, indices, attack=attack, eps=eps,
-                                 steps=steps, target=target, sign=sign)
+                                 steps=steps, target=target, sign=sign, walked=walked)
 
 
 def test_counts(model: str, attack: str, eps: float, steps: int, target: int | None,

@@ -42,7 +42,8 @@ def test_frames_start_clean_end_at_the_attack_output(trained, attack):
     assert len(a.frame_label) == len(a.frames) == len(a.frame_wrong)
     np.testing.assert_allclose(a.frames[0], X, atol=1e-6)
     direct = get_attack(attack)(model, torch.from_numpy(X), torch.from_numpy(y), eps=0.3,
-                                steps=12, bounds=None, seed=0).numpy()
+                                steps=12, bounds=None, seed=0,
+                                queries=boundary.queries_of(attack)).numpy()
     np.testing.assert_allclose(a.frames[-1], direct, atol=1e-5)
     np.testing.assert_array_equal(a.x_adv, a.frames[-1])
     # Every point stays within its ε-ball in the attack's norm.
@@ -286,3 +287,97 @@ def test_the_arrow_points_at_the_boundary_even_where_softmax_saturates():
                                [[-0.25, 0.0]])
     np.testing.assert_allclose(boundary.step_direction(model, X, y, eps=0.25, norm="l2"),
                                [[-0.25, 0.0]], atol=1e-7)
+
+
+# --- black-box attacks: their frames, their query counter, no gradient ------------------------
+
+BLACK_BOX = [a for a in BOUNDARY_ATTACKS if get_attack(a).black_box]
+
+
+def test_the_boundary_offers_every_black_box_attack_and_only_two_class_ones():
+    assert {"square", "square-l2", "hsja"} <= set(BLACK_BOX)
+    assert all(get_attack(a).min_classes <= 2 for a in BOUNDARY_ATTACKS)
+
+
+@pytest.mark.parametrize("attack", BLACK_BOX)
+def test_black_box_frames_count_queries_up_to_the_engines_own_count(trained, attack):
+    model, X, y = trained
+    a = boundary.attack_points(model, X, y, attack=attack, eps=0.4, steps=10, seed=3)
+    q = a.frame_queries
+    assert q is not None and q.shape == (len(a.frames), len(X)) and q.dtype == np.int64
+    assert (q[0] == 0).all()  # the clean points cost nothing
+    assert (np.diff(q, axis=0) >= 0).all()  # a counter never runs backwards
+    assert (np.diff(q.sum(1)) > 0).all()  # and every frame stands for new queries
+    # The oracle: the engine's own run with the same budget and seed.
+    ref = get_attack(attack).run(model, torch.from_numpy(X), torch.from_numpy(y), eps=0.4,
+                                 bounds=None, seed=3, queries=boundary.queries_of(attack))
+    np.testing.assert_array_equal(a.queries, ref.queries.numpy())
+    np.testing.assert_array_equal(a.x_adv, ref.x_adv.numpy())
+    assert a.queries.max() <= boundary.queries_of(attack)
+    # The slider's labels are the queries per point so far.
+    assert a.frame_label == tuple(f"{int(v):,}" for v in q.max(1))
+
+
+@pytest.mark.parametrize("attack", ["square", "hsja"])
+def test_black_box_frames_are_the_attacks_own_iterates(trained, attack):
+    """Against every iterate of the registry's own iterator (`AttackSpec.frames` with one frame
+    per iterate), on a budget small enough to be used in full."""
+    model, X, y = trained
+    spec = get_attack(attack)
+    budget = 20 if attack == "square" else 300
+    x, t = torch.from_numpy(X), torch.from_numpy(y)
+    path, counts = boundary.black_box_path(spec, model, x, t, eps=0.4, seed=1, queries=budget)
+    length = spec._plan(model, x, t, eps=0.4, steps=1, targeted=False, bounds=None, seed=1,
+                        queries=budget).length
+    every = spec.frames(model, x, t, eps=0.4, steps=length, bounds=None, seed=1, queries=budget)
+    keep = boundary.query_frames(length)
+    assert len(path) == len(keep) + 1
+    torch.testing.assert_close(path[0], x, rtol=0, atol=0)
+    for frame, k in zip(path[1:], keep, strict=True):
+        torch.testing.assert_close(frame, every[k], rtol=0, atol=0)
+    if attack == "square":  # one query per iterate for every point it has not fooled yet
+        assert int(counts[-1].max()) == budget
+        assert (counts[1:].max(1).values == torch.tensor(keep)).all()
+
+
+def test_query_frames_are_geometric_and_end_on_the_last_iterate():
+    assert boundary.query_frames(5) == [1, 2, 3, 4, 5]
+    picked = boundary.query_frames(1000)
+    assert picked[0] == 1 and picked[-1] == 1000 and len(picked) <= boundary.MAX_FRAMES - 1
+    gaps = np.diff(picked)
+    assert (gaps > 0).all() and gaps[-1] > gaps[0]
+
+
+@pytest.mark.parametrize("attack", BLACK_BOX)
+def test_black_box_attacks_on_the_page_never_read_a_gradient(trained, attack):
+    from tests.test_blackbox import NoGradient
+
+    model, X, y = trained
+    spy = NoGradient(model)
+    a = boundary.attack_points(spy, X, y, attack=attack, eps=0.3, steps=10)
+    boundary.accuracy_curve(spy, X, y, attack=attack, steps=10, epsilons=(0.0, 0.3))
+    assert spy.rows > 0
+    # Its arrow is its first query's move, not a gradient.
+    np.testing.assert_allclose(a.direction, a.frames[1] - X, atol=1e-6)
+
+
+def test_adversarial_training_crafts_with_pgd_for_a_black_box_attack():
+    scene = replace(SCENE, attack="square", eps=0.3)
+    assert boundary.training_attack("square") == "pgd"
+    assert boundary.training_attack("hsja") == boundary.training_attack("square-l2") == "pgd-l2"
+    assert boundary.training_key(scene, robust=True) == boundary.training_key(
+        replace(scene, attack="pgd"), robust=True)
+
+
+def test_found_vs_exact_compares_the_same_points(trained):
+    model, X, y = trained
+    truth = boundary.ground_truth(model, X, y, norm="l2")
+    a = boundary.attack_points(model, X, y, attack="hsja", eps=0.5, steps=10)
+    n, found, star = truth.found_vs_exact(a)
+    picked = a.flipped & np.isfinite(truth.eps_star)
+    assert n == int(picked.sum()) > 0
+    assert found == pytest.approx(float(np.linalg.norm(a.x_adv - X, axis=1)[picked].mean()),
+                                  abs=1e-5)
+    assert star == pytest.approx(float(truth.eps_star[picked].mean()))
+    # The exact minimum is a lower bound on any flip, point by point.
+    assert (truth.eps_star[picked] <= a.perturbation[picked] + 1e-4).all()

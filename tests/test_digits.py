@@ -212,3 +212,102 @@ def test_race_animation_redraws_every_frame() -> None:
     assert len(fig.frames) == 4
     play = fig.layout.updatemenus[0].buttons[0].args[1]
     assert play["frame"]["redraw"] is True  # a heatmap animated without redraw vanishes
+
+
+# --- the new attacks: what they cost, HopSkipJump's ε-free walk, no gradient for black boxes --
+
+BLACK_BOX = ("square", "square-l2", "hsja")
+
+
+def backward_passes(model: torch.nn.Module) -> tuple[torch.nn.Module, list[int]]:
+    """A copy of `model` and a one-item list counting the backward passes through its layers
+    (a module backward hook, independent of the page's own counter)."""
+    import copy
+
+    clone = copy.deepcopy(model)
+    count = [0]
+    first = next(m for m in clone.modules() if not list(m.children()))
+    first.register_full_backward_hook(lambda *_: count.__setitem__(0, count[0] + 1))
+    return clone, count
+
+
+@pytest.mark.parametrize("attack, eps", [("fgsm", 0.1), ("pgd", 0.1), ("apgd-ce", 0.1),
+                                         ("apgd-dlr", 0.1), ("deepfool", 2.0)])
+def test_gradient_attacks_report_the_passes_they_made(linear, test_set, attack, eps) -> None:
+    x, y = test_set
+    from advcore.attacks import get_attack
+
+    spy, passes = backward_passes(linear)
+    r = digits.attack_digit(linear, x[5].numpy(), int(y[5]), attack=attack, eps=eps, steps=7)
+    get_attack(attack)(spy, x[5:6], y[5:6], eps=eps, steps=7, seed=digits.SEED)
+    assert r.queries is None and r.gradients == passes[0] > 0
+    if attack == "pgd":
+        assert r.gradients == 7  # one per step
+
+
+@pytest.mark.parametrize("attack, eps", [("square", 0.15), ("square-l2", 2.0), ("hsja", 3.0)])
+def test_black_box_attacks_report_the_engines_query_count(linear, test_set, attack, eps) -> None:
+    from advcore.attacks import run_attack
+
+    x, y = test_set
+    r = digits.attack_digit(linear, x[7].numpy(), int(y[7]), attack=attack, eps=eps, steps=120)
+    ref = run_attack(attack, linear, x[7:8], y[7:8], eps=eps, queries=120, seed=digits.SEED,
+                     return_info=True)
+    assert r.gradients is None and r.queries == int(ref.queries[0])
+    assert 1 <= r.queries <= 120
+    np.testing.assert_array_equal(r.adversarial, ref.x_adv[0, 0].numpy())
+
+
+def test_hopskipjump_capped_walk_is_the_attack_at_every_eps(linear, test_set) -> None:
+    from advcore.attacks import run_attack
+
+    x, y = test_set
+    idx = torch.arange(4)
+    walked = digits.walk(linear, x[idx], y[idx], attack="hsja", steps=200)
+    for eps in (0.5, 1.0, 4.0):
+        ref = run_attack("hsja", linear, x[idx], y[idx], eps=eps, queries=200,
+                         seed=digits.SEED, return_info=True)
+        torch.testing.assert_close(digits.cap(x[idx], walked.x_adv, eps), ref.x_adv,
+                                   rtol=0, atol=1e-6)
+        torch.testing.assert_close(walked.queries, ref.queries, rtol=0, atol=0)
+    one = digits.attack_digit(linear, x[0].numpy(), int(y[0]), attack="hsja", eps=1.0,
+                              steps=200, walked=digits.walk(linear, x[:1], y[:1],
+                                                            attack="hsja", steps=200))
+    direct = digits.attack_digit(linear, x[0].numpy(), int(y[0]), attack="hsja", eps=1.0,
+                                 steps=200)
+    np.testing.assert_allclose(one.adversarial, direct.adversarial, atol=1e-6)
+    assert one.queries == direct.queries
+    g = digits.attack_gallery(linear, x, y, np.arange(4), attack="hsja", eps=1.0, steps=200,
+                              walked=walked)
+    np.testing.assert_array_equal(g.queries, walked.queries.numpy())
+    with pytest.raises(ValueError, match="only caps"):
+        digits.walk(linear, x[:1], y[:1], attack="square", steps=10)
+
+
+@pytest.mark.parametrize("attack", BLACK_BOX)
+def test_black_box_attacks_on_the_page_never_read_a_gradient(linear, test_set, attack) -> None:
+    from tests.test_blackbox import NoGradient
+
+    x, y = test_set
+    spy = NoGradient(linear)
+    eps = 0.2 if attack == "square" else 3.0
+    r = digits.attack_digit(spy, x[1].numpy(), int(y[1]), attack=attack, eps=eps, steps=40)
+    digits.logit_race(spy, r, attack=attack, eps=eps, steps=40, frames=4)
+    digits.attack_gallery(spy, x, y, np.arange(3), attack=attack, eps=eps, steps=40)
+    digits.attack_counts(spy, x[:5], y[:5], attack=attack, eps=eps, steps=40)
+    found = digits.fragility({"linear": spy}, x[1].numpy(), {"linear": int(y[1])},
+                             attack=attack, steps=40)
+    assert spy.rows > 0 and found["linear"] > 0
+
+
+def test_black_box_fragility_bisects_with_its_own_budget(linear, test_set) -> None:
+    """The smallest ε it reports flips the digit with that budget, and (a coarser tolerance
+    below) a run at ε − tolerance does not."""
+    from advcore.attacks import run_attack
+
+    x, y = test_set
+    found = digits.fragility({"linear": linear}, x[2].numpy(), {"linear": int(y[2])},
+                             attack="square", steps=60)["linear"]
+    assert 0 < found <= digits.FRAGILITY_EPS_MAX["linf"]
+    adv = run_attack("square", linear, x[2:3], y[2:3], eps=found, queries=60, seed=digits.SEED)
+    assert int(linear(adv).argmax()) != int(y[2])

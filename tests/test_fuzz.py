@@ -46,11 +46,14 @@ SCENE_OF = {
     "digits": state.DigitsScene,
     "robustness": state.RobustnessScene,
     "how-it-works": state.HowScene,
+    "masking": state.MaskingScene,
 }
 # Valid choices left out of the fuzz because they cost seconds of compute on every example, not
 # because they misbehave (the page tests and the named scenes run them).
 SLOW_CHOICES = {
-    ("digits", "attack"): {"cw-l2", "deepfool"},
+    ("digits", "attack"): {"cw-l2", "deepfool", "square", "square-l2", "hsja"},
+    ("boundary", "attack"): {"square", "square-l2", "hsja"},
+    ("masking", "defence"): {"saturated", "noisy"},  # each report costs 5-20 CPU-s
     ("robustness", "attack"): {"pgd"},
     ("robustness", "toy_attack"): {"pgd"},
 }

@@ -259,3 +259,72 @@ def test_talk_mode_keeps_eps_on_the_page_and_ground_truth_in_the_sidebar():
     assert "boundary.eps" not in {w.key for w in at.sidebar.slider}
     assert at.slider(key="boundary.eps")  # on the page, above the figure
     assert "True robust accuracy" in _metrics(at)
+
+
+# --- black-box attacks: they animate with a query counter that ends at the engine's count -----
+
+def _engine(attack: str, eps: float, params: dict[str, str] | None = None):
+    """The oracle: the same scene's model and points, attacked by the engine directly."""
+    import torch
+
+    from advcore import boundary
+    from advcore.attacks import get_attack
+    from advcore.state import BoundaryScene, from_query
+
+    scene, _ = from_query(BoundaryScene, {**SMALL, **(params or {})})
+    X, y = boundary.points_of(scene)
+    model = boundary.train_model(scene)
+    ref = get_attack(attack).run(model, torch.from_numpy(X), torch.from_numpy(y), eps=eps,
+                                 bounds=None, seed=scene.seed,
+                                 queries=boundary.queries_of(attack))
+    return model, X, y, ref
+
+
+def _frame_queries(fig: dict) -> list[int]:
+    import re
+
+    found = [re.search(r"· ([\d,]+) quer", f["layout"]["title"]["text"]) for f in fig["frames"]]
+    assert all(found), [f["layout"]["title"]["text"] for f in fig["frames"]]
+    return [int(m.group(1).replace(",", "")) for m in found]
+
+
+@pytest.mark.parametrize("attack", ["square", "square-l2", "hsja"])
+def test_black_box_attacks_animate_with_a_query_counter(attack):
+    at = _app({"attack": attack, "eps": "0.4"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="boundary.steps").disabled
+    _, _, _, ref = _engine(attack, 0.4)
+    total = int(ref.queries.sum())
+    assert _metrics(at)["Queries of the model"] == f"{total:,}"
+    fig = _figure(at)
+    counts = _frame_queries(fig)
+    assert counts[0] == 0 and counts == sorted(counts)  # a counter that never runs backwards
+    assert counts[-1] == total  # and ends on what the engine says the attack cost
+    assert f"{total:,} queries" in fig["layout"]["title"]["text"]
+    assert fig["layout"]["sliders"][0]["currentvalue"]["prefix"] == "queries per point: "
+
+
+def test_ground_truth_says_how_close_a_black_box_attack_gets():
+    import re
+
+    import numpy as np
+    import torch
+
+    from advcore import boundary
+
+    at = _app({"attack": "hsja", "eps": "0.6", "truth": "1"})
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(md.value for md in at.markdown if "the exact minimum" in md.value)
+    found = re.search(r"found \*\*([\d.]+)\*\* on average over the (\d+) points it flipped; "
+                      r"the exact minimum for those points is \*\*([\d.]+)\*\*", text)
+    assert found, text
+    model, X, y, ref = _engine("hsja", 0.6)
+    flipped = ((model(ref.x_adv).argmax(1).numpy() != y)
+               & (model(torch.from_numpy(X)).argmax(1).numpy() == y))
+    truth = boundary.ground_truth(model, X, y, norm="l2")
+    picked = flipped & np.isfinite(truth.eps_star)
+    sizes = np.linalg.norm(ref.x_adv.numpy() - X, axis=1)
+    assert int(found.group(2)) == int(picked.sum()) > 0
+    assert float(found.group(1)) == pytest.approx(sizes[picked].mean(), abs=5e-4)
+    assert float(found.group(3)) == pytest.approx(truth.eps_star[picked].mean(), abs=5e-4)
+    assert float(found.group(3)) <= float(found.group(1))  # no attack beats the exact minimum

@@ -202,3 +202,70 @@ def test_fragility_shows_mnist_linears_exact_minimum_beside_the_attacks() -> Non
     exact, fgsm, pgd = (float(v.split()[0]) for v in table["ε"])
     assert 0 < exact <= fgsm + 1e-4 and exact <= pgd + 1e-4  # no attack goes below the truth
     assert any("no exact answer is computed" in c.value for c in at.caption)
+
+
+# --- the new attacks: each runs and shows what it asked of the model --------------------------
+
+
+def _metric(at: AppTest, label: str) -> int:
+    found = [m.value for m in at.metric if m.label == label]
+    assert found, (label, [m.label for m in at.metric])
+    return int(str(found[0]).replace(",", ""))
+
+
+@pytest.mark.parametrize("attack, eps", [("square", "0.15"), ("square-l2", "2"),
+                                         ("hsja", "3")])
+def test_black_box_attacks_show_the_engines_query_count(attack: str, eps: str) -> None:
+    from advcore.attacks import run_attack
+
+    at = run_page(model="mnist-linear", attack=attack, eps=eps, index="4", queries="120")
+    assert not at.exception and not at.error, [e.value for e in at.exception]
+    assert at.slider(key="digits.queries").value == 120
+    x, y = data.mnist("test")
+    ref = run_attack(attack, models.pretrained("mnist-linear"), x[4:5], y[4:5], eps=float(eps),
+                     queries=120, seed=digits.SEED, return_info=True)
+    shown = _metric(at, "Queries of the model")
+    assert shown == int(ref.queries[0]) and 1 <= shown <= 120
+    assert f"used **{shown:,} queries**" in " ".join(c.value for c in at.caption)
+    np.testing.assert_allclose(panel(at, "adversarial"), ref.x_adv[0, 0].numpy(), atol=1 / 476)
+    assert not any(m.label == "Gradient passes" for m in at.metric)  # no gradient, none shown
+    gallery = [c.value for c in at.caption if "queries of the model for these 16" in c.value]
+    assert gallery, "the gallery's query total"
+    assert at.query_params["queries"] in ("120", ["120"])
+
+
+@pytest.mark.parametrize("attack", ["apgd-ce", "apgd-dlr"])
+def test_apgd_runs_and_shows_its_gradient_passes(attack: str) -> None:
+    import copy
+
+    from advcore.attacks import get_attack
+
+    at = run_page(model="mnist-linear", attack=attack, eps="0.1", index="4", steps="6")
+    assert not at.exception and not at.error, [e.value for e in at.exception]
+    # Oracle: a backward hook on a copy of the model, around the engine's own call.
+    model = copy.deepcopy(models.pretrained("mnist-linear"))
+    passes = [0]
+    model.linear.register_full_backward_hook(lambda *_: passes.__setitem__(0, passes[0] + 1))
+    x, y = data.mnist("test")
+    adv = get_attack(attack)(model, x[4:5], y[4:5], eps=0.1, steps=6, seed=digits.SEED)
+    assert _metric(at, "Gradient passes") == passes[0] > 0
+    np.testing.assert_allclose(panel(at, "adversarial"), adv[0, 0].numpy(), atol=1 / 476)
+
+
+def test_attack_chooser_offers_the_new_attacks() -> None:
+    at = run_page(model="mnist-linear", attack="fgsm", eps="0.1")
+    offered = set(at.selectbox(key="digits.attack").options)
+    labels = {"APGD-CE (L∞)", "APGD-DLR (L∞)", "Square (L∞)", "Square (L2)", "HopSkipJump (L2)"}
+    assert labels <= offered, offered
+
+
+def test_picking_hopskipjump_gives_it_room_and_the_url_keeps_the_budget() -> None:
+    from advcore import state
+
+    at = run_page(model="mnist-linear", attack="square", eps="0.1", index="4")
+    assert at.slider(key="digits.queries").value == state.DIGIT_QUERIES
+    at.selectbox(key="digits.attack").set_value("hsja").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="digits.queries").value == state.HSJA_QUERIES
+    assert at.query_params["queries"] in (str(state.HSJA_QUERIES), [str(state.HSJA_QUERIES)])
+    assert 1 <= _metric(at, "Queries of the model") <= state.HSJA_QUERIES

@@ -44,7 +44,8 @@ from advcore.figures import (
 
 ANIMATED = [2, 3, 4]
 ATTACK_NAMES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD-L∞", "pgd-l2": "PGD-L2",
-                "deepfool": "DeepFool"}
+                "deepfool": "DeepFool", "square": "Square-L∞", "square-l2": "Square-L2",
+                "hsja": "HopSkipJump"}
 FRAME_MS = 350
 EXACT_COLOR = "#6a3d9a"  # the exact answer: ε*, the optimal adversarial point, the true curve
 CERTIFIED_COLOR = "#0f8b8d"  # what a certificate proves (CROWN)
@@ -58,17 +59,27 @@ def _name(attack: str) -> str:
 
 def title_text(a: Attacked, frame: int | None = None, *, prefix: str = "") -> str:
     """"FGSM at ε = 0.3: 31 of 200 points flipped" for the last frame (the default), or the
-    same for a frame of the animation ("FGSM at ε = 0.12: …", "PGD-L∞ ε = 0.3, step 4: …")."""
+    same for a frame of the animation ("FGSM at ε = 0.12: …", "PGD-L∞ ε = 0.3, step 4: …").
+    A black-box attack's title counts the model queries used so far, summed over the points
+    ("Square-L∞ · 4,158 queries: …", ε being on the slider above); its last frame's is the
+    attack's own count."""
     last = len(a.frames) - 1
     f = last if frame is None else frame
     flipped = int((~a.frame_wrong[0] & a.frame_wrong[f]).sum())
-    if f == last:
+    if a.frame_queries is not None:
+        where = f"· {query_text(int(a.frame_queries[f].sum()))}"
+    elif f == last:
         where = f"at ε = {a.eps:g}"
     elif a.attack == "fgsm":
         where = f"at ε = {round(float(a.frame_eps[f]), 4):g}"
     else:
         where = f"ε = {a.eps:g}, {a.frame_label[f]} of {a.steps}"
     return f"<b>{prefix}{_name(a.attack)} {where}: {flipped} of {len(a.y)} points flipped</b>"
+
+
+def query_text(total: int) -> str:
+    """"4,158 queries" (the thousands separated, as the page's counters are)."""
+    return f"{total:,} quer{'y' if total == 1 else 'ies'}"
 
 
 def _typed(values: np.ndarray, dtype: str = "f4") -> dict[str, str]:
@@ -158,7 +169,8 @@ def _animation_controls(a: Attacked, talk: bool) -> dict[str, Any]:
         "sliders": [{
             "active": len(a.frames) - 1, "x": 0.25, "len": 0.75, "y": 0.0,
             "yanchor": "top", "pad": {"t": below_ticks + 25, "b": 0}, "font": font,
-            "currentvalue": {"prefix": "frame: ", "font": font, "xanchor": "right"},
+            "currentvalue": {"prefix": "frame: " if a.frame_queries is None
+                             else "queries per point: ", "font": font, "xanchor": "right"},
             "steps": [{"label": lab, "method": "animate", "args": [[str(k)], still]}
                       for k, lab in enumerate(a.frame_label)],
         }],
