@@ -106,9 +106,10 @@ with st.sidebar:
     st.header("Attack settings")
     model_name = st.selectbox(
         "Model", PRETRAINED, key=key("model"),
-        format_func=lambda m: f"{m}: {PRETRAINED[m]}",
         help="mnist-cnn-robust was trained on PGD adversarial examples (Madry et al. 2018).",
     )
+    # The name alone fits the narrow sidebar box; what the model is goes underneath.
+    st.caption(PRETRAINED[model_name])
     # Every attack defined for a 10-class model (APGD-DLR needs at least 3 classes).
     attack = st.selectbox(
         "Attack", [a for a in state.DIGIT_ATTACKS if ATTACKS[a].min_classes <= N_CLASSES],
