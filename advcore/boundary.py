@@ -297,7 +297,7 @@ def black_box_path(spec: AttackSpec, model: nn.Module, x: torch.Tensor, y: torch
     and (F, N) int64 queries used so far, frame 0 being x (no query yet). The frames are the
     iterates numbered `query_frames` (the attack's own iterator, as `trajectory` runs it), the
     last always the attack's output with its final count; F ≤ most + 1."""
-    it = spec._plan(model, x, y, eps=eps, steps=1, targeted=False, bounds=None, seed=seed,
+    it = spec.iterates(model, x, y, eps=eps, steps=1, targeted=False, bounds=None, seed=seed,
                     queries=queries)
     counter = it.queries
     assert counter is not None, f"{spec.label} counts no queries"

@@ -327,7 +327,7 @@ def test_black_box_frames_are_the_attacks_own_iterates(trained, attack):
     budget = 20 if attack == "square" else 300
     x, t = torch.from_numpy(X), torch.from_numpy(y)
     path, counts = boundary.black_box_path(spec, model, x, t, eps=0.4, seed=1, queries=budget)
-    length = spec._plan(model, x, t, eps=0.4, steps=1, targeted=False, bounds=None, seed=1,
+    length = spec.iterates(model, x, t, eps=0.4, steps=1, targeted=False, bounds=None, seed=1,
                         queries=budget).length
     every = spec.frames(model, x, t, eps=0.4, steps=length, bounds=None, seed=1, queries=budget)
     keep = boundary.query_frames(length)

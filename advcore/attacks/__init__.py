@@ -109,8 +109,12 @@ class AttackSpec:
         """True for attacks that never read a gradient."""
         return self.access != "gradient"
 
-    def _plan(self, model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, steps: int,
-              targeted: bool, bounds: Bounds, seed: int, queries: int | None) -> Iterates:
+    def iterates(self, model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor,
+                 steps: int = 10, targeted: bool = False, bounds: Bounds = (0.0, 1.0),
+                 seed: int = 0, queries: int | None = None) -> Iterates:
+        """One validated call, not yet run: its iterates (`.final()`, `.frames(...)`), their
+        number (`.length`) and, for a black-box attack, the live query counter (`.queries`),
+        which a caller may read between iterates (the /boundary page's counter does)."""
         if targeted and not self.targeted:
             raise ValueError(f"{self.label} has no targeted mode")
         if queries is not None and not self.black_box:
@@ -141,7 +145,7 @@ class AttackSpec:
         queries: a black-box attack's budget of model calls per input (default
             `default_queries`); refused by gradient attacks.
         """
-        it = self._plan(model, x, y, eps=eps, steps=steps, targeted=targeted, bounds=bounds,
+        it = self.iterates(model, x, y, eps=eps, steps=steps, targeted=targeted, bounds=bounds,
                         seed=seed, queries=queries)
         x_adv = it.final()
         return AttackResult(x_adv, None if it.queries is None else it.queries.clone())
@@ -177,7 +181,7 @@ class AttackSpec:
         queries: int | None = None,
     ) -> Tensor:
         """(steps + 1, N, ...) from the same iterator as `run`: see `trajectory`."""
-        it = self._plan(model, x, y, eps=eps, steps=steps, targeted=targeted, bounds=bounds,
+        it = self.iterates(model, x, y, eps=eps, steps=steps, targeted=targeted, bounds=bounds,
                         seed=seed, queries=queries)
         return it.frames(steps)
 
