@@ -20,7 +20,9 @@ training) is a job:
   `BudgetExceeded`, and the page says what was too large and what smaller setting fits.
 
 The job function runs in a worker thread without a Streamlit context; it must take the pool's
-`should_stop` (pass `pool.should_stop`, which in a script thread is guard.should_stop).
+`should_stop` (pass `pool.should_stop`, which in a script thread is guard.should_stop). A long
+job may also call `pool.report(fraction, text)`: the value is kept on its Job, and the waiting
+script thread draws it as a progress bar (st.progress) instead of the elapsed-time line.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class Job:
     cpu: float = 0.0
     result: Any = None
     error: BaseException | None = None
+    # (fraction in [0, 1], text), written by the worker through `report` and read by the
+    # waiting script thread: one tuple, replaced whole (an atomic assignment), never mutated.
+    progress: tuple[float, str] | None = None
 
 
 class _Pool:
@@ -192,6 +197,21 @@ def should_stop() -> bool:
     return False
 
 
+def report(fraction: float, text: str = "") -> bool:
+    """Tell the script thread waiting on this pool job how far it is (fraction in [0, 1]).
+
+    Called from a job function in a worker; a fraction below the last one reported is raised
+    to it, so the bar never moves back. Returns False (and does nothing) outside a pool job,
+    e.g. when a cached function runs in a script thread or a test."""
+    job: Job | None = getattr(local, "job", None)
+    if job is None:
+        return False
+    last = job.progress[0] if job.progress is not None else 0.0
+    value = float(fraction) if fraction == fraction else 0.0  # NaN counts as no progress
+    job.progress = (max(last, min(1.0, max(0.0, value))), str(text))
+    return True
+
+
 def _run_token() -> tuple[str, tuple]:
     from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
@@ -202,11 +222,15 @@ def _run_token() -> tuple[str, tuple]:
     return ctx.session_id, (ctx.session_id, id(ctx.cursors))
 
 
-def compute(label: str, fn: Callable[..., Any], *args: Any) -> Any:
+def compute(label: str, fn: Callable[..., Any], *args: Any,
+            progress: Callable[[float, str], None] | None = None) -> Any:
     """fn(*args) on the pool, waiting with a queue place and CPU figure on the page.
 
     fn is normally a st.cache_data function: a result known to be cached is returned at once,
-    without queueing. Raises QueueFull, BudgetExceeded, or the job's own exception."""
+    without queueing. A job that calls `report` is shown as a progress bar; pass `progress`
+    to draw it yourself instead (a page running many jobs under one bar), called from this
+    thread with each new (fraction, text). Raises QueueFull, BudgetExceeded, or the job's own
+    exception."""
     import streamlit as st
 
     key = (getattr(fn, "__qualname__", repr(fn)),
@@ -227,7 +251,8 @@ def compute(label: str, fn: Callable[..., Any], *args: Any) -> Any:
     try:
         while not job.done.wait(0.1):
             guard.should_stop()  # a newer run or a closed tab: raises, and the job is cancelled
-            if time.monotonic() - shown < 0.5:
+            reported = job.progress
+            if time.monotonic() - shown < (0.25 if reported is not None else 0.5):
                 continue
             shown = time.monotonic()
             slot = slot or st.empty()
@@ -235,8 +260,17 @@ def compute(label: str, fn: Callable[..., Any], *args: Any) -> Any:
             if place:
                 slot.caption(f"⏳ {label}: waiting for the shared worker, place {place} in the "
                              f"queue ({POOL.queued()} jobs wait, from every visitor).")
+            elif reported is not None and progress is not None:
+                slot.empty()
+                progress(*reported)
+            elif reported is not None:
+                fraction, text = reported
+                slot.progress(fraction, text=f"⚙️ {label}{': ' + text if text else ''} · "
+                                             f"{time.monotonic() - job.started:.0f} s")
             else:
                 slot.caption(f"⚙️ {label}: computing, {time.monotonic() - job.started:.0f} s…")
+        if progress is not None and job.progress is not None and job.error is None:
+            progress(*job.progress)  # the last report, which the throttle may have skipped
     finally:
         if not job.done.is_set():
             job.cancelled = True
