@@ -175,9 +175,13 @@ def curves_figure(
 
 def _worst_traces(worst: Sequence[WorstCase], *, width: float,
                   marker: int) -> list[go.Scatter]:
-    """One dashed line per (model, source, digits): the worst case at each ε it was measured."""
+    """One dashed line per (model, source, digits): the worst case at each ε > 0 it was measured
+    (at ε = 0 it is only the clean accuracy of those few digits, which the solid line gives on
+    all of them)."""
     groups: dict[tuple[str, str, int], list[WorstCase]] = {}
     for w in worst:
+        if w.eps <= 0:
+            continue
         groups.setdefault((w.model, w.source, w.n), []).append(w)
     traces = []
     for (model, source, n), points in groups.items():
