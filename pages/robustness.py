@@ -123,7 +123,8 @@ def run_worst_case(names: list[str], eps: float, n: int, steps: int) -> dict[str
 
 
 def worst_case_section(scene: RobustnessScene, cards: dict, mains: dict[str, rb.WorstCase],
-                       curve_points: dict[str, list[rb.WorstCase]]) -> list[rb.WorstCase]:
+                       curve_points: dict[str, list[rb.WorstCase]],
+                       box: st.delta_generator.DeltaGenerator) -> list[rb.WorstCase]:
     """"PGD says X%, the worst case says Y%" per model at one ε, from the cards or live.
     Returns the live worst-case points measured so far at the chosen digits (for the curves)."""
     st.subheader("PGD says X%, the worst case says Y%")
@@ -138,7 +139,7 @@ def worst_case_section(scene: RobustnessScene, cards: dict, mains: dict[str, rb.
             "on the true robust accuracy, but a much tighter one than PGD alone.")
     options = sorted({e for pts in curve_points.values() for w in pts for e in [w.eps]
                       if e > 0} | {e for e in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)})
-    with controls(scene.talk):
+    with box:
         c1, c2, c3, c4 = st.columns([2, 1, 1.6, 1.3], vertical_alignment="bottom")
         with c1:
             eps = float(st.select_slider(
@@ -214,7 +215,8 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
     for p in problems:
         st.warning(p, icon="⚠️")
 
-    with controls(scene.talk):
+    top_controls = controls(scene.talk)
+    with top_controls:
         c1, c2, c3, c4 = st.columns([1.2, 1, 1, 1.3], vertical_alignment="bottom")
         papers = c1.toggle("Show the papers' numbers", scene.papers, key="rb_papers")
         n = c2.select_slider("Digits for a live run", sorted({*N_CHOICES, scene.n}),
@@ -273,7 +275,9 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
     except AssetError:
         exact = []
     chart = st.container()
-    live_worst = worst_case_section(scene, cards, mains, curve_points)
+    # On a projector one "Controls" expander holds every control of the section.
+    live_worst = worst_case_section(scene, cards, mains, curve_points,
+                                    top_controls if scene.talk else st.container())
     worst = [w for pts in curve_points.values() for w in pts] + live_worst
     fig = figs.curves_figure(live or curves, refs, compare=curves if live else (),
                              exact=exact, worst=worst, talk=scene.talk)
