@@ -141,7 +141,7 @@ def curves_figure(
         for c in exact:
             fig.add_trace(_exact_trace(c, col, width=width), row=1, col=col)
         if attack == "pgd":
-            for trace in _worst_traces(worst, width=width, marker=marker):
+            for trace in _worst_traces(worst, width=width, marker=marker, short=talk):
                 fig.add_trace(trace, row=1, col=col)
         traces, labels = _reference_traces(references, attack, marker,
                                            also=("worst-case",) if attack == "pgd" else ())
@@ -168,31 +168,36 @@ def curves_figure(
                 "font": {"size": 17 if talk else 13}},
         hovermode="closest",
     )
-    _finish(fig, talk=talk, height=460 if talk else 600)
-    fig.update_layout(margin={"b": 110, "t": 150} if talk else {"b": 170})
+    _finish(fig, talk=talk, height=(520 if worst else 460) if talk else 600)
+    fig.update_layout(margin={"b": 110, "t": 190 if worst else 150} if talk else {"b": 170})
     return fig
 
 
-def _worst_traces(worst: Sequence[WorstCase], *, width: float,
-                  marker: int) -> list[go.Scatter]:
-    """One dashed line per (model, source, digits): the worst case at each ε > 0 it was measured
+def _worst_traces(worst: Sequence[WorstCase], *, width: float, marker: int,
+                  short: bool = False) -> list[go.Scatter]:
+    """One dashed line per (model, source): the worst case at each ε > 0 it was measured
     (at ε = 0 it is only the clean accuracy of those few digits, which the solid line gives on
     all of them)."""
-    groups: dict[tuple[str, str, int], list[WorstCase]] = {}
+    groups: dict[tuple[str, str], list[WorstCase]] = {}
     for w in worst:
         if w.eps <= 0:
             continue
-        groups.setdefault((w.model, w.source, w.n), []).append(w)
+        groups.setdefault((w.model, w.source), []).append(w)
     traces = []
-    for (model, source, n), points in groups.items():
+    for (model, source), points in groups.items():
         points = sorted(points, key=lambda w: w.eps)
+        sizes = sorted({w.n for w in points})
+        n_text = (f"{sizes[0]:,}" if len(sizes) == 1 else
+                  " or ".join(f"{k:,}" for k in sizes))
         colour = darker(MODEL_COLORS.get(model, "#444444"))
         ys = [100 * w.accuracy for w in points]
         cis = [w.ci for w in points]
         where = "model card" if source == "card" else "live"
         traces.append(go.Scatter(
             x=[w.eps for w in points], y=ys, mode="lines+markers",
-            name=f"{MODEL_LABELS.get(model, model)}: worst case ({where}, {n:,} digits)",
+            # On a projector the legend sits above the panels: short names keep it to few rows
+            name=(f"{model}: worst case" if short else
+                  f"{MODEL_LABELS.get(model, model)}: worst case ({where}, {n_text} digits)"),
             legendgroup=f"{model}-worst-{source}",
             line={"color": colour, "width": width, "dash": "dash"},
             marker={"size": marker + 2, "symbol": "circle-open", "color": colour,
@@ -201,9 +206,10 @@ def _worst_traces(worst: Sequence[WorstCase], *, width: float,
                      "color": colour, "array": [100 * hi - y for (_, hi), y in zip(cis, ys, strict=True)],
                      "arrayminus": [y - 100 * lo for (lo, _), y in zip(cis, ys, strict=True)]},
             customdata=[[eps_255(w.eps), percent(w.accuracy, w.n), interval(w.ci, w.n),
-                         f"PGD-{w.pgd_steps} {percent(w.pgd_accuracy, w.n)}"] for w in points],
-            hovertemplate=(f"<b>ours: {model}</b> · worst case ({where}, first {n:,} test "
-                           "digits)<br>ε = %{x:g} (%{customdata[0]})<br>accuracy "
+                         f"PGD-{w.pgd_steps} {percent(w.pgd_accuracy, w.n)}", f"{w.n:,}"]
+                        for w in points],
+            hovertemplate=(f"<b>ours: {model}</b> · worst case ({where}, first "
+                           "%{customdata[4]} test digits)<br>ε = %{x:g} (%{customdata[0]})<br>accuracy "
                            "%{customdata[1]} (%{customdata[2]})<br>on the same digits: "
                            "%{customdata[3]}<extra></extra>"),
         ))
