@@ -145,7 +145,9 @@ def worst_case_section(scene: RobustnessScene, cards: dict, mains: dict[str, rb.
             eps = float(st.select_slider(
                 "ε for the worst case", options=options, value=0.3, key="rb_wc_eps",
                 format_func=lambda e: f"{e:g} ({rb.eps_255(e)})"))
-        n = int(c2.select_slider("Digits", WORST_N_CHOICES, value=WORST_N_CHOICES[0],
+        # The cards' own digit counts are offered too: a live run on them reproduces the card.
+        n_options = sorted({*WORST_N_CHOICES, *(w.n for w in mains.values())})
+        n = int(c2.select_slider("Digits", n_options, value=WORST_N_CHOICES[0],
                                  key="rb_wc_n",
                                  help="The first n test digits. The ensemble costs about a CPU "
                                       "second per digit on mnist-cnn-robust."))
