@@ -36,6 +36,8 @@ ASSETS = _assets_folder()
 # dropout) holds this lock, or a concurrent session's seed lands between the two.
 GLOBAL_RNG = threading.Lock()
 REBUILD = "python -m advcore.train"
+# Re-measures the cards' figures of the shipped weights without retraining (advcore.train).
+REMEASURE = "python -m advcore.train --cards-only"
 _LOG = logging.getLogger(__name__)
 
 
@@ -170,7 +172,94 @@ def load_card(name: str, assets: Path = ASSETS) -> dict[str, Any]:
                            exc) from exc
     if not isinstance(card, dict):
         raise _asset_error(path, "(the model card) is corrupt: it is not a JSON object")
+    if WORST_CASE in card:
+        problem = _worst_case_problem(card[WORST_CASE])
+        if problem:
+            _LOG.error("asset %s: worst case: %s", path, problem)
+            raise AssetError(f"{shown_path(path)} (the model card) is corrupt: its worst-case "
+                             f"figure {problem}; re-measure it with `{REMEASURE}`")
     return card
+
+
+# --- the worst-case figure of a card -----------------------------------------------------------
+# Written by advcore.train.evaluate_worst_case: the robust accuracy under advcore.evaluate's
+# ensemble (APGD-CE, APGD-T, Square) at the card's ε on the first `digits` test digits, beside
+# PGD on the same digits, as counts (so the number of digits and the interval are exact), and a
+# short curve over the card's ε on fewer digits. Cards written before it have no such field:
+# `worst_case_of` returns None for them and the pages say how to add it.
+
+WORST_CASE = "worst_case"
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _fraction(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and 0.0 <= float(value) <= 1.0)
+
+
+def _worst_case_problem(block: Any) -> str | None:
+    """What is wrong with a card's worst-case block, in words, or None if it is sound."""
+    if not isinstance(block, dict):
+        return "is not a JSON object"
+    for key in ("eps", "digits", "clean", "robust", "pgd_robust", "pgd_steps", "accuracy",
+                "ci95", "attacks"):
+        if key not in block:
+            return f"has no “{key}”"
+    n = block["digits"]
+    if not _count(n) or n < 1:
+        return "has a number of digits that is not a whole number ≥ 1"
+    if not (isinstance(block["eps"], int | float) and 0 <= block["eps"] <= 1):
+        return "has an ε that is not a number in [0, 1]"
+    for key in ("clean", "robust", "pgd_robust"):
+        if not _count(block[key]) or block[key] > n:
+            return f"has a count “{key}” that is not a whole number between 0 and {n}"
+    if not (block["robust"] <= block["clean"] and block["pgd_robust"] <= block["clean"]):
+        return "counts more digits robust than correctly classified"
+    if not _count(block["pgd_steps"]) or block["pgd_steps"] < 1:
+        return "has a PGD step count that is not a whole number ≥ 1"
+    if not _fraction(block["accuracy"]) or abs(block["accuracy"] - block["robust"] / n) > 1e-4:
+        return "has an accuracy that does not match its counts"
+    ci = block["ci95"]
+    if not (isinstance(ci, list) and len(ci) == 2 and all(_fraction(v) for v in ci)
+            and ci[0] <= block["accuracy"] <= ci[1]):
+        return "has a 95% interval that is not [low, high] around its accuracy"
+    if not (isinstance(block["attacks"], list) and block["attacks"]
+            and all(isinstance(a, str) for a in block["attacks"])):
+        return "does not list the attacks it ran"
+    curve = block.get("curve")
+    if curve is not None:
+        if not isinstance(curve, dict):
+            return "has a curve that is not a JSON object"
+        m = curve.get("digits")
+        eps, robust, pgd = curve.get("epsilons"), curve.get("robust"), curve.get("pgd_robust")
+        if not _count(m) or m < 1:
+            return "has a curve whose number of digits is not a whole number ≥ 1"
+        if not (isinstance(eps, list) and isinstance(robust, list) and isinstance(pgd, list)
+                and len(eps) == len(robust) == len(pgd) and eps):
+            return "has a curve whose ε, worst-case and PGD lists differ in length"
+        if not all(isinstance(e, int | float) and 0 <= e <= 1 for e in eps):
+            return "has a curve with an ε that is not a number in [0, 1]"
+        if not all(_count(k) and k <= m for k in (*robust, *pgd)):
+            return f"has a curve with a count that is not a whole number between 0 and {m}"
+        if not _count(curve.get("pgd_steps")) or curve["pgd_steps"] < 1:
+            return "has a curve whose PGD step count is not a whole number ≥ 1"
+    return None
+
+
+def worst_case_of(card: dict[str, Any]) -> dict[str, Any] | None:
+    """A card's worst-case block (validated by load_card), or None for a card written before
+    the worst-case figure existed: the caller says so and shows the PGD figure alone."""
+    block = card.get(WORST_CASE)
+    if block is None:
+        return None
+    problem = _worst_case_problem(block)
+    if problem:  # a card dict that did not come through load_card
+        raise AssetError(f"the model card of {card.get('name', '?')} is corrupt: its worst-case "
+                         f"figure {problem}; re-measure it with `{REMEASURE}`")
+    return block
 
 
 def _non_finite(state: dict[str, Tensor]) -> list[str]:

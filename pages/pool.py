@@ -39,7 +39,9 @@ everyone else's ε changes queued behind it in the OS scheduler. Here expensive 
   fits. A job that never asks should_stop (training a large 2-D model) is counted when it ends.
 
 The job function runs in a worker thread without a Streamlit context; it must take the pool's
-`should_stop` (pass `pool.should_stop`, which in a script thread is guard.should_stop).
+`should_stop` (pass `pool.should_stop`, which in a script thread is guard.should_stop). A long
+job may also call `pool.report(fraction, text)`: the value is kept on its Job, and the waiting
+script thread draws it as a progress bar (st.progress) instead of the elapsed-time line.
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ class Job:
     cpu: float = 0.0
     result: Any = None
     error: BaseException | None = None
+    # (fraction in [0, 1], text), written by the worker through `report` and read by the
+    # waiting script thread: one tuple, replaced whole (an atomic assignment), never mutated.
+    progress: tuple[float, str] | None = None
 
 
 class _Pool:
@@ -219,6 +224,21 @@ def run_cpu(run: tuple) -> float:
     return sum(p.run_cpu(run) for p in LANES.values())
 
 
+def report(fraction: float, text: str = "") -> bool:
+    """Tell the script thread waiting on this pool job how far it is (fraction in [0, 1]).
+
+    Called from a job function in a worker; a fraction below the last one reported is raised
+    to it, so the bar never moves back. Returns False (and does nothing) outside a pool job,
+    e.g. when a cached function runs in a script thread or a test."""
+    job: Job | None = getattr(local, "job", None)
+    if job is None:
+        return False
+    last = job.progress[0] if job.progress is not None else 0.0
+    value = float(fraction) if fraction == fraction else 0.0  # NaN counts as no progress
+    job.progress = (max(last, min(1.0, max(0.0, value))), str(text))
+    return True
+
+
 def _run_token() -> tuple[str, tuple]:
     from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
@@ -229,12 +249,16 @@ def _run_token() -> tuple[str, tuple]:
     return ctx.session_id, (ctx.session_id, id(ctx.cursors))
 
 
-def compute(label: str, fn: Callable[..., Any], *args: Any, lane: str = "digit") -> Any:
+def compute(label: str, fn: Callable[..., Any], *args: Any, lane: str = "digit",
+            progress: Callable[[float, str], None] | None = None) -> Any:
     """fn(*args) on the pool's `lane` ("digit" or "long", see above), waiting with a queue place
     and CPU figure on the page.
 
     fn is normally a st.cache_data function: a result known to be cached is returned at once,
-    without queueing. Raises QueueFull, BudgetExceeded, or the job's own exception."""
+    without queueing. A job that calls `report` is shown as a progress bar; pass `progress`
+    to draw it yourself instead (a page running many jobs under one bar), called from this
+    thread with each new (fraction, text). Raises QueueFull, BudgetExceeded, or the job's own
+    exception."""
     import streamlit as st
 
     where = LANES[lane]
@@ -256,7 +280,8 @@ def compute(label: str, fn: Callable[..., Any], *args: Any, lane: str = "digit")
     try:
         while not job.done.wait(0.1):
             guard.should_stop()  # a newer run or a closed tab: raises, and the job is cancelled
-            if time.monotonic() - shown < 0.5:
+            reported = job.progress
+            if time.monotonic() - shown < (0.25 if reported is not None else 0.5):
                 continue
             shown = time.monotonic()
             slot = slot or st.empty()
@@ -264,8 +289,17 @@ def compute(label: str, fn: Callable[..., Any], *args: Any, lane: str = "digit")
             if place:
                 slot.caption(f"⏳ {label}: waiting for the shared worker, place {place} in the "
                              f"queue ({where.queued()} jobs wait, from every visitor).")
+            elif reported is not None and progress is not None:
+                slot.empty()
+                progress(*reported)
+            elif reported is not None:
+                fraction, text = reported
+                slot.progress(fraction, text=f"⚙️ {label}{': ' + text if text else ''} · "
+                                             f"{time.monotonic() - job.started:.0f} s")
             else:
                 slot.caption(f"⚙️ {label}: computing, {time.monotonic() - job.started:.0f} s…")
+        if progress is not None and job.progress is not None and job.error is None:
+            progress(*job.progress)  # the last report, which the throttle may have skipped
     finally:
         if not job.done.is_set():
             job.cancelled = True

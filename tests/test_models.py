@@ -265,3 +265,99 @@ def test_flushed_model_gives_bit_identical_logits_and_gradient_signs(name, test_
         g_new, z_new = loss_gradient(loaded, xb, yb)
         assert torch.equal(z_raw, z_new)
         assert torch.equal(g_raw.sign(), g_new.sign())
+
+
+# --- the worst-case figure of a card ---------------------------------------------------------
+
+WORST = {"eps": 0.3, "digits": 250, "clean": 245, "robust": 210, "accuracy": 0.84,
+         "ci95": [0.789, 0.883], "attacks": ["apgd-ce", "apgd-t", "square"],
+         "pgd_steps": 100, "pgd_robust": 218,
+         "curve": {"digits": 50, "pgd_steps": 20, "epsilons": [0.0, 0.3], "robust": [49, 41],
+                   "pgd_robust": [49, 43]}}
+
+
+def _card_with(tmp_path, worst) -> None:
+    card = {"name": "mnist-cnn", "clean_accuracy": 0.98}
+    if worst is not None:
+        card["worst_case"] = worst
+    (tmp_path / "mnist-cnn.json").write_text(json.dumps(card))
+
+
+def test_an_old_card_without_the_worst_case_loads_and_says_so(tmp_path):
+    _card_with(tmp_path, None)
+    card = load_card("mnist-cnn", assets=tmp_path)
+    assert card["clean_accuracy"] == 0.98 and models.worst_case_of(card) is None
+
+
+def test_a_sound_worst_case_block_loads(tmp_path):
+    _card_with(tmp_path, WORST)
+    assert models.worst_case_of(load_card("mnist-cnn", assets=tmp_path)) == WORST
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("a string", "is not a JSON object"),
+    ("no eps", "has no “eps”"),
+    ({"robust": 251}, "has a count “robust”"),
+    ({"robust": -1}, "has a count “robust”"),
+    ({"robust": 210.5}, "has a count “robust”"),
+    ({"digits": 0}, "number of digits"),
+    ({"digits": True}, "number of digits"),
+    ({"accuracy": 0.9}, "does not match its counts"),
+    ({"ci95": [0.9, 0.95]}, "95% interval"),
+    ({"ci95": "narrow"}, "95% interval"),
+    ({"eps": "0.3"}, "ε that is not a number"),
+    ({"pgd_robust": 251}, "between 0 and 250"),
+    ({"clean": 200}, "more digits robust than correctly classified"),
+    ({"attacks": []}, "does not list the attacks"),
+    ({"curve": {**WORST["curve"], "robust": [49]}}, "differ in length"),
+    ({"curve": {**WORST["curve"], "robust": [49, 51]}}, "between 0 and 50"),
+    ({"curve": {**WORST["curve"], "pgd_steps": 0}}, "PGD step count"),
+])
+def test_a_corrupt_worst_case_block_is_refused_with_the_fix(tmp_path, damage, words):
+    if damage == "no eps":
+        block = {k: v for k, v in WORST.items() if k != "eps"}
+    else:
+        block = {**WORST, **damage} if isinstance(damage, dict) else damage
+    _card_with(tmp_path, block)
+    with pytest.raises(AssetError, match="corrupt: its worst-case figure") as info:
+        load_card("mnist-cnn", assets=tmp_path)
+    assert words in str(info.value)
+    assert models.REMEASURE in str(info.value) and "mnist-cnn.json" in str(info.value)
+    assert str(tmp_path) not in str(info.value)
+
+
+@pytest.mark.parametrize("name", list(models.PRETRAINED))
+def test_shipped_worst_case_is_consistent_and_at_most_pgd(name):
+    """Each shipped card's worst case sits at or below PGD on the same digits (the ensemble's
+    first attack is already a 100-step APGD), at the card's ε and along its curve."""
+    _, card = shipped(name)
+    block = models.worst_case_of(card)
+    if block is None:
+        pytest.skip(f"{name}'s card predates the worst-case figure ({models.REMEASURE})")
+    assert block["eps"] == 0.3 and block["digits"] >= 50
+    assert block["robust"] <= block["pgd_robust"]
+    assert card["worst_case_accuracy_eps_0.3"] == block["accuracy"]
+    assert block["command"].startswith(REBUILD)
+    curve = block["curve"]
+    assert all(k <= p for k, p in zip(curve["robust"], curve["pgd_robust"], strict=True))
+    from advcore.evaluate import clopper_pearson
+    lo, hi = clopper_pearson(block["robust"], block["digits"])
+    assert block["ci95"] == [round(lo, 4), round(hi, 4)]
+
+
+def test_linear_cards_worst_case_is_reproduced_exactly_by_a_live_cell():
+    """The live path and the card agree: the first 50-digit cell at ε = 0.05 and ε = 0.3 gives
+    the card curve's counts exactly (mnist-linear: a second of CPU)."""
+    from advcore import robustness as rb
+
+    model, card = shipped("mnist-linear")
+    block = models.worst_case_of(card)
+    if block is None:
+        pytest.skip("mnist-linear's card predates the worst-case figure")
+    x, y = mnist("test")
+    curve = block["curve"]
+    m = curve["digits"]
+    assert m == rb.WORST_CASE_CHUNK
+    for eps in (0.05, 0.3):
+        i = curve["epsilons"].index(eps)
+        assert rb.worst_case_count(model, x[:m], y[:m], eps=eps).robust == curve["robust"][i]

@@ -4,6 +4,7 @@ digits, 2 PGD steps) so the file runs in well under a minute on two shared cores
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,62 @@ def test_missing_and_corrupt_weights_give_a_message_not_a_traceback(tmp_path: Pa
         assert any("cannot be loaded" in e and "rebuild it with" in e
                    for e in out[section]["errors"]), out[section]
     assert any("mnist-cnn" in e and "corrupt" in e for e in out["transfer"]["errors"])
+
+
+def _sentences(at: AppTest) -> dict[str, str]:
+    """The "PGD says X%, the worst case says Y%" sentence per model, as the page wrote it."""
+    out = {}
+    for m in at.markdown:
+        if " says **" in m.value and m.value.startswith("**"):
+            out[m.value.split("**")[1]] = m.value
+    return out
+
+
+@needs_models
+def test_cards_give_pgd_and_the_worst_case_with_digits_and_interval() -> None:
+    at = page()
+    assert not at.exception
+    said = _sentences(at)
+    from advcore.models import load_card, worst_case_of
+
+    for name in ("mnist-linear", "mnist-cnn", "mnist-cnn-robust"):
+        block = worst_case_of(load_card(name))
+        if block is None:  # an old card: a clear note instead of a number
+            assert any(name in i.value and "--cards-only" in i.value for i in at.info)
+            continue
+        text = said[name]
+        assert "PGD-100 says" in text and "the worst case says" in text and "95% CI" in text
+        assert f"the first {block['digits']:,} test digits" in text and "model card" in text
+    spec = json.dumps(figures(at)[0].spec)
+    assert "worst case (model card" in spec and '"dash":"dash"' in spec.replace(" ", "")
+
+
+@needs_models
+def test_live_worst_case_matches_a_direct_engine_call_and_its_bar_ends_full() -> None:
+    """The oracle: the page's two numbers for mnist-linear at ε = 0.05 on the first 50 digits
+    are those of robust_accuracy and PGD-20 called directly on the same digits; the progress
+    bar of the run is left full. (mnist-linear alone: about a second of CPU.)"""
+    from advcore import robustness as rb
+    from advcore.data import mnist
+    from advcore.evaluate import robust_accuracy
+
+    at = page(steps="20")
+    at.multiselect(key="rb_wc_models").set_value(["mnist-linear"])
+    at.select_slider(key="rb_wc_eps").set_value(0.05)
+    at.button(key="rb_wc_run").click().run()
+    assert not at.exception
+    text = _sentences(at)["mnist-linear"]
+    assert "measured live" in text
+    model = pretrained("mnist-linear")
+    x, y = mnist("test")
+    direct = robust_accuracy(model, x[:50], y[:50], eps=0.05, seed=rb.SEED)
+    pgd = rb.cell_correct(model, x[:50], y[:50], attack="pgd", eps=0.05, steps=20)
+    assert f"PGD-20 says **{100 * pgd / 50:.0f}%**" in text
+    assert f"the worst case says **{100 * direct.accuracy:.0f}%**" in text
+    lo, hi = direct.ci
+    assert f"95% CI {100 * lo:.0f}%–{100 * hi:.0f}%" in text
+    bars = at.get("progress")
+    assert bars and bars[-1].proto.value == 100
+    assert "done" in bars[-1].proto.text
+    spec = json.dumps(figures(at)[0].spec)
+    assert "worst case (live, 50 digits)" in spec

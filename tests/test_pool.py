@@ -142,3 +142,53 @@ def test_long_lane_runs_on_its_own_worker_and_the_budget_counts_both_lanes(
     t.join(60)
     assert out[0] == 0.2, out
     assert isinstance(out[1], pool.BudgetExceeded), out
+
+
+def test_report_is_a_no_op_outside_a_pool_job() -> None:
+    assert pool.report(0.5, "here") is False
+
+
+def test_a_job_reports_progress_that_only_grows_and_is_drawn_to_its_end() -> None:
+    """A job in a worker reports its progress; the waiting thread sees each value while the
+    job still runs (the job waits until it has been seen), ends at 1.0, and never sees the bar
+    move back (a smaller or NaN report keeps the last value)."""
+    seen: list[tuple[float, str]] = []
+    shown = threading.Condition()
+
+    def draw(fraction: float, text: str) -> None:
+        with shown:
+            seen.append((fraction, text))
+            shown.notify_all()
+
+    def job_reporting_progress() -> str:
+        for f, report in ((0.25, 0.25), (0.5, 0.5), (0.5, 0.1), (0.5, float("nan")),
+                          (1.0, 1.0)):
+            assert pool.report(report, f"at {report}")
+            with shown:
+                assert shown.wait_for(lambda f=f: seen and seen[-1][0] >= f, timeout=20)
+        return "finished"
+
+    assert pool.compute("progress test", job_reporting_progress, progress=draw) == "finished"
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions)
+    assert fractions[0] == 0.25 and fractions[-1] == 1.0
+    assert 0.5 in fractions and not any(f != f for f in fractions)
+
+
+def test_progress_is_kept_on_the_job_for_the_waiting_thread() -> None:
+    gate = threading.Event()
+    p = pool._Pool(1)
+
+    def work() -> int:
+        pool.report(0.4, "four tenths")
+        gate.wait(20)
+        return 1
+
+    job = pool.Job("j", work, (), "s", ("s", 0))
+    p.submit(job)
+    deadline = time.monotonic() + 20
+    while job.progress is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert job.progress == (0.4, "four tenths") and not job.done.is_set()
+    gate.set()
+    assert job.done.wait(20) and job.result == 1

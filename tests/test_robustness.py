@@ -311,3 +311,123 @@ def test_mnist_linears_exact_curve_lies_under_every_attack():
     fig = rb_figs.curves_figure([], exact=[curve])
     exact_traces = [t for t in fig.data if "exact" in t.name]
     assert len(exact_traces) == 2 and exact_traces[0].line.shape == "hv"  # both panels
+
+
+# --- the worst case beside PGD ----------------------------------------------------------------
+
+
+def _linear_digits(n: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    x, y = mnist("test")
+    return shipped("mnist-linear"), x[:n], y[:n]
+
+
+def test_worst_case_count_is_a_direct_engine_call_and_its_progress_reaches_the_end() -> None:
+    """The wrappers that report progress and ask should_stop only watch: the counts are those
+    of robust_accuracy called directly on the same digits (the oracle), and the reported
+    fraction only grows and ends at 1.0. Shipped mnist-linear, 50 digits, ε = 0.05."""
+    model, x, y = _linear_digits(50)
+    seen: list[float] = []
+    got = rb.worst_case_count(model, x, y, eps=0.05, progress=lambda f, what: seen.append(f),
+                              should_stop=lambda: False)
+    direct = robust_accuracy(model, x, y, eps=0.05, seed=rb.SEED)
+    assert got.n == 50 and got.robust == int(direct.robust.sum())
+    assert got.clean == int(direct.clean.sum())
+    assert dict(got.per_attack) == {k: round(v * 50) for k, v in direct.per_attack.items()}
+    assert len(seen) > 10 and seen == sorted(seen) and seen[-1] == 1.0
+    assert all(0.0 <= f <= 1.0 for f in seen)
+    assert 0 < got.robust < got.clean  # a setting where the figure means something
+
+
+def test_worst_case_line_lies_at_or_below_pgd_on_the_same_digits() -> None:
+    """The property, on a real small run: at every ε the ensemble leaves at most as many of the
+    same digits robust as PGD-20, and the figure draws exactly those points in the PGD panel.
+    Shipped mnist-linear on 50 digits at six ε, and mnist-cnn on 20 digits at ε = 0.1."""
+    points = []
+    model, x, y = _linear_digits(50)
+    for e in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
+        count = rb.worst_case_count(model, x, y, eps=e)
+        pgd = rb.cell_correct(model, x, y, attack="pgd", eps=e, steps=20)
+        points.append(rb.combine_worst_case("mnist-linear", e, [count], pgd=pgd, pgd_steps=20))
+    cnn = shipped("mnist-cnn")
+    xs, ys = mnist("test")
+    xs, ys = xs[:20], ys[:20]
+    count = rb.worst_case_count(cnn, xs, ys, eps=0.1)
+    pgd = rb.cell_correct(cnn, xs, ys, attack="pgd", eps=0.1, steps=20)
+    points.append(rb.combine_worst_case("mnist-cnn", 0.1, [count], pgd=pgd, pgd_steps=20))
+    for w in points:
+        assert w.robust <= w.pgd, (w.model, w.eps, w.robust, w.pgd)
+        lo, hi = w.ci
+        assert lo <= w.accuracy <= hi
+    assert any(w.gap > 0 for w in points)  # PGD does overstate somewhere
+    fig = figs.curves_figure([], worst=points)
+    worst = [t for t in fig.data if "worst case" in (t.name or "")]
+    assert len(worst) == 2 and all(t.line.dash == "dash" and t.showlegend is not False
+                                   for t in worst)
+    assert {t.xaxis for t in worst} == {"x2"}  # the PGD panel only
+    linear = next(t for t in worst if "mnist-linear" in t.name)
+    assert list(linear.y) == [100 * w.accuracy for w in points[:6]]
+    assert linear.line.color == figs.darker(figs.MODEL_COLORS["mnist-linear"])
+    assert "50 digits" in linear.name and "PGD-20" in linear.customdata[0][3]
+
+
+def test_worst_case_cells_cover_the_digits_once_cheapest_model_first() -> None:
+    cells = rb.worst_case_cells(["mnist-cnn-robust", "mnist-linear"], 0.3, n=120)
+    assert [(c.model, c.start, c.stop) for c in cells] == [
+        ("mnist-linear", 0, 50), ("mnist-linear", 50, 100), ("mnist-linear", 100, 120),
+        ("mnist-cnn-robust", 0, 50), ("mnist-cnn-robust", 50, 100),
+        ("mnist-cnn-robust", 100, 120)]
+    assert {c.attack for c in cells} == {rb.WORST}
+    with pytest.raises(ValueError):
+        rb.worst_case_cells(["mnist-cnn"], 0.3, n=0)
+
+
+def test_combined_cells_add_their_counts_and_keep_each_warning_once() -> None:
+    a = rb.WorstCount(50, 48, 40, (("apgd-ce", 42), ("square", 40)), ("masked",))
+    b = rb.WorstCount(20, 20, 19, (("apgd-ce", 19), ("square", 19)), ("masked",))
+    w = rb.combine_worst_case("m", 0.3, [a, b], pgd=61, pgd_steps=100)
+    assert (w.n, w.clean, w.robust, w.pgd) == (70, 68, 59, 61)
+    assert w.per_attack == (("apgd-ce", 61), ("square", 59)) and w.warnings == ("masked",)
+    assert w.accuracy == 59 / 70 and w.gap == pytest.approx(2 / 70)
+    text = rb.worst_case_summary(w)
+    assert "PGD-100 says **87%**" in text and "the worst case says **84%**" in text
+    assert "95% CI" in text and "first 70 test digits" in text
+    many = rb.combine_worst_case("m", 0.3, [rb.WorstCount(1000, 990, 843, (), ())], pgd=867,
+                                 pgd_steps=100)
+    assert "**84.3%**" in rb.worst_case_summary(many)  # a decimal only where n supports it
+    with pytest.raises(ValueError):
+        rb.combine_worst_case("m", 0.3, [], pgd=0, pgd_steps=1)
+
+
+WORST_BLOCK = {"eps": 0.3, "digits": 250, "clean": 245, "robust": 210, "accuracy": 0.84,
+               "ci95": [0.789, 0.883], "attacks": ["apgd-ce", "apgd-t", "square"],
+               "per_attack": {"apgd-ce": 0.86, "apgd-t": 0.848, "square": 0.84},
+               "pgd_steps": 100, "pgd_robust": 218,
+               "curve": {"digits": 50, "pgd_steps": 20, "epsilons": [0.0, 0.1, 0.3],
+                         "robust": [49, 46, 41], "pgd_robust": [49, 47, 43]}}
+
+
+def test_card_worst_case_reads_the_block_and_old_cards_fall_back() -> None:
+    main, curve = rb.card_worst_case("mnist-cnn-robust", {**CARD, "worst_case": WORST_BLOCK})
+    assert (main.n, main.robust, main.pgd, main.pgd_steps, main.source) == (250, 210, 218, 100,
+                                                                             "card")
+    assert dict(main.per_attack)["apgd-t"] == 212
+    assert [(w.eps, w.robust, w.pgd, w.n) for w in curve] == [
+        (0.0, 49, 49, 50), (0.1, 46, 47, 50), (0.3, 41, 43, 50)]
+    assert rb.card_worst_case("mnist-cnn", CARD) == (None, [])
+    assert "--cards-only" in rb.no_worst_case_message("mnist-cnn")
+    with pytest.raises(AssetError, match="worst-case figure has a count"):
+        rb.card_worst_case("mnist-cnn", {**CARD, "worst_case": {**WORST_BLOCK, "robust": 251}})
+
+
+def test_paper_comparison_puts_our_worst_case_beside_autoattack() -> None:
+    curves = rb.card_curves("mnist-cnn-robust", CARD, 1000)
+    cards = {"mnist-cnn-robust": {**CARD, "worst_case": WORST_BLOCK}}
+    rows = {r.reference.source: r for r in rb.paper_comparison(curves, cards)
+            if r.reference.ours == "mnist-cnn-robust"}
+    aa = rows["Croce & Hein 2020"]
+    assert aa.reference.accuracy == 0.884 and "89.6% by PGD" in aa.reference.reported
+    assert aa.ours_accuracy == 0.84 and "250 digits" in aa.ours_setting
+    old = rb.paper_comparison(curves, {"mnist-cnn-robust": CARD})
+    assert next(r for r in old if r.reference.source == "Croce & Hein 2020").ours_accuracy is None
+    table = figs.comparison_table([aa])
+    assert table[0]["attack"].startswith("AutoAttack") and table[0]["ours − paper"] == "-4.4 pp"

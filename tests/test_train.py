@@ -63,3 +63,40 @@ def test_rebuild_command_rejects_unknown_names(capsys):
     except SystemExit as exc:
         assert exc.code == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_worst_case_options_are_checked(capsys):
+    for argv, words in ((["--worst-case-only"], "give it with --cards-only"),
+                        (["--cards-only", "--worst-case-digits", "0"], "at least 1")):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            assert exc.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+        assert words in capsys.readouterr().err
+
+
+def test_evaluate_worst_case_writes_a_block_the_card_loader_accepts():
+    """The training command's worst-case figures for shipped mnist-linear on 50 digits (a few
+    CPU seconds): a sound block, the curve's ε = 0.3 point is the main figure's one cell, and
+    the ensemble never leaves more digits robust than PGD on the same digits."""
+    import pytest
+
+    from advcore import models
+    from advcore.train import evaluate_worst_case
+
+    try:
+        model = models.pretrained("mnist-linear")
+    except models.AssetError as exc:
+        pytest.skip(str(exc))
+    out = evaluate_worst_case(model, digits=50, curve_digits=50, command="test")
+    block = out["worst_case"]
+    assert models._worst_case_problem(block) is None
+    assert out["worst_case_accuracy_eps_0.3"] == block["accuracy"]
+    assert block["digits"] == 50 and block["attacks"] == ["apgd-ce", "apgd-t", "square"]
+    curve = block["curve"]
+    assert curve["epsilons"][-1] == 0.3 and curve["robust"][-1] == block["robust"]
+    assert curve["robust"][0] == curve["pgd_robust"][0] == block["clean"]
+    assert all(k <= p for k, p in zip(curve["robust"], curve["pgd_robust"], strict=True))
+    assert block["robust"] <= block["pgd_robust"] and block["cpu_seconds"] > 0

@@ -29,7 +29,10 @@ from advcore.robustness import (
     Examples,
     Reference,
     TransferMatrix,
+    WorstCase,
     eps_255,
+    interval,
+    percent,
 )
 
 # Okabe-Ito colours: distinct for colour-blind viewers and on a washed-out projector.
@@ -44,9 +47,11 @@ MODEL_LABELS = {
     "mnist-cnn-robust": "mnist-cnn-robust (PGD training)",
 }
 ATTACK_TITLES = {"fgsm": "FGSM (one step)", "pgd": "PGD ({steps} steps, random start)"}
+WORST_TITLE = "PGD-{steps} (solid) and the worst case (dashed)"
 REFERENCE_SYMBOLS = {
     "Goodfellow et al. 2015": "diamond-open",
     "Madry et al. 2018": "star",
+    "Croce & Hein 2020": "star-open",
     "PyTorch FGSM tutorial": "x-thin-open",
 }
 WRONG = FLIP_COLOR
@@ -89,12 +94,19 @@ def eps_ticks(epsilons: Sequence[float]) -> dict[str, Any]:
 # --- accuracy vs ε ----------------------------------------------------------------------------
 
 
+def darker(colour: str, share: float = 0.35) -> str:
+    """`colour` (#rrggbb) mixed with `share` black: the same hue family, a shade darker."""
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c * (1 - share)):02x}" for c in rgb)
+
+
 def curves_figure(
     curves: Sequence[Curve],
     references: Sequence[Reference] = (),
     *,
     compare: Sequence[Curve] = (),
     exact: Sequence[Curve] = (),
+    worst: Sequence[WorstCase] = (),
     talk: bool = False,
 ) -> go.Figure:
     """Accuracy (%) vs ε, FGSM on the left and PGD on the right, one line per model.
@@ -104,9 +116,13 @@ def curves_figure(
     references: published points, each drawn in the colour of the model of ours it compares with.
     exact: true robust-accuracy curves (robustness.exact_linear_curve), drawn in both panels as
     a dashed step in the model's colour, under the attack curves.
+    worst: worst-case points (robustness.WorstCase, the ensemble of advcore.evaluate), drawn in
+    the PGD panel as one dashed line per model and source, a shade darker than the model's
+    colour, with their 95% intervals as error bars.
     """
     pgd_steps = next((c.steps for c in curves if c.attack == "pgd"), 20)
-    titles = (ATTACK_TITLES["fgsm"], ATTACK_TITLES["pgd"].format(steps=pgd_steps))
+    titles = (ATTACK_TITLES["fgsm"], (WORST_TITLE if worst else ATTACK_TITLES["pgd"]).format(
+        steps=pgd_steps))
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=titles)
     width = 4 if talk else 2.5
@@ -122,7 +138,11 @@ def curves_figure(
                                            marker=marker), row=1, col=col)
         for c in exact:
             fig.add_trace(_exact_trace(c, col, width=width), row=1, col=col)
-        traces, labels = _reference_traces(references, attack, marker)
+        if attack == "pgd":
+            for trace in _worst_traces(worst, width=width, marker=marker, short=talk):
+                fig.add_trace(trace, row=1, col=col)
+        traces, labels = _reference_traces(references, attack, marker,
+                                           also=("worst-case",) if attack == "pgd" else ())
         for trace in traces:
             fig.add_trace(trace, row=1, col=col)
         for label in labels:
@@ -146,9 +166,52 @@ def curves_figure(
                 "font": {"size": 17 if talk else 13}},
         hovermode="closest",
     )
-    _finish(fig, talk=talk, height=460 if talk else 600)
-    fig.update_layout(margin={"b": 110, "t": 150} if talk else {"b": 170})
+    _finish(fig, talk=talk, height=(520 if worst else 460) if talk else 600)
+    fig.update_layout(margin={"b": 110, "t": 190 if worst else 150} if talk else {"b": 170})
     return fig
+
+
+def _worst_traces(worst: Sequence[WorstCase], *, width: float, marker: int,
+                  short: bool = False) -> list[go.Scatter]:
+    """One dashed line per (model, source): the worst case at each ε > 0 it was measured
+    (at ε = 0 it is only the clean accuracy of those few digits, which the solid line gives on
+    all of them)."""
+    groups: dict[tuple[str, str], list[WorstCase]] = {}
+    for w in worst:
+        if w.eps <= 0:
+            continue
+        groups.setdefault((w.model, w.source), []).append(w)
+    traces = []
+    for (model, source), points in groups.items():
+        points = sorted(points, key=lambda w: w.eps)
+        sizes = sorted({w.n for w in points})
+        n_text = (f"{sizes[0]:,}" if len(sizes) == 1 else
+                  " or ".join(f"{k:,}" for k in sizes))
+        colour = darker(MODEL_COLORS.get(model, "#444444"))
+        ys = [100 * w.accuracy for w in points]
+        cis = [w.ci for w in points]
+        where = "model card" if source == "card" else "live"
+        traces.append(go.Scatter(
+            x=[w.eps for w in points], y=ys, mode="lines+markers",
+            # On a projector the legend sits above the panels: short names keep it to few rows
+            name=(f"{model}: worst case" if short else
+                  f"{MODEL_LABELS.get(model, model)}: worst case ({where}, {n_text} digits)"),
+            legendgroup=f"{model}-worst-{source}",
+            line={"color": colour, "width": width, "dash": "dash"},
+            marker={"size": marker + 2, "symbol": "circle-open", "color": colour,
+                    "line": {"width": 2, "color": colour}},
+            error_y={"type": "data", "symmetric": False, "thickness": 1, "width": 3,
+                     "color": colour, "array": [100 * hi - y for (_, hi), y in zip(cis, ys, strict=True)],
+                     "arrayminus": [y - 100 * lo for (lo, _), y in zip(cis, ys, strict=True)]},
+            customdata=[[eps_255(w.eps), percent(w.accuracy, w.n), interval(w.ci, w.n),
+                         f"PGD-{w.pgd_steps} {percent(w.pgd_accuracy, w.n)}", f"{w.n:,}"]
+                        for w in points],
+            hovertemplate=(f"<b>ours: {model}</b> · worst case ({where}, first "
+                           "%{customdata[4]} test digits)<br>ε = %{x:g} (%{customdata[0]})<br>accuracy "
+                           "%{customdata[1]} (%{customdata[2]})<br>on the same digits: "
+                           "%{customdata[3]}<extra></extra>"),
+        ))
+    return traces
 
 
 def _exact_trace(c: Curve, col: int, *, width: float) -> go.Scatter:
@@ -185,13 +248,14 @@ def _curve_trace(c: Curve, attack: str, col: int, *, dotted: bool, width: float,
     )
 
 
-def _reference_traces(references: Sequence[Reference], attack: str,
-                      marker: int) -> tuple[list[go.Scatter], list[dict[str, Any]]]:
+def _reference_traces(references: Sequence[Reference], attack: str, marker: int,
+                      also: Sequence[str] = ()) -> tuple[list[go.Scatter], list[dict[str, Any]]]:
     """One trace per reference group in this panel, in the colour of the model of ours it is
-    compared with, and a value label (an annotation on white) for each lone point."""
+    compared with, and a value label (an annotation on white) for each lone point. `also`:
+    further reference attacks drawn in this panel (AutoAttack's point beside PGD's)."""
     groups: dict[str, list[Reference]] = {}
     for r in references:
-        if r.attack == attack:
+        if r.attack == attack or r.attack in also:
             groups.setdefault(r.group, []).append(r)
     traces, labels = [], []
     for group, refs in groups.items():
@@ -216,6 +280,9 @@ def _reference_traces(references: Sequence[Reference], attack: str,
             labels.append({"x": first.eps, "y": 100 * first.accuracy,
                            "text": f"{100 * first.accuracy:.3g}%", "showarrow": False,
                            "xanchor": "right", "xshift": -14, "bgcolor": "rgba(255,255,255,0.85)",
+                           # AutoAttack's point sits 0.6 points under Madry's PGD point
+                           "yshift": {"worst-case": -14, "pgd": 10}.get(first.attack, 0)
+                           if first.eps == 0.3 and first.ours == "mnist-cnn-robust" else 0,
                            "font": {"color": colour}})
     return traces, labels
 
@@ -356,7 +423,7 @@ def comparison_table(rows: Sequence[Comparison]) -> list[dict[str, str]]:
     out = []
     for row in rows:
         r = row.reference
-        what = "FGSM" if r.attack == "fgsm" else "PGD"
+        what = {"fgsm": "FGSM", "pgd": "PGD"}.get(r.attack, "AutoAttack / worst case")
         diff = row.difference
         paper = f"{r.accuracy:.1%}"
         if "error" in r.reported:
