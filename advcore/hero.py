@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 import threading
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +117,7 @@ def _read(path: Path, key: str) -> Hero | None:
             label, norm = str(f["attack_label"]), str(f["norm"])
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         _LOG.warning("hero cache %s is unusable (%s); rebuilding it", path, exc)
         return None
     shapes = [arrays[k].shape for k in _ARRAYS]
