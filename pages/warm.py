@@ -19,7 +19,11 @@ _LOCK = threading.Lock()
 _thread: threading.Thread | None = None
 
 
-def _warm() -> None:
+def _warm(after: threading.Thread | None) -> None:
+    # The script run that started us finishes first: its page goes out to the browser before this
+    # thread competes for the interpreter with torch's import (~2 s of mostly Python).
+    if after is not None:
+        after.join()
     try:
         import pages.ui  # noqa: F401  torch, the engine and its pages' helpers
         from advcore import data, models
@@ -34,10 +38,14 @@ def _warm() -> None:
 
 
 def start() -> threading.Thread:
-    """Start the warm-up thread unless this process already has one; returns it."""
+    """Start the warm-up thread unless this process already has one; returns it. It begins once
+    the calling thread (a session's script run) has ended."""
     global _thread
     with _LOCK:
         if _thread is None:
-            _thread = threading.Thread(target=_warm, name="advplay-warm", daemon=True)
+            caller = threading.current_thread()
+            after = None if caller is threading.main_thread() else caller
+            _thread = threading.Thread(target=_warm, args=(after,), name="advplay-warm",
+                                       daemon=True)
             _thread.start()
         return _thread

@@ -144,7 +144,7 @@ import json, sys
 from streamlit.testing.v1 import AppTest
 import pages.warm as warm
 seen = {}
-warm._warm = lambda: seen.setdefault("heavy", sorted(
+warm._warm = lambda after: seen.setdefault("heavy", sorted(
     m for m in ("torch", "sklearn", "pages.ui", "advcore.attacks", "advcore.models")
     if m in sys.modules))
 at = AppTest.from_file(sys.argv[1], default_timeout=120)
