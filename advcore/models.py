@@ -19,18 +19,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-PROJECT = Path(__file__).resolve().parent.parent
+from advcore._paths import ASSETS, PROJECT  # torch-free, shared with advcore.hero
 
-
-def _assets_folder() -> Path:
-    """Where the shipped weights are: assets/ beside advcore/ in a source checkout, or the
-    package data `advcore.assets` of an installed package (pyproject.toml maps assets/ there)."""
-    if (PROJECT / "assets").is_dir():
-        return PROJECT / "assets"
-    return Path(__file__).resolve().parent / "assets"
-
-
-ASSETS = _assets_folder()
 # torch's default generator is one per process, shared by every thread, and Streamlit serves each
 # browser session in its own thread: whoever seeds it and then draws (weight initialisation,
 # dropout) holds this lock, or a concurrent session's seed lands between the two.

@@ -8,9 +8,8 @@ the controls it names, and to show what its title promises.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
-
-from advcore import state
 
 
 @dataclass(frozen=True)
@@ -37,12 +36,16 @@ class NamedScene:
         return params
 
 
-# Each page's scene type, to check a named scene against the page's own URL parser.
-SCENE_TYPES: dict[str, type] = {
-    "boundary": state.BoundaryScene,
-    "digits": state.DigitsScene,
-    "robustness": state.RobustnessScene,
-}
+def __getattr__(name: str) -> Any:
+    """SCENE_TYPES, each page's scene type (to check a named scene against the page's own URL
+    parser), made on first use: advcore.state imports torch, and the home page lists the scenes
+    without it."""
+    if name == "SCENE_TYPES":
+        from advcore import state
+
+        return {"boundary": state.BoundaryScene, "digits": state.DigitsScene,
+                "robustness": state.RobustnessScene}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 SCENES: tuple[NamedScene, ...] = (
     NamedScene(

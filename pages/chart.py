@@ -26,6 +26,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+# pandas before anything draws: Streamlit's component serialiser imports it on first use, and
+# plotly, serialising a figure in another session's thread at that moment, finds the half-made
+# module in sys.modules ("partially initialized module 'pandas' has no attribute 'Series'").
+# Imported here, with this module, the import lock makes every session wait for all of it.
+import pandas  # noqa: F401
 import plotly
 import plotly.io
 import streamlit as st

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advcore.attacks import ATTACKS
+from advcore import hero as heroes
 from advcore.figures import digits as digit_figs
 from advcore.scenes import SCENES, get_scene
-from pages import ui
+from pages import talk as talk_look
+from pages import warm
 from pages.catalog import PAGES
 
+# This page imports nothing that imports torch: the hero comes from its cache file (numpy only)
+# once the first start has computed it, and the engine is warmed in the background at the end.
 talk = st.query_params.get("talk", "0") == "1"
-ui.talk_mode(talk)
+talk_look.talk_mode(talk)
 
 st.title("Adversarial Playground")
 st.markdown(
@@ -20,26 +23,30 @@ st.markdown(
     "MNIST digits turned into other digits."
 )
 
-# --- the hero: a 7 that becomes a 3, computed now by advcore --------------------------------------
+# --- the hero: a 7 that becomes a 3, computed by advcore on this machine -----------------------
 hero = get_scene("seven-to-three")
 p = hero.params
-# Without its weights the hero cannot be computed: say which file is missing, keep the page.
-if ui.pretrained_or_warn(p["model"]) is not None:
-    digit, label = ui.test_digit(int(p["index"]))
-    result = ui.digit_attack(p["model"], p["attack"], float(p["eps"]), int(p["steps"]),
-                             int(p["target"]), digit, label)
-    pred_clean, pred_adv = int(result.probs_clean.argmax()), int(result.probs_adv.argmax())
+shown = heroes.cached(p)
+if shown is None:  # the first start: compute it (torch) and cache it for the next start
+    from pages import ui
+
+    # Without its weights the hero cannot be computed: say which file is missing, keep the page.
+    if ui.pretrained_or_warn(p["model"]) is not None:
+        with st.spinner("Attacking the digit…"):
+            shown, _ = heroes.hero(p)
+if shown is not None:
     with st.container(key="home.hero"):
         st.html(digit_figs.panels_html(
-            result.clean, result.perturbation, result.adversarial,
-            pred_clean=pred_clean, conf_clean=float(result.probs_clean[pred_clean]),
-            pred_adv=pred_adv, conf_adv=float(result.probs_adv[pred_adv]),
-            eps=float(p["eps"]), norm=ATTACKS[p["attack"]].norm, amplify=True, talk=talk,
+            shown.clean, shown.perturbation, shown.adversarial,
+            pred_clean=shown.pred_clean, conf_clean=float(shown.probs_clean[shown.pred_clean]),
+            pred_adv=shown.pred_adv, conf_adv=float(shown.probs_adv[shown.pred_adv]),
+            eps=float(p["eps"]), norm=shown.norm, amplify=True, talk=talk,
         ))
     st.caption(
-        f"Computed just now on this machine: targeted {ATTACKS[p['attack']].label} with "
-        f"ε = {digit_figs.format_eps(float(p['eps']), 'linf')} against `{p['model']}` — "
-        f"the network said {pred_clean}, now it says {pred_adv}."
+        f"Computed on this machine by advcore (cached on first start): targeted "
+        f"{shown.attack_label} with ε = {digit_figs.format_eps(float(p['eps']), shown.norm)} "
+        f"against `{p['model']}` — the network said {shown.pred_clean}, now it says "
+        f"{shown.pred_adv}."
     )
 st.page_link("pages/digits.py", label="Open this scene", icon=":material/open_in_new:",
              query_params=hero.query(talk=talk))
@@ -63,3 +70,6 @@ for scene in SCENES:
         st.page_link(page.path, label=f"**{scene.title}**", icon=page.icon,
                      query_params=scene.query(talk=talk_links))
         st.caption(f"{scene.blurb}  ·  `{scene.url(talk=talk_links)}`")
+
+# The next page needs torch and the models: load them now, while the speaker reads this one.
+warm.start()

@@ -148,8 +148,10 @@ def write_mnist(folder: Path, gz: bool, n_train: int = 12, n_test: int = 5,
 def mnist_dir(tmp_path, monkeypatch):
     monkeypatch.setenv(MNIST_ENV, str(tmp_path))
     data._mnist.cache_clear()
+    data._mnist_arrays.cache_clear()
     yield tmp_path
     data._mnist.cache_clear()
+    data._mnist_arrays.cache_clear()
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -255,8 +257,10 @@ def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(data.CACHE_ENV, str(tmp_path))
     monkeypatch.delenv(MNIST_ENV, raising=False)
     data._mnist.cache_clear()
+    data._mnist_arrays.cache_clear()
     yield tmp_path
     data._mnist.cache_clear()
+    data._mnist_arrays.cache_clear()
 
 
 def test_the_mnist_cache_is_built_once_and_then_read_without_parsing(fresh_cache, monkeypatch):
@@ -269,6 +273,7 @@ def test_the_mnist_cache_is_built_once_and_then_read_without_parsing(fresh_cache
     with np.load(cached, allow_pickle=False) as f:  # plain arrays, no pickle
         assert f["x_test"].dtype == np.uint8 and f["x_test"].shape == (1000, 784)
     data._mnist.cache_clear()
+    data._mnist_arrays.cache_clear()
 
     def no_parsing():
         raise AssertionError("the CSV was parsed again")
@@ -285,6 +290,7 @@ def test_a_corrupt_mnist_cache_is_rebuilt(fresh_cache):
     (cached,) = fresh_cache.glob("mnist5k-*.npz")
     cached.write_bytes(b"not an npz")
     data._mnist.cache_clear()
+    data._mnist_arrays.cache_clear()
     x2, _ = mnist("test")
     assert torch.equal(x1, x2)
     with np.load(cached, allow_pickle=False) as f:
