@@ -33,7 +33,7 @@ from hypothesis import strategies as hs
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from advcore import data, models, preprocess, state
+from advcore import _paths, data, models, preprocess, state
 from pages.catalog import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -336,6 +336,7 @@ def broken_assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     weights.write_bytes(weights.read_bytes()[:1000])
     (assets / "mnist-linear.safetensors").unlink()
     monkeypatch.setattr(models, "ASSETS", assets)
+    monkeypatch.setattr(_paths, "ASSETS", assets)  # what the torch-free hero cache reads
     monkeypatch.setattr(models, "load_pretrained", partial(models.load_pretrained, assets=assets))
     monkeypatch.setattr(models, "load_card", partial(models.load_card, assets=assets))
     _clear_caches()

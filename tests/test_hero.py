@@ -171,8 +171,11 @@ def test_home_draws_a_cached_hero_without_importing_torch(cache):
     assert report["heavy"] == []
 
 
-def test_the_warm_up_starts_once_and_loads_torch_and_the_models():
+def test_the_warm_up_starts_once_and_loads_torch_and_the_models(monkeypatch):
     from pages import warm
+
+    # This process may have warmed already (any earlier home page run does): start afresh.
+    monkeypatch.setattr(warm, "_thread", None)
 
     threads, barrier = [], threading.Barrier(4)
 
