@@ -781,12 +781,16 @@ def boundary_model(key: Any) -> nn.Module:
     return boundary.train_model(key, points=boundary_points(key))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def boundary_points(key: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The points of a TrainingSpec: the dataset's, then the visitor's added ones (the same for
-    the standard and the adversarially trained model)."""
+    """The points of a TrainingSpec: the dataset's, then the visitor's added ones, drawn once
+    for the standard and the adversarially trained model alike (cached by the standard spec)."""
+    return _boundary_points(key.standard)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _boundary_points(spec: Any) -> tuple[np.ndarray, np.ndarray]:
     from advcore import boundary
-    return boundary.points_of(key.standard)
+    return boundary.points_of(spec)
 
 
 # Above this n · width² · depth (or for any adversarial training), training a 2-D model costs

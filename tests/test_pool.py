@@ -26,13 +26,8 @@ def test_compute_runs_on_a_worker_and_returns_the_result() -> None:
 
 def test_round_robin_across_sessions() -> None:
     order: list[str] = []
-    gate = threading.Event()
     p = pool._Pool(1)
-    blocker = pool.Job("block", gate.wait, (), "z", ("z", 0))
-    p.submit(blocker)
-    deadline = time.monotonic() + 10
-    while blocker.started is None and time.monotonic() < deadline:  # the worker holds it
-        time.sleep(0.01)
+    gate, _ = _blocked(p)  # the worker holds a job until the gate opens
     jobs = [pool.Job(f"{s}{i}", order.append, (f"{s}{i}",), s, (s, 0))
             for s, n in (("hostile", 4), ("victim", 1)) for i in range(n)]
     for j in jobs:
@@ -72,13 +67,8 @@ def test_jobs_with_array_arguments_are_queued_placed_and_finished() -> None:
     fragility and gallery) once made `place` ask an array for its truth value, and crash."""
     import numpy as np
 
-    gate = threading.Event()
     p = pool._Pool(1)
-    blocker = pool.Job("block", gate.wait, (), "z", ("z", 0))
-    p.submit(blocker)
-    deadline = time.monotonic() + 10
-    while blocker.started is None and time.monotonic() < deadline:  # the worker holds it
-        time.sleep(0.01)
+    gate, _ = _blocked(p)  # the worker holds a job until the gate opens
     digit = np.zeros((28, 28), np.float32)
     jobs = [pool.Job("fragility", np.sum, (digit + i,), s, (s, 0))
             for i, s in enumerate(("a", "a", "b"))]
