@@ -1,4 +1,4 @@
-"""Where the project's files are, without importing torch (advcore.hero reads weight files'
+"""Where the project's files are, without importing torch (advcore.playground.hero reads weight files'
 bytes to key its cache before any model is loaded)."""
 
 from __future__ import annotations

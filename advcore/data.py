@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 # scikit-learn and torch are imported where they are used: scikit-learn costs ~0.7 s at import,
-# torch ~2 s, and the home page reads its hero from the cache (advcore.hero) with numpy alone.
+# torch ~2 s, and the home page reads its hero from the cache (advcore.playground.hero) with numpy alone.
 _LOG = logging.getLogger(__name__)
 CACHE_ENV = "ADVPLAY_CACHE_DIR"
 CACHE_VERSION = 1  # bump when the split or the cached arrays change meaning

@@ -104,7 +104,7 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
         return (0.0, 1.0)
     alpha = 1 - level
     from scipy import stats  # here, not at the top: scipy.stats costs ~1 s at import, and
-    # every page imports this module (advcore.digits does) while only this function needs it
+    # every page imports this module (advcore.playground.digits does) while only this function needs it
 
     lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
     hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))

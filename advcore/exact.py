@@ -497,7 +497,7 @@ def box_for(X: np.ndarray, eps_max: float, *, margin: float = 0.5) -> Box:
     """The box to enumerate in: the page's plotting window plus the largest ε on the slider.
 
     X (N, 2) the scene's points; margin: the window around the data (the boundary page's
-    GRID_MARGIN, so the window is advcore.boundary.extent(X)); eps_max: the slider's top
+    GRID_MARGIN, so the window is advcore.playground.boundary.extent(X)); eps_max: the slider's top
     (state.bounds_of(state.BoundaryScene, "eps")[1]). Every point in the window, the data and
     any point a user adds on the map, then has its whole ε-ball, L∞ or L2, inside the box, so
     its ε* is exact up to eps_max. Take X as the dataset's points, not the user's, so that
@@ -514,7 +514,7 @@ def distance_map(segments: Segments, gx: np.ndarray, gy: np.ndarray, *,
                  norm: str) -> np.ndarray:
     """(G_y, G_x) float64 distance from each grid point (gx[j], gy[i]) to the boundary, in `norm`.
 
-    The layout of advcore.boundary.Grid (Plotly's heatmap); inf where the box holds no boundary.
+    The layout of advcore.playground.boundary.Grid (Plotly's heatmap); inf where the box holds no boundary.
     """
     xx, yy = np.meshgrid(np.asarray(gx, np.float64), np.asarray(gy, np.float64))
     dist, _, _ = distance_to_segments(np.stack([xx.ravel(), yy.ravel()], 1), segments.start,

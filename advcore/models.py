@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from advcore._paths import ASSETS, PROJECT  # torch-free, shared with advcore.hero
+from advcore._paths import ASSETS, PROJECT  # torch-free, shared with advcore.playground.hero
 
 # torch's default generator is one per process, shared by every thread, and Streamlit serves each
 # browser session in its own thread: whoever seeds it and then draws (weight initialisation,

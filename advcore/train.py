@@ -258,13 +258,13 @@ def evaluate_worst_case(
     beside PGD-`pgd_steps` on the same digits, and a curve over CURVE_EPSILONS on the first
     `curve_digits` digits beside PGD-20 on those.
 
-    The ensemble runs in the cells of advcore.robustness (WORST_CASE_CHUNK digits per call),
+    The ensemble runs in the cells of advcore.playground.robustness (WORST_CASE_CHUNK digits per call),
     exactly as the robustness page runs it live, so a live run on the same digits reproduces
     these counts. Costs about 1 CPU-s per digit on mnist-cnn-robust (every attack runs on
     almost every digit); far less where the first attack already fools everything.
     """
-    from advcore import robustness as rb
     from advcore.evaluate import ENSEMBLE_QUERIES, ENSEMBLE_STEPS, ENSEMBLES, clopper_pearson
+    from advcore.playground import robustness as rb
 
     x, y = mnist("test")
     n = min(int(digits), len(y))

@@ -59,8 +59,8 @@ def timed(fn: Callable[[], object]) -> float:
 def panel_work(model: object, digit: object, label: int, attack: str, eps: float,
                steps: int) -> None:
     """What stands between an ε change and the new panels: the attack and the figure."""
-    from advcore import digits
-    from advcore.figures import digits as figs
+    from advcore.playground import digits
+    from advcore.playground.figures import digits as figs
 
     r = digits.attack_digit(model, digit, label, attack=attack, eps=eps, steps=steps)
     figs.panels_html(r.clean, r.perturbation, r.adversarial, pred_clean=r.pred_clean,

@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from advcore import certify, exact  # noqa: E402
-from advcore.boundary import GRID_RESOLUTION, extent, points_of, train_model  # noqa: E402
-from advcore.state import BoundaryScene, bounds_of  # noqa: E402
+from advcore.playground.boundary import GRID_RESOLUTION, extent, points_of, train_model  # noqa: E402
+from advcore.playground.state import BoundaryScene, bounds_of  # noqa: E402
 
 SCENES = {
     "default 2-32-32, 200 pts": BoundaryScene(),

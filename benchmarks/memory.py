@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from advcore.scenes import SCENES
+    from advcore.playground.scenes import SCENES
     from pages.catalog import PAGES
 
     proc, base, log = start_server()

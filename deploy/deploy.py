@@ -10,7 +10,7 @@ command says so and stops if it is not. Each replica is `streamlit run app.py` o
 127.0.0.1 port with websocket compression on, a cookie secret shared by all replicas (so an
 XSRF token issued by one is valid on the next after a failover) and the per-run CPU budget of a
 public deployment (ADVPLAY_CPU_BUDGET_S). Each is pre-warmed with the named scenes
-(advcore.scenes.SCENES) over its websocket before the balancer sends it anyone. The balancer
+(advcore.playground.scenes.SCENES) over its websocket before the balancer sends it anyone. The balancer
 (deploy/haproxy.cfg) is started last, in the foreground (`-db`), so its PID is ours to stop.
 """
 
@@ -169,7 +169,7 @@ def _healthy(port: int, proc: subprocess.Popen, seconds: float) -> None:
 
 def sweep_values(norm: str) -> list[float]:
     """Every position of /digits' ε slider for `norm` (state.DigitsScene.EPS_RANGES)."""
-    from advcore.state import DigitsScene
+    from advcore.playground.state import DigitsScene
 
     lo, hi, step, _ = DigitsScene.EPS_RANGES[norm]
     return [round(lo + i * step, 6) for i in range(int(round((hi - lo) / step)) + 1)]
@@ -203,7 +203,7 @@ def warm(port: int, urls: list[str], timeout: float = 900, sweep: bool = False) 
 
 
 def scene_urls(slugs: list[str] | None = None) -> list[str]:
-    from advcore.scenes import SCENES
+    from advcore.playground.scenes import SCENES
 
     return [s.url() for s in SCENES if slugs is None or s.slug in slugs]
 

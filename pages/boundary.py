@@ -1,7 +1,7 @@
 """The boundary page (/boundary): watch 2-D points cross a classifier's decision boundary as ε grows.
 
 A thin view: read the widgets into a `BoundaryScene`, ask the cached helpers in pages/ui.py (which
-call advcore.boundary) for the model, grid, attack and curve, draw advcore.figures.boundary
+call advcore.playground.boundary) for the model, grid, attack and curve, draw advcore.playground.figures.boundary
 figures. The scene lives in the URL, the clicked point included (`point`, -1 = none), and so do
 the ground-truth switch (`truth`) and the visitor's added points (`add=x,y,class;…`).
 
@@ -12,7 +12,7 @@ retrained on the dataset plus the added points (they are part of the training ke
 
 Moving ε, the attack or the steps, or clicking a point, reruns only the `attack_view` fragment:
 the sidebar, the data and the trained model stay put, and the figure goes to the browser as a
-prebuilt, unvalidated Plotly dict (advcore.figures.boundary.LeanFigure).
+prebuilt, unvalidated Plotly dict (advcore.playground.figures.boundary.LeanFigure).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from advcore import state
 from advcore.attacks import ATTACKS
-from advcore.boundary import queries_of, training_attack, training_key, with_added
 from advcore.data import TOY_DATASETS
-from advcore.figures import boundary as figs
 from advcore.models import TOY_MODELS
+from advcore.playground import state
+from advcore.playground.boundary import queries_of, training_attack, training_key, with_added
+from advcore.playground.figures import boundary as figs
 from pages import chart, ui
 
 Scene = state.BoundaryScene

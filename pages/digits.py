@@ -1,7 +1,7 @@
 """The digits page (/digits): a digit, the perturbation, and the adversarial digit side by side.
 
 A thin view: read the widgets into a `DigitsScene`, ask the cached helpers in pages/ui.py (which
-call advcore.digits) for results, draw advcore.figures.digits figures. The scene lives in the URL.
+call advcore.playground.digits) for results, draw advcore.playground.figures.digits figures. The scene lives in the URL.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import time
 import numpy as np
 import streamlit as st
 
-from advcore import preprocess, state
+from advcore import preprocess
 from advcore.attacks import ATTACKS
-from advcore.digits import (
+from advcore.models import PRETRAINED
+from advcore.playground import state
+from advcore.playground.digits import (
     FRAGILITY_EPS_MAX,
     FRAGILITY_TOL_BLACK_BOX,
     N_CLASSES,
@@ -21,8 +23,7 @@ from advcore.digits import (
     Gallery,
     predicted_class,
 )
-from advcore.figures import digits as figs
-from advcore.models import PRETRAINED
+from advcore.playground.figures import digits as figs
 from pages import chart, guard, ui
 
 Scene = state.DigitsScene

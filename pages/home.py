@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advcore import hero as heroes
-from advcore.figures import digits as digit_figs
-from advcore.scenes import SCENES, get_scene
+from advcore.playground import hero as heroes
+from advcore.playground.figures import digits as digit_figs
+from advcore.playground.scenes import SCENES, get_scene
 from pages import talk as talk_look
 from pages import warm
 from pages.catalog import PAGES

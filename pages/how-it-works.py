@@ -1,7 +1,7 @@
 """The "How it works" page (/how-it-works): the maths of an adversarial example, with live numbers.
 
 A thin view: the widgets make a `HowScene` (kept in the URL), the cached helpers in pages/ui.py
-call advcore.explain for the numbers, and advcore.figures.explain draws them. Five concepts (the
+call advcore.playground.explain for the numbers, and advcore.playground.figures.explain draws them. Five concepts (the
 input gradient, the sign, the ε-ball with PGD's projection, the linearity argument, attacks as
 upper bounds), then the four silent mistakes that the checks on this page catch.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from advcore import mistakes, state
-from advcore.boundary import AccuracyCurve
-from advcore.figures import boundary as boundary_figs
-from advcore.figures import explain as figs
 from advcore.models import PRETRAINED
+from advcore.playground import mistakes, state
+from advcore.playground.boundary import AccuracyCurve
+from advcore.playground.figures import boundary as boundary_figs
+from advcore.playground.figures import explain as figs
 from pages import chart as inplace
 from pages import ui
 
@@ -320,7 +320,7 @@ st.caption("Beyond two dimensions the exact answer is a hard (NP-complete) probl
 
 st.header("6 · The mistakes this tool guards against")
 st.markdown("Each of these runs without an error message and gives wrong numbers. Below is "
-            "what each one looks like, with a check that catches it; `advcore.mistakes."
+            "what each one looks like, with a check that catches it; `advcore.playground.mistakes."
             "run_checks` runs the same checks on your own model and inputs.")
 
 if model is not None:

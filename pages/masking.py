@@ -1,7 +1,7 @@
 """The gradient-masking lab (/masking): fake defences that fool a naive evaluation, the sanity
 check that fires, and the attack that sees through each.
 
-A thin view over advcore.masking (the numbers) and advcore.figures.masking (the bar chart); the
+A thin view over advcore.playground.masking (the numbers) and advcore.playground.figures.masking (the bar chart); the
 results are cached per fake defence in pages/ui.py. The scene (`MaskingScene`) lives in the URL.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advcore.figures import masking as figs
-from advcore.masking import FAKES
-from advcore.state import MaskingScene, replace, visitor_text
+from advcore.playground.figures import masking as figs
+from advcore.playground.masking import FAKES
+from advcore.playground.state import MaskingScene, replace, visitor_text
 from pages import ui
 
 ss = st.session_state

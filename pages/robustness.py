@@ -1,5 +1,5 @@
 """Robustness lab: how accuracy falls as ε grows, what adversarial training buys, and whether
-adversarial digits crafted on one model fool another. A thin view over advcore.robustness.
+adversarial digits crafted on one model fool another. A thin view over advcore.playground.robustness.
 
 Every control is a field of `RobustnessScene`, so the URL reopens the same picture.
 """
@@ -11,11 +11,11 @@ import time
 import numpy as np
 import streamlit as st
 
-from advcore import robustness as rb
 from advcore.data import TOY_DATASETS, mnist
-from advcore.figures import robustness as figs
 from advcore.models import PRETRAINED, AssetError
-from advcore.state import RobustnessScene, bounds_of, replace
+from advcore.playground import robustness as rb
+from advcore.playground.figures import robustness as figs
+from advcore.playground.state import RobustnessScene, bounds_of, replace
 from pages import chart, pool, ui
 
 TABS = {

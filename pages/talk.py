@@ -21,7 +21,7 @@ def scene_url(query: dict[str, str]) -> str:
 def audience_qr() -> None:
     """The current scene's URL as a large QR code, for the room: people open the same picture on
     their phones. The URL is shown as plain text (st.code interprets nothing) under it."""
-    from advcore import export
+    from advcore.playground import export
 
     url = scene_url({k: st.query_params.get(k) for k in st.query_params})
     st.image(export.qr_png(url, scale=10), width=440)

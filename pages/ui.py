@@ -14,9 +14,10 @@ import streamlit as st
 import torch
 from torch import nn
 
-from advcore import digits, evaluate, explain, mistakes, models, preprocess, robustness, state
+from advcore import evaluate, models, preprocess
 from advcore.attacks import get_attack
 from advcore.data import mnist, toy_dataset
+from advcore.playground import digits, explain, mistakes, robustness, state
 from pages import pool
 from pages.talk import TALK_CSS, audience_qr, scene_url, talk_mode  # noqa: F401  (the pages' ui.*)
 
@@ -193,8 +194,8 @@ def boundary_exports(X: np.ndarray, grid: Any, attacked: Any, spec_dict: dict[st
     figure as one offline HTML file, each stamped with the scene's URL, model and attack."""
     import re
 
-    from advcore import export
-    from advcore.figures.boundary import title_text
+    from advcore.playground import export
+    from advcore.playground.figures.boundary import title_text
 
     stamp = [url, what]
 
@@ -213,7 +214,7 @@ def digit_morph_exports(model_name: str, attack: str, eps: float, steps: int,
                         result: digits.DigitAttack, url: str, frames: int) -> None:
     """The digit morph over ε (original, perturbation, adversarial per frame) as GIF and MP4,
     stamped with the scene's URL, model and attack."""
-    from advcore import export
+    from advcore.playground import export
 
     spec = get_attack(attack)
     stamp = [url, f"{model_name} · {spec.label} · ε up to {eps:g}"]
@@ -326,7 +327,7 @@ def gallery_walk(model: str, attack: str, steps: int, target: int | None, start:
 
 def digit_attack(model: str, attack: str, eps: float, steps: int, target: int | None,
                  digit: np.ndarray, label: int) -> digits.DigitAttack:
-    """One digit attacked with one setting (see advcore.digits.attack_digit)."""
+    """One digit attacked with one setting (see advcore.playground.digits.attack_digit)."""
     return _digit_attack(model, attack, quantised_eps(attack, eps), steps, target, digit, label)
 
 
@@ -591,7 +592,7 @@ def clean_accuracies(names: tuple[str, ...], n: int) -> np.ndarray:
 
 def toy_adversarial_training(dataset: str, noise: float, seed: int, attack: str,
                              eps: float) -> robustness.AdversarialTraining:
-    """2-D adversarial training before/after (see advcore.robustness.adversarial_training_2d),
+    """2-D adversarial training before/after (see advcore.playground.robustness.adversarial_training_2d),
     in the pool's long lane."""
     return _pooled_long("Training the same network twice, without and with adversarial "
                         "examples", "Try FGSM for the training, or a smaller ε.",
@@ -616,7 +617,7 @@ def robustness_examples(names: tuple[str, ...], attack: str, eps: float,
 
 
 # --- how it works page: cached explanations, keyed by model names and numbers -----------------
-# Each returns a frozen dataclass of numpy arrays from advcore.explain (see there for the maths).
+# Each returns a frozen dataclass of numpy arrays from advcore.playground.explain (see there for the maths).
 
 
 def pretrained_or_warn(name: str) -> nn.Module | None:
@@ -768,7 +769,7 @@ def render_checks(checks: list[mistakes.Check] | tuple[mistakes.Check, ...], *,
 
 
 # --- boundary page: a trained 2-D model per training spec, its grid, attack and curve ----------
-# The key is advcore.boundary.training_key(scene, robust=...), a frozen TrainingSpec: data and
+# The key is advcore.playground.boundary.training_key(scene, robust=...), a frozen TrainingSpec: data and
 # model fields only (plus attack and ε for the adversarially trained model), so moving ε never
 # retrains the standard model. Models are never mutated after training, so one cached object
 # serves every session.
@@ -777,7 +778,7 @@ def render_checks(checks: list[mistakes.Check] | tuple[mistakes.Check, ...], *,
 @st.cache_resource(show_spinner="Training the classifier on the points…", max_entries=32)
 def boundary_model(key: Any) -> nn.Module:
     """The 2-D classifier of a TrainingSpec (trained once per process, on the cached points)."""
-    from advcore import boundary
+    from advcore.playground import boundary
     return boundary.train_model(key, points=boundary_points(key))
 
 
@@ -789,7 +790,7 @@ def boundary_points(key: Any) -> tuple[np.ndarray, np.ndarray]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _boundary_points(spec: Any) -> tuple[np.ndarray, np.ndarray]:
-    from advcore import boundary
+    from advcore.playground import boundary
     return boundary.points_of(spec)
 
 
@@ -805,7 +806,7 @@ def boundary_training_is_large(key: Any) -> bool:
 
 
 def boundary_grid(key: Any) -> Any:
-    """advcore.boundary.Grid of the model for `key` over its points' extent. The page asks for
+    """advcore.playground.boundary.Grid of the model for `key` over its points' extent. The page asks for
     it first, so a large model is trained here, in the pool's long lane (then cached)."""
     if boundary_training_is_large(key):
         _pooled_long("Training the classifier on the points",
@@ -816,14 +817,14 @@ def boundary_grid(key: Any) -> Any:
 
 @st.cache_data(show_spinner=False, max_entries=64, max_size="16MB")
 def _boundary_grid(key: Any) -> Any:
-    from advcore import boundary
+    from advcore.playground import boundary
     return boundary.decision_grid(boundary_model(key), boundary_points(key)[0])
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def boundary_attack(key: Any, attack: str, eps: float, steps: int) -> Any:
-    """advcore.boundary.Attacked: every point of `key`'s data attacked at `eps`."""
-    from advcore import boundary
+    """advcore.playground.boundary.Attacked: every point of `key`'s data attacked at `eps`."""
+    from advcore.playground import boundary
     X, y = boundary_points(key)
     return boundary.attack_points(boundary_model(key), X, y, attack=attack, eps=eps,
                                   steps=steps, seed=key.seed)
@@ -831,8 +832,8 @@ def boundary_attack(key: Any, attack: str, eps: float, steps: int) -> Any:
 
 @st.cache_data(show_spinner="Sweeping ε for the accuracy curve…", max_entries=64)
 def boundary_curve(key: Any, attack: str, steps: int) -> Any:
-    """advcore.boundary.AccuracyCurve over the fixed ε grid (not keyed by the current ε)."""
-    from advcore import boundary
+    """advcore.playground.boundary.AccuracyCurve over the fixed ε grid (not keyed by the current ε)."""
+    from advcore.playground import boundary
     X, y = boundary_points(key)
     return boundary.accuracy_curve(boundary_model(key), X, y, attack=attack, steps=steps,
                                    seed=key.seed)
@@ -841,16 +842,17 @@ def boundary_curve(key: Any, attack: str, steps: int) -> Any:
 @st.cache_data(show_spinner="Finding the exact decision boundary…", max_entries=64)
 def boundary_segments(key: Any) -> Any:
     """advcore.exact.Segments: the model's boundary inside the truth box (once per model)."""
-    from advcore import boundary, exact
+    from advcore import exact
+    from advcore.playground import boundary
     return exact.boundary_segments(boundary_model(key), boundary.truth_box(
         boundary_points(key)[0]))
 
 
 @st.cache_data(show_spinner="Computing every point's exact ε* and certificate…", max_entries=64)
 def boundary_truth(key: Any, norm: str) -> Any:
-    """advcore.boundary.GroundTruth of the model for `key` in `norm`: per model and norm, not
+    """advcore.playground.boundary.GroundTruth of the model for `key` in `norm`: per model and norm, not
     per ε, so moving ε with ground truth on costs nothing extra."""
-    from advcore import boundary
+    from advcore.playground import boundary
     X, y = boundary_points(key)
     return boundary.ground_truth(boundary_model(key), X, y, norm=norm,
                                  segments=boundary_segments(key))
@@ -862,7 +864,7 @@ MASKING_DIGITS = 32  # the first 32 test digits: each defence's report costs 5-2
 
 
 def masking_report(defence: str) -> Any:
-    """advcore.masking.MaskingReport of `defence` on the fixed batch, through the shared pool."""
+    """advcore.playground.masking.MaskingReport of `defence` on the fixed batch, through the shared pool."""
     try:
         return pool.compute("The masking lab's attacks", _masking_report, defence,
                             MASKING_DIGITS, lane="long")
@@ -875,7 +877,7 @@ def masking_report(defence: str) -> Any:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _masking_report(defence: str, n: int) -> Any:
-    from advcore import masking
+    from advcore.playground import masking
     x, y = mnist("test")
     return masking.masking_report(pretrained_model("mnist-cnn"), x[:n], y[:n], defence,
                                   should_stop=pool.should_stop)

@@ -1,6 +1,6 @@
 """Warm the engine in the background once the home page is drawn.
 
-The home page draws from advcore.hero's cache without torch; the next page a speaker opens
+The home page draws from advcore.playground.hero's cache without torch; the next page a speaker opens
 needs torch, the engine (pages.ui) and the shipped models. One daemon thread per process imports
 them and loads the models while the speaker reads the home page, so that page does not pay for
 them. Safe when several sessions call start() at once (the first one starts the thread), and

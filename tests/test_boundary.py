@@ -1,4 +1,4 @@
-"""advcore.boundary: the grid, the animation frames, the metrics, and determinism."""
+"""advcore.playground.boundary: the grid, the animation frames, the metrics, and determinism."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from advcore import boundary
 from advcore.attacks import get_attack
-from advcore.state import BOUNDARY_ATTACKS, BoundaryScene
+from advcore.playground import boundary
+from advcore.playground.state import BOUNDARY_ATTACKS, BoundaryScene
 
 SCENE = BoundaryScene(n=60, width=8, depth=1)
 
@@ -114,7 +114,7 @@ def test_accuracy_curve_starts_at_clean_accuracy(trained):
 
 
 def test_figure_keeps_background_out_of_frames(trained):
-    from advcore.figures import boundary as figs
+    from advcore.playground.figures import boundary as figs
 
     model, X, y = trained
     g = boundary.decision_grid(model, X, resolution=30)
@@ -143,7 +143,7 @@ def test_figure_keeps_background_out_of_frames(trained):
 
 @pytest.mark.parametrize("talk", [False, True])
 def test_curve_marks_the_current_eps_on_a_valid_plotly_figure(trained, talk):
-    from advcore.figures import boundary as figs
+    from advcore.playground.figures import boundary as figs
 
     model, X, y = trained
     c = boundary.accuracy_curve(model, X, y, attack="fgsm", steps=1, epsilons=(0.0, 0.5, 1.0))
@@ -228,7 +228,7 @@ def test_truth_curves_are_steps_that_never_rise(truth):
 
 
 def test_figure_with_ground_truth_and_click_grid(trained, truth):
-    from advcore.figures import boundary as figs
+    from advcore.playground.figures import boundary as figs
 
     model, X, y = trained
     g = boundary.decision_grid(model, X, resolution=30)
@@ -256,7 +256,7 @@ def test_figure_with_ground_truth_and_click_grid(trained, truth):
 
 
 def test_curve_sandwich_draws_bounds_under_the_attack(trained, truth):
-    from advcore.figures import boundary as figs
+    from advcore.playground.figures import boundary as figs
 
     model, X, y = trained
     c = boundary.accuracy_curve(model, X, y, attack="fgsm", steps=1, epsilons=(0.0, 0.5, 1.0))

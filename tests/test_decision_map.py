@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from advcore.figures import decision_map as dm
+from advcore.playground.figures import decision_map as dm
 
 
 def _grid(n: int = 61) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

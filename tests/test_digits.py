@@ -1,4 +1,4 @@
-"""advcore.digits and advcore.figures.digits: the digits page's maths and figures, without Streamlit.
+"""advcore.playground.digits and advcore.playground.figures.digits: the digits page's maths and figures, without Streamlit.
 
 Runs on the shipped softmax-regression model (fast, and exact enough to check ε bookkeeping).
 """
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from advcore import data, digits, models
-from advcore.figures import digits as figs
+from advcore import data, models
+from advcore.playground import digits
+from advcore.playground.figures import digits as figs
 
 
 @pytest.fixture(scope="module")

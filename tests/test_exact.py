@@ -376,7 +376,7 @@ def test_missed_flips_close_the_gap_between_an_attack_and_the_truth(mlp_case):
 
 
 def test_box_for_covers_the_page_window_plus_eps():
-    from advcore.boundary import GRID_MARGIN, extent
+    from advcore.playground.boundary import GRID_MARGIN, extent
 
     X = points(50, seed=3).numpy()
     (x0, x1), (y0, y1) = exact.box_for(X, 2.0, margin=GRID_MARGIN)

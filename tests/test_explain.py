@@ -1,4 +1,4 @@
-"""advcore.explain: the numbers the "How it works" page shows are the maths it claims.
+"""advcore.playground.explain: the numbers the "How it works" page shows are the maths it claims.
 
 Closed-form oracles where they exist: for a linear model the linearity argument is exact and the
 sign step is the best corner of the ε-cube; PGD's projected proposals must reproduce the attack's
@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advcore import attacks, explain
+from advcore import attacks
 from advcore.models import LinearClassifier, SmallCNN
+from advcore.playground import explain
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image, ImageSequence
 
-from advcore import boundary, export, state
-from advcore.figures.boundary import boundary_spec, title_text
+from advcore.playground import boundary, export, state
+from advcore.playground.figures.boundary import boundary_spec, title_text
 
 STAMP = ["http://127.0.0.1:8501/boundary?dataset=moons&eps=0.5", "mlp 2-32-32 · PGD (L∞)"]
 

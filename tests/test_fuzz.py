@@ -33,7 +33,8 @@ from hypothesis import strategies as hs
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from advcore import _paths, data, models, preprocess, state
+from advcore import _paths, data, models, preprocess
+from advcore.playground import state
 from pages.catalog import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The home page's hero cache (advcore.hero): exactly the arrays a direct computation gives,
+"""The home page's hero cache (advcore.playground.hero): exactly the arrays a direct computation gives,
 rebuilt when corrupt or made for other inputs, and read without importing torch."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advcore import _paths, hero, scenes
+from advcore import _paths
+from advcore.playground import hero, scenes
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = scenes.get_scene("seven-to-three").params
@@ -31,7 +32,8 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def direct():
     """The oracle: the scene's attack run here by hand, from mnist()'s tensors and the model."""
-    from advcore import data, digits, models
+    from advcore import data, models
+    from advcore.playground import digits
 
     x, y = data.mnist("test")
     i = int(PARAMS["index"])

@@ -12,8 +12,9 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from advcore import cancel, digits, robustness
+from advcore import cancel
 from advcore.models import LinearClassifier
+from advcore.playground import digits, robustness
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,4 +1,4 @@
-"""advcore.masking and its figure: each fake defence's report on a few test digits, and the bar
+"""advcore.playground.masking and its figure: each fake defence's report on a few test digits, and the bar
 chart drawn from it. Small inputs (8 digits of the shipped mnist-cnn), fixed seeds."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from advcore import data, masking, models, state
-from advcore.figures.masking import TITLE, claims_figure
+from advcore import data, models
+from advcore.playground import masking, state
+from advcore.playground.figures.masking import TITLE, claims_figure
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 N = 8

@@ -1,4 +1,4 @@
-"""advcore.mistakes: each detector fires on its mistake and stays quiet on correct use."""
+"""advcore.playground.mistakes: each detector fires on its mistake and stays quiet on correct use."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advcore import mistakes
 from advcore.data import mnist
 from advcore.models import SmallCNN
+from advcore.playground import mistakes
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 

@@ -348,7 +348,7 @@ def test_shipped_worst_case_is_consistent_and_at_most_pgd(name):
 def test_linear_cards_worst_case_is_reproduced_exactly_by_a_live_cell():
     """The live path and the card agree: the first 50-digit cell at ε = 0.05 and ε = 0.3 gives
     the card curve's counts exactly (mnist-linear: a second of CPU)."""
-    from advcore import robustness as rb
+    from advcore.playground import robustness as rb
 
     model, card = shipped("mnist-linear")
     block = models.worst_case_of(card)

@@ -36,7 +36,7 @@ def test_the_wheel_holds_the_engine_and_the_weights(wheel: Path) -> None:
     for model in ("mnist-linear", "mnist-cnn", "mnist-cnn-robust"):
         assert f"advcore/assets/{model}.safetensors" in names
         assert f"advcore/assets/{model}.json" in names
-    assert "advcore/attacks/pgd.py" in names and "advcore/figures/boundary.py" in names
+    assert "advcore/attacks/pgd.py" in names and "advcore/playground/figures/boundary.py" in names
     assert not any(n.startswith(("pages/", "tests/", "app.py")) for n in names)
     assert not any("screenshots" in n for n in names)
 

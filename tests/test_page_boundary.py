@@ -116,7 +116,7 @@ def test_url_point_beyond_the_data_warns_and_selects_none():
 
 def test_moving_eps_the_attack_or_the_steps_never_retrains(monkeypatch):
     """The issue's speed promise: the model is trained once per data/model fields, not per ε."""
-    from advcore import boundary
+    from advcore.playground import boundary
     from pages import ui
 
     trained = []
@@ -168,7 +168,7 @@ def test_ground_truth_switch_shows_the_exact_and_certified_answers():
 
 
 def test_moving_eps_with_ground_truth_on_reuses_the_per_model_answer(monkeypatch):
-    from advcore import boundary
+    from advcore.playground import boundary
     from pages import ui
 
     calls = []
@@ -214,7 +214,7 @@ def figs_points(trace: dict) -> list:
 
 
 def test_added_points_retrain_the_model(monkeypatch):
-    from advcore import boundary
+    from advcore.playground import boundary
     from pages import ui
 
     trained = []
@@ -241,7 +241,7 @@ def test_bad_added_points_warn_and_keep_the_good_ones():
 
 
 def test_add_points_switch_draws_the_click_grid():
-    from advcore.figures import boundary as figs
+    from advcore.playground.figures import boundary as figs
 
     at = _app()
     assert figs.CLICK_NAME not in [t.get("name") for t in _figure(at)["data"]]
@@ -267,9 +267,9 @@ def _engine(attack: str, eps: float, params: dict[str, str] | None = None):
     """The oracle: the same scene's model and points, attacked by the engine directly."""
     import torch
 
-    from advcore import boundary
     from advcore.attacks import get_attack
-    from advcore.state import BoundaryScene, from_query
+    from advcore.playground import boundary
+    from advcore.playground.state import BoundaryScene, from_query
 
     scene, _ = from_query(BoundaryScene, {**SMALL, **(params or {})})
     X, y = boundary.points_of(scene)
@@ -310,7 +310,7 @@ def test_ground_truth_says_how_close_a_black_box_attack_gets():
     import numpy as np
     import torch
 
-    from advcore import boundary
+    from advcore.playground import boundary
 
     at = _app({"attack": "hsja", "eps": "0.6", "truth": "1"})
     assert not at.exception, [e.value for e in at.exception]

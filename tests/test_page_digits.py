@@ -18,8 +18,9 @@ from apptest_figures import figures
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from advcore import data, digits, models
-from advcore.figures import digits as figs
+from advcore import data, models
+from advcore.playground import digits
+from advcore.playground.figures import digits as figs
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "digits.py")
 TIMEOUT = 240
@@ -41,7 +42,7 @@ def chart(at: AppTest, name: str) -> dict[str, Any]:
 
 
 def panels(at: AppTest) -> str:
-    """The HTML of the three panels (advcore.figures.digits.panels_html)."""
+    """The HTML of the three panels (advcore.playground.figures.digits.panels_html)."""
     for element in at.get("html"):
         if "data-panels=" in element.proto.body:
             return element.proto.body
@@ -260,7 +261,7 @@ def test_attack_chooser_offers_the_new_attacks() -> None:
 
 
 def test_picking_hopskipjump_gives_it_room_and_the_url_keeps_the_budget() -> None:
-    from advcore import state
+    from advcore.playground import state
 
     at = run_page(model="mnist-linear", attack="square", eps="0.1", index="4")
     assert at.slider(key="digits.queries").value == state.DIGIT_QUERIES

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from advcore.scenes import SCENES
+from advcore.playground.scenes import SCENES
 from pages.catalog import PAGES
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -1,5 +1,5 @@
 """AppTest for pages/masking.py: no exception, the claim, the sanity checks and the worst case are
-on the page and come from advcore.masking, the URL picks the fake defence and a changed choice
+on the page and come from advcore.playground.masking, the URL picks the fake defence and a changed choice
 rewrites it, talk mode keeps its switch in the URL. Each fake defence's report is computed once
 per process (cached), 5-20 s of CPU each."""
 
@@ -11,7 +11,8 @@ import pytest
 from apptest_figures import figures
 from streamlit.testing.v1 import AppTest
 
-from advcore import data, masking, models
+from advcore import data, models
+from advcore.playground import masking
 from pages.ui import MASKING_DIGITS
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "masking.py")

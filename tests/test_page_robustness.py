@@ -208,9 +208,9 @@ def test_live_worst_case_matches_a_direct_engine_call_and_its_bar_ends_full() ->
     """The oracle: the page's two numbers for mnist-linear at ε = 0.05 on the first 50 digits
     are those of robust_accuracy and PGD-20 called directly on the same digits; the progress
     bar of the run is left full. (mnist-linear alone: about a second of CPU.)"""
-    from advcore import robustness as rb
     from advcore.data import mnist
     from advcore.evaluate import robust_accuracy
+    from advcore.playground import robustness as rb
 
     at = page(steps="20")
     at.multiselect(key="rb_wc_models").set_value(["mnist-linear"])

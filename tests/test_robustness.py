@@ -1,4 +1,4 @@
-"""advcore.robustness and its figures: published numbers, curves from cards and live, transfer,
+"""advcore.playground.robustness and its figures: published numbers, curves from cards and live, transfer,
 2-D adversarial training. Live computations use tiny models or small subsets of the test digits
 (said at each test) so the file runs in seconds on two shared CPU cores."""
 
@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
-from advcore import robustness as rb
 from advcore.data import mnist
 from advcore.evaluate import robust_accuracy
-from advcore.figures import robustness as figs
 from advcore.models import AssetError, load_card, pretrained
+from advcore.playground import robustness as rb
+from advcore.playground.figures import robustness as figs
 from tests.conftest import TinyCNN, labels_of
 
 
@@ -294,8 +294,8 @@ def test_one_thread_restores_the_thread_count() -> None:
 
 def test_mnist_linears_exact_curve_lies_under_every_attack():
     from advcore import attacks, data, models
-    from advcore import robustness as rb_engine
-    from advcore.figures import robustness as rb_figs
+    from advcore.playground import robustness as rb_engine
+    from advcore.playground.figures import robustness as rb_figs
 
     model = models.pretrained("mnist-linear")
     x, y = data.mnist("test")

@@ -9,7 +9,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from advcore import attacks, data, digits, models, scenes, state
+from advcore import attacks, data, models
+from advcore.playground import digits, scenes, state
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +76,7 @@ def test_scene_opens_its_page_and_sets_its_controls(scene):
 
 
 def _boundary(slug: str, **change):
-    from advcore import boundary
+    from advcore.playground import boundary
 
     scene, _ = state.from_query(state.BoundaryScene, {**scenes.get_scene(slug).params, **change})
     return boundary.compute(scene)
@@ -96,7 +97,7 @@ def test_pgd_flips_points_that_fgsm_misses_on_the_curved_boundary():
 
 def test_pgd_is_visibly_short_of_the_exact_answer():
     """The ground-truth scene: PGD's accuracy is an upper bound, well above the true one."""
-    from advcore import boundary
+    from advcore.playground import boundary
 
     p = scenes.get_scene("attack-short-of-truth").params
     scene, _ = state.from_query(state.BoundaryScene, p)

@@ -3,7 +3,7 @@
 - Weights load only through safetensors: no pickle, no `torch.load` anywhere a visitor's bytes
   could reach, and a pickle disguised as a `.safetensors` file is refused without being run.
 - HTML is only ever injected from constant strings (`unsafe_allow_html=True`, `st.html`,
-  `components.html`), or from the HTML figure builders in advcore.figures.digits, which write
+  `components.html`), or from the HTML figure builders in advcore.playground.figures.digits, which write
   only numbers they format themselves into a fixed set of tags and attributes, with images as
   PNG data URLs. Nothing a visitor types reaches any HTML.
 - `.streamlit/config.toml` caps uploads and keeps XSRF protection on.
@@ -190,7 +190,7 @@ class _Tags(HTMLParser):
 
 
 def _html_of_every_builder(rng: np.random.Generator) -> list[str]:
-    from advcore.figures import digits as figs
+    from advcore.playground.figures import digits as figs
 
     img = rng.random((28, 28))
     probs = rng.dirichlet(np.ones(10))
@@ -224,7 +224,7 @@ def test_html_builders_write_only_numbers_in_fixed_tags() -> None:
 
 
 def test_html_builders_refuse_text_where_numbers_go() -> None:
-    from advcore.figures import digits as figs
+    from advcore.playground.figures import digits as figs
 
     img = np.zeros((28, 28))
     with pytest.raises(ValueError):

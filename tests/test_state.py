@@ -1,6 +1,6 @@
 """URL state: every scene round-trips through query parameters, and garbage never raises.
 
-The scenes are found in advcore.state (every frozen dataclass whose fields are declared with
+The scenes are found in advcore.playground.state (every frozen dataclass whose fields are declared with
 `choice`, `number` or `flag`), so a new page's scene is fuzzed by being written there.
 """
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from advcore import state
-from advcore.state import choice, flag, from_query, number, to_query
+from advcore.playground import state
+from advcore.playground.state import choice, flag, from_query, number, to_query
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -277,7 +277,7 @@ def test_many_bad_points_quote_only_a_few():
 
 
 def test_a_presenter_url_names_the_controls_it_shows():
-    from advcore.state import BoundaryScene, DigitsScene, shown_controls, unknown_names
+    from advcore.playground.state import BoundaryScene, DigitsScene, shown_controls, unknown_names
 
     assert shown_controls(BoundaryScene, {}) == (None, [])  # no `show`: every control
     assert shown_controls(BoundaryScene, {"show": ""}) == (frozenset(), [])  # only the figures
@@ -293,7 +293,7 @@ def test_a_presenter_url_names_the_controls_it_shows():
 
 
 def test_the_presenter_style_is_built_from_field_names_only():
-    from advcore.state import BoundaryScene, DigitsScene
+    from advcore.playground.state import BoundaryScene, DigitsScene
     from pages import ui
 
     css = ui.presenter_css(DigitsScene, frozenset({"eps", "}</style><script>", "width"}))

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from advcore import attacks, boundary, digits, models, robustness, state
+from advcore import attacks, models
 from advcore.data import mnist
+from advcore.playground import boundary, digits, robustness, state
 from pages import pool, ui
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from harness import RunLog
 
-from advcore.scenes import SCENES
+from advcore.playground.scenes import SCENES
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -1,6 +1,6 @@
 """End to end in real headless Chromium: every page and every named scene opens cleanly.
 
-For each page of the catalog (and home) and each named scene (advcore.scenes.SCENES):
+For each page of the catalog (and home) and each named scene (advcore.playground.scenes.SCENES):
 - no Streamlit exception element, and no error in the browser console;
 - a screenshot in test-artifacts/.
 Then: the boundary animation plays and the boundary stays drawn (a light check; the boundary
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from harness import RunLog, wait_rendered
 
-from advcore.scenes import SCENES
+from advcore.playground.scenes import SCENES
 from pages.catalog import PAGES
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from harness import open_page
 
-from advcore.scenes import get_scene
+from advcore.playground.scenes import get_scene
 
 pytestmark = pytest.mark.browser
 

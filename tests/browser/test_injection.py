@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from harness import RunLog
 
-from advcore import state
+from advcore.playground import state
 
 pytestmark = pytest.mark.browser
 

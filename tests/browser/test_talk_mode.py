@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from harness import RunLog, open_page, wait_rendered
 
-from advcore.scenes import SCENES
+from advcore.playground.scenes import SCENES
 from pages.catalog import PAGES
 
 pytestmark = pytest.mark.browser

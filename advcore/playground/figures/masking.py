@@ -1,6 +1,6 @@
 """Plotly figure for the gradient-masking lab: what the evaluation claims vs the worst case.
 
-`claims_figure` draws one bar per attack of an advcore.masking.MaskingReport (the naive
+`claims_figure` draws one bar per attack of an advcore.playground.masking.MaskingReport (the naive
 evaluation in grey, the right tools in red), then the naive claim and the worst case, accuracy
 in % on the fixed batch, each bar labelled with its value and the ball it searched.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from advcore.figures import FLIP_COLOR, axis_style, layout_style
-from advcore.masking import MaskingReport
+from advcore.playground.figures import FLIP_COLOR, axis_style, layout_style
+from advcore.playground.masking import MaskingReport
 
 NAIVE_COLOR = "#7f7f7f"
 CLAIM_COLOR = "#0072B2"

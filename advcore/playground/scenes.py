@@ -38,10 +38,10 @@ class NamedScene:
 
 def __getattr__(name: str) -> Any:
     """SCENE_TYPES, each page's scene type (to check a named scene against the page's own URL
-    parser), made on first use: advcore.state imports torch, and the home page lists the scenes
+    parser), made on first use: advcore.playground.state imports torch, and the home page lists the scenes
     without it."""
     if name == "SCENE_TYPES":
-        from advcore import state
+        from advcore.playground import state
 
         return {"boundary": state.BoundaryScene, "digits": state.DigitsScene,
                 "robustness": state.RobustnessScene}

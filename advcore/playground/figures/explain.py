@@ -1,4 +1,4 @@
-"""Plotly figures for the "How it works" page, drawn from the dataclasses of `advcore.explain`.
+"""Plotly figures for the "How it works" page, drawn from the dataclasses of `advcore.playground.explain`.
 
 Digits are 28×28 heatmaps with square pixels, black ink on white paper; signed quantities
 (gradients, weights) use a diverging scale centred on white at 0: red raises the loss (or the
@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from advcore.explain import (
+from advcore.playground.explain import (
     ClipDemo,
     DecisionGrid,
     EpsUnitsDemo,
@@ -25,7 +25,7 @@ from advcore.explain import (
     SoftmaxDemo,
     TrainModeDemo,
 )
-from advcore.figures import (
+from advcore.playground.figures import (
     BASE_FONT_SIZE,
     CLASS_COLORS,
     FLIP_COLOR,

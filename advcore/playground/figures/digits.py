@@ -1,4 +1,4 @@
-"""Figures for the digits page, built from plain arrays (see advcore.digits for the maths).
+"""Figures for the digits page, built from plain arrays (see advcore.playground.digits for the maths).
 
 Digits are drawn with square, crisp pixels (no smoothing) and black ink on white, so they read
 on a projector. Every scale is labelled in the units it is drawn in: ε on the [0, 1] pixel scale
@@ -24,7 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from advcore.figures import FLIP_COLOR, FONT, INK, SIGNED
+from advcore.playground.figures import FLIP_COLOR, FONT, INK, SIGNED
 
 BEFORE_COLOR = "#7f7f7f"
 AFTER_COLOR = FLIP_COLOR

@@ -38,7 +38,7 @@ from advcore.attacks import AttackSpec, get_attack, trajectory
 from advcore.attacks._geometry import loss_gradient
 from advcore.data import toy_dataset
 from advcore.models import toy_model
-from advcore.state import BoundaryScene, bounds_of
+from advcore.playground.state import BoundaryScene, bounds_of
 from advcore.train import train_toy
 
 # A Plotly animation sends every frame to the browser: 12 frames keep the payload small while

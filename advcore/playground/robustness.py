@@ -29,11 +29,11 @@ import torch
 from torch import Tensor, nn
 
 from advcore.attacks import get_attack
-from advcore.boundary import Attacked, Grid, attack_points, decision_grid
 from advcore.cancel import ShouldStop, check, interruptible
 from advcore.data import toy_dataset
 from advcore.evaluate import ENSEMBLES, accuracy, clopper_pearson, predict, robust_accuracy
 from advcore.models import REBUILD, REMEASURE, toy_model, worst_case_of
+from advcore.playground.boundary import Attacked, Grid, attack_points, decision_grid
 from advcore.train import train_toy
 
 Progress = Callable[[float, str], None]
@@ -700,9 +700,9 @@ class ToyOutcome:
     """One trained 2-D model: its probability map, the test points under the attack, and its
     test accuracies.
 
-    grid: P(class 1) over a window around the training and test points (advcore.boundary.Grid).
+    grid: P(class 1) over a window around the training and test points (advcore.playground.boundary.Grid).
     attacked: every test point attacked with the lab's attack and ε, frame by frame
-        (advcore.boundary.Attacked: what the boundary page animates).
+        (advcore.playground.boundary.Attacked: what the boundary page animates).
     accuracy: {"clean", "fgsm", "pgd"} -> fraction of the test points, at the lab's ε.
     """
 

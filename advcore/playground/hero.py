@@ -30,9 +30,10 @@ from advcore import _paths, data
 
 HERO_VERSION = 1  # bump when what the hero computes changes meaning
 _LOG = logging.getLogger(__name__)
-_ADVCORE = Path(__file__).resolve().parent
+_ADVCORE = Path(__file__).resolve().parent.parent
 # The code the arrays come from: a change to any of these files makes a new key.
-_SOURCES = ("hero.py", "digits.py", "models.py", "data.py", "state.py", "attacks")
+_SOURCES = ("playground/hero.py", "playground/digits.py", "playground/state.py", "models.py",
+            "data.py", "attacks")
 _ARRAYS = ("clean", "perturbation", "adversarial", "probs_clean", "probs_adv")
 _LOCK = threading.Lock()  # one computation per process; a second session waits, then reads
 # This process's own results, so that a cache folder it cannot write costs one computation, and
@@ -139,10 +140,11 @@ def cached(params: Mapping[str, str]) -> Hero | None:
 
 
 def compute(params: Mapping[str, str]) -> Hero:
-    """The hero computed now (imports torch): advcore.digits.attack_digit on the shipped model,
+    """The hero computed now (imports torch): advcore.playground.digits.attack_digit on the shipped model,
     with ε quantised to the /digits slider's step as that page does, so both show the same."""
-    from advcore import digits, models, state
+    from advcore import models
     from advcore.attacks import ATTACKS
+    from advcore.playground import digits, state
 
     spec = ATTACKS[params["attack"]]
     step = state.DigitsScene.EPS_RANGES[spec.norm][2]

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from advcore.boundary import Attacked, Grid
-from advcore.figures import CLASS_COLORS, FLIP_COLOR, decision_map
+from advcore.playground.boundary import Attacked, Grid
+from advcore.playground.figures import CLASS_COLORS, FLIP_COLOR, decision_map
 
 FRAME_MS = 350  # the page's own animation speed
 INK = (20, 20, 20)

@@ -16,7 +16,7 @@ that need a model in training mode or in float64 work on a deep copy.
    logit by exactly ε‖w‖₁, and ‖w‖₁ adds up over all 784 pixels.
 5. `upper_bounds`: on the 2-D model, an attack's accuracy is an upper bound on robust accuracy
    and a certificate's a lower one: certified ≤ exact ≤ PGD with restarts ≤ FGSM.
-Plus small demonstrations of the mistakes that `advcore.mistakes` detects.
+Plus small demonstrations of the mistakes that `advcore.playground.mistakes` detects.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ from advcore import attacks
 from advcore.attacks._geometry import loss_gradient, normalized_step, project, random_in_ball
 from advcore.attacks.pgd import STEP_FACTOR
 from advcore.data import toy_dataset
-from advcore.mistakes import (
+from advcore.models import GLOBAL_RNG, LinearClassifier, toy_model
+from advcore.playground.mistakes import (
     Check,
     check_eps_units,
     check_eval_mode,
     check_input_range,
     check_logits,
 )
-from advcore.models import GLOBAL_RNG, LinearClassifier, toy_model
 from advcore.train import train_toy
 
 # MNIST's usual normalisation constants (torchvision's tutorial values), for the clipping demo.

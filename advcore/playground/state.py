@@ -340,7 +340,7 @@ class DigitsScene:
 
     @property
     def work(self) -> int:
-        """The attack's effort as advcore.digits takes it (its `steps` argument): the query
+        """The attack's effort as advcore.playground.digits takes it (its `steps` argument): the query
         budget of a black-box attack, the steps of any other."""
         return self.queries if ATTACKS[self.attack].black_box else self.steps
 
@@ -429,7 +429,7 @@ class HowScene:
 class MaskingScene:
     """Everything that fixes the picture on the gradient-masking lab.
 
-    defence: the fake defence shown (a key of advcore.masking.FAKES; each has its own fixed ε).
+    defence: the fake defence shown (a key of advcore.playground.masking.FAKES; each has its own fixed ε).
     """
 
     defence: str = choice("quantized", ("quantized", "saturated", "noisy"))

@@ -1,4 +1,4 @@
-"""Plotly figures for the robustness lab, built from advcore.robustness's plain results.
+"""Plotly figures for the robustness lab, built from advcore.playground.robustness's plain results.
 
 - `curves_figure`: accuracy vs ε for the shipped models, FGSM and PGD side by side, with the
   published points overlaid in the colour of the model of ours they compare with.
@@ -20,9 +20,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from advcore.figures import FLIP_COLOR, FONT, INK
-from advcore.figures.boundary import boundary_figure
-from advcore.robustness import (
+from advcore.playground.figures import FLIP_COLOR, FONT, INK
+from advcore.playground.figures.boundary import boundary_figure
+from advcore.playground.robustness import (
     AdversarialTraining,
     Comparison,
     Curve,
@@ -403,7 +403,7 @@ def examples_figure(ex: Examples, *, eps: float, attack: str, talk: bool = False
 
 def training_figures(result: AdversarialTraining, *, talk: bool = False) -> list[go.Figure]:
     """Before and after adversarial training, each drawn with the boundary page's own builder
-    (advcore.figures.boundary): P(class 1), the 0.5 contour, and the test points animated from
+    (advcore.playground.figures.boundary): P(class 1), the 0.5 contour, and the test points animated from
     clean to attacked, flipped ones ringed. Same window for both, so the boundaries compare.
     The page names each panel (ToyOutcome.label) above it: a second title line would be clipped."""
     figures = [boundary_figure(result.X_test, o.grid, o.attacked, talk=talk,

@@ -1,8 +1,8 @@
-"""Plotly builders for the boundary page, from plain arrays (advcore.boundary results).
+"""Plotly builders for the boundary page, from plain arrays (advcore.playground.boundary results).
 
 The main figure is one animated scatter over a static background:
 
-    layout image  P(class 1) as a PNG             static (advcore.figures.decision_map)
+    layout image  P(class 1) as a PNG             static (advcore.playground.figures.decision_map)
     trace 0  the 0.5 boundary, a line with gaps   static
     trace 1  clean positions, faint               static
     trace 2  class-0 points                       animated
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from advcore.boundary import AccuracyCurve, Attacked, Grid, GroundTruth
-from advcore.figures import (
+from advcore.playground.boundary import AccuracyCurve, Attacked, Grid, GroundTruth
+from advcore.playground.figures import (
     BASE_FONT_SIZE,
     CLASS_COLORS,
     FLIP_COLOR,
