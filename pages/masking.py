@@ -124,12 +124,13 @@ def plane_section(url_scene: MaskingScene, talk: bool) -> dict[str, object]:
         ss.setdefault(f"masking.{name}", getattr(url_scene, name))
     st.divider()
     st.header("In 2-D: the boundary PGD cannot see")
-    c_data, c_fake, c_eps = st.columns([1, 1.6, 1.4], gap="medium")
+    c_data, c_fake, c_eps = st.columns([1, 1.8, 1.2], gap="medium")
     dataset = c_data.selectbox("2-D data", list(TOY_DATASETS), format_func=TOY_DATASETS.get,
                                key="masking.dataset")
     toy_defence = c_fake.segmented_control(
         "Fake defence on the plane", list(PLANE_FAKES), key="masking.toy_defence",
-        required=True, format_func=lambda name: PLANE_FAKES[name].label)
+        required=True,
+        format_func=lambda name: PLANE_FAKES[name].short if talk else PLANE_FAKES[name].label)
     toy_defence = toy_defence or url_scene.toy_defence
     toy_eps = c_eps.slider("ε (L∞ radius, feature units)", *bounds_of(MaskingScene, "toy_eps"),
                            step=0.05, key="masking.toy_eps",

@@ -220,6 +220,7 @@ class PlaneDefence:
 
     name: str
     label: str
+    short: str  # the label on a projector, where a control has less room
     make: Callable[[nn.Module], nn.Module]
     probabilities: bool
     masks: str
@@ -233,10 +234,10 @@ def _quantized(model: nn.Module) -> nn.Module:
 PLANE_FAKES: dict[str, PlaneDefence] = {
     fake.name: fake
     for fake in (
-        PlaneDefence("quantized", f"Input quantization (step {PLANE_STEP:g})", _quantized,
+        PlaneDefence("quantized", f"Input rounding (step {PLANE_STEP:g})", "Rounding", _quantized,
                      False, "rounds both coordinates to a fine grid: the gradient is zero "
                             "everywhere, the scores are the network's"),
-        PlaneDefence("saturated", f"Saturated softmax (temperature {PLANE_TEMPERATURE:g})",
+        PlaneDefence("saturated", f"Saturated softmax (T = {PLANE_TEMPERATURE:g})", "Saturated",
                      lambda m: defences.SaturatedSoftmax(m, temperature=PLANE_TEMPERATURE), True,
                      "returns one-hot probabilities: the gradient is zero, the scores say "
                      "only the label"),

@@ -89,26 +89,28 @@ def _path_xy(frames: np.ndarray, which: np.ndarray) -> tuple[list, list]:
 
 
 def _panel(report: PlaneReport, attacked: Attacked, name: str, color: str, axes: tuple[str, str],
-           *, size: int, talk: bool, legend: bool) -> list[dict[str, Any]]:
+           *, size: int, talk: bool, first: bool) -> list[dict[str, Any]]:
+    """One copy of the map with one attack's paths; `first`: its boundary, classes and rings
+    get the legend entries (the second panel's are the same)."""
     x_ref, y_ref = axes
     on = {"xaxis": x_ref, "yaxis": y_ref}
     X, within = report.X, report.within
     traces: list[dict[str, Any]] = [
         {**decision_map.boundary_trace(report.inner_grid.gx, report.inner_grid.gy,
                                        report.inner_grid.prob, width=4 if talk else 2.5),
-         **on, "showlegend": legend, "legendgroup": "boundary"}]
+         **on, "showlegend": first, "legendgroup": "boundary"}]
     for cls in (0, 1):
         m = report.y == cls
         traces.append({
             "type": "scatter", "x": X[m, 0].tolist(), "y": X[m, 1].tolist(), **on,
             "mode": "markers", "name": f"class {cls}", "legendgroup": f"class {cls}",
-            "showlegend": legend, "hoverinfo": "skip",
+            "showlegend": first, "hoverinfo": "skip",
             "marker": {"color": CLASS_COLORS[cls], "size": size, "opacity": 0.55,
                        "line": {"width": 0}}})
     xs, ys = _path_xy(attacked.frames, within)
     traces.append({"type": "scatter", "x": xs, "y": ys, **on, "mode": "lines",
                    "name": f"{name}'s path", "connectgaps": False, "hoverinfo": "skip",
-                   "line": {"color": color, "width": 3 if talk else 2}})
+                   "opacity": 0.75, "line": {"color": color, "width": 2.5 if talk else 1.5}})
     fooled = within & attacked.flipped
     ends = attacked.x_adv
     traces.append({"type": "scatter", "x": ends[fooled, 0].tolist(), "y": ends[fooled, 1].tolist(),
@@ -117,7 +119,8 @@ def _panel(report: PlaneReport, attacked: Attacked, name: str, color: str, axes:
                               "line": {"width": 1, "color": "#000000"}}})
     missed = within & ~attacked.flipped
     traces.append({"type": "scatter", "x": X[missed, 0].tolist(), "y": X[missed, 1].tolist(),
-                   **on, "mode": "markers", "name": f"{name}: not fooled", "hoverinfo": "skip",
+                   **on, "mode": "markers", "name": "not fooled", "legendgroup": "missed",
+                   "showlegend": first, "hoverinfo": "skip",
                    "marker": {"symbol": "circle-open", "color": "#000000", "size": size + 6,
                               "line": {"width": 2}}})
     return traces
@@ -133,15 +136,14 @@ def plane_figure(report: PlaneReport, *, talk: bool = False) -> go.Figure:
     grid = report.grid
     pgd_name, square_name = f"PGD-{report.pgd.steps}", "Square"
     data = [*_panel(report, report.pgd, pgd_name, PGD_COLOR, ("x", "y"), size=size, talk=talk,
-                    legend=True),
+                    first=True),
             *_panel(report, report.square, square_name, SQUARE_COLOR, ("x2", "y2"), size=size,
-                    talk=talk, legend=True)]
-    for t in data[len(data) // 2:][:3]:  # the second panel's boundary and classes: one entry
-        t["showlegend"] = False
+                    talk=talk, first=False)]
     reach = report.within_count
     queries = report.square.queries
     spent = int(queries[report.within].sum()) if queries is not None else 0
-    titles = (f"<b>{pgd_name}</b> (reads the gradient): fooled {int((report.within & report.pgd.flipped).sum())} of {reach}",
+    pgd_fooled = int((report.within & report.pgd.flipped).sum())
+    titles = (f"<b>{pgd_name}</b> (reads the gradient): fooled {pgd_fooled} of {reach}",
               f"<b>{square_name}</b> (reads the scores): fooled "
               f"{int((report.within & report.square.flipped).sum())} of {reach}"
               + (f", {spent:,} queries" if not talk else ""))
@@ -154,9 +156,9 @@ def plane_figure(report: PlaneReport, *, talk: bool = False) -> go.Figure:
         "title": {"text": (f"The truth: {reach} of {report.n} points lie within ε = "
                            f"{report.eps:g} of the boundary"),
                   "x": 0.01, "xanchor": "left", "font": {"size": font + 4}},
-        "height": 560 if talk else 560,
+        "height": 560 if talk else 700,
         "margin": {"l": 10, "r": 10, "t": 110 if talk else 100, "b": 10},
-        "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.02,
+        "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.1 if talk else -0.06,
                    "yanchor": "top", "font": {"size": 16 if talk else 12}},
         "hovermode": False,
         "xaxis": {**axis, "domain": [0.0, 0.485]},
