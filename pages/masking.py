@@ -3,6 +3,11 @@ check that fires, and the attack that sees through each.
 
 A thin view over advcore.playground.masking (the numbers) and advcore.playground.figures.masking (the bar chart); the
 results are cached per fake defence in pages/ui.py. The scene (`MaskingScene`) lives in the URL.
+
+Below the digits, "In 2-D": a /boundary network behind a fake defence that keeps its boundary,
+PGD's paths beside Square's on its decision map, and the exact truth (ui.masking_plane). It is
+drawn first, into its own container: it takes a fraction of a second, the digits' report up to
+20 s on a fresh server.
 """
 
 from __future__ import annotations
@@ -149,7 +154,10 @@ def plane_section(url_scene: MaskingScene, talk: bool) -> dict[str, object]:
             "boundary, which the fake defence keeps (the rounding moves it by at most half a "
             "step, 0.005). Paths are drawn for the points within ε of it: grey PGD-20 (random "
             f"start, then 20 steps), red Square ({PLANE_QUERIES} queries per point), an x where "
-            "the attack fooled the point, a ring where it did not. The exact distance ε* "
+            "the attack fooled the point, a ring where it did not. Square's L∞ search moves between "
+            "the corners of the ε-square, one coordinate at a time, and keeps a move only when "
+            "the score falls: it misses a boundary that dips in between the corners, or one "
+            "that lies behind a corner scoring no better. The exact distance ε* "
             "is computed without attacking: from the network's boundary (saturated softmax) or "
             "from every rounding cell around each point (quantization).")
         with st.expander("Every point within ε of the boundary"):

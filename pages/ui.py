@@ -893,7 +893,12 @@ def masking_plane(dataset: str, defence: str, eps: float) -> Any:
     around the 2-D network trained on `dataset`, at the L∞ radius `eps` (feature units)."""
     from advcore.playground import masking
     key = masking.plane_spec(dataset)
-    boundary_model(key)  # trained (or found) outside the data caches: one model per process
+    # Trained (or found) outside the data caches, one model per process, shared with /boundary;
+    # in the pool's long lane if it is large, as /boundary does (the fixed 2-32-32 never is).
+    if boundary_training_is_large(key):
+        _pooled_long("Training the classifier on the points", "Try another data set.",
+                     boundary_model, key)
+    boundary_model(key)
     return _masking_plane(key, defence, float(eps))
 
 

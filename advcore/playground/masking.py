@@ -10,6 +10,11 @@ defences. `masking_report` runs, on one fixed batch of digits:
   randomness, HopSkipJump (labels only) for a saturated softmax;
 - the worst case per input: correct under every attack shown.
 Everything is plain numpy in a frozen dataclass, so a page can cache and draw it.
+
+In 2-D (`plane_report`): a classifier of the /boundary page wrapped in a fake defence that keeps
+its boundary (`PLANE_FAKES`: a fine input rounding, a saturated softmax), PGD and Square on every
+point at one ε, and each point's exact L∞ distance to the masked boundary (`plane_truth`), which
+no attack computes: what PGD claims, what Square finds, and the truth, point by point.
 """
 
 from __future__ import annotations
