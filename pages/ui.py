@@ -881,3 +881,40 @@ def _masking_report(defence: str, n: int) -> Any:
     x, y = mnist("test")
     return masking.masking_report(pretrained_model("mnist-cnn"), x[:n], y[:n], defence,
                                   should_stop=pool.should_stop)
+
+
+# --- masking lab, in 2-D: the /boundary page's default network per data set, masked -----------
+# Cheap (200 points: training 0.2 s, the truth 0.05-0.3 s, both attacks 0.1-0.2 s on one idle
+# core), so it runs in the visitor's own thread; the model is /boundary's own cached one.
+
+
+def masking_plane(dataset: str, defence: str, eps: float) -> Any:
+    """advcore.playground.masking.PlaneReport: PGD and Square against the fake defence `defence`
+    around the 2-D network trained on `dataset`, at the L∞ radius `eps` (feature units)."""
+    from advcore.playground import masking
+    key = masking.plane_spec(dataset)
+    # Trained (or found) outside the data caches, one model per process, shared with /boundary;
+    # in the pool's long lane if it is large, as /boundary does (the fixed 2-32-32 never is).
+    if boundary_training_is_large(key):
+        _pooled_long("Training the classifier on the points", "Try another data set.",
+                     boundary_model, key)
+    boundary_model(key)
+    return _masking_plane(key, defence, float(eps))
+
+
+@st.cache_data(show_spinner="Solving every point's exact distance to the boundary…",
+               max_entries=32)
+def _masking_plane_truth(key: Any, defence: str) -> np.ndarray:
+    from advcore.playground import masking
+    X, y = boundary_points(key)
+    return masking.plane_truth(boundary_model(key), X, y, defence,
+                               eps_max=float(state.bounds_of(state.MaskingScene, "toy_eps")[1]))
+
+
+@st.cache_data(show_spinner="Running PGD and Square on every point…", max_entries=128,
+               max_size="64MB")
+def _masking_plane(key: Any, defence: str, eps: float) -> Any:
+    from advcore.playground import masking
+    X, y = boundary_points(key)
+    return masking.plane_report(boundary_model(key), X, y, defence=defence, eps=eps,
+                                eps_star=_masking_plane_truth(key, defence), seed=key.seed)

@@ -96,3 +96,61 @@ def test_talk_mode_from_the_url_stays_in_the_url() -> None:
     assert figures(at) and at.metric
     at.toggle(key="masking.talk").set_value(False).run()
     assert url(at, "talk") == "0"
+
+
+# --- in 2-D ---------------------------------------------------------------------------------
+
+
+def plane_expected(dataset: str, defence: str, eps: float) -> masking.PlaneReport:
+    from advcore.playground import boundary
+    spec = masking.plane_spec(dataset)
+    X, y = boundary.points_of(spec)
+    return masking.plane_report(boundary.train_model(spec, points=(X, y)), X, y,
+                                defence=defence, eps=eps, seed=spec.seed)
+
+
+def test_the_2d_section_shows_what_pgd_claims_what_square_finds_and_the_truth(
+        default: AppTest) -> None:
+    at, r = default, plane_expected("moons", "quantized", 0.3)
+    assert any(h.value.startswith("In 2-D") for h in at.header)
+    assert url(at, "dataset") == "moons" and url(at, "toy_defence") == "quantized"
+    assert url(at, "toy_eps") == "0.3"
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Accuracy under PGD-20"] == f"{r.pgd.adversarial_accuracy:.0%}"
+    assert shown[f"Accuracy under Square ({masking.PLANE_QUERIES} queries)"] == \
+        f"{r.square.adversarial_accuracy:.0%}"
+    truth = float((r.correct & ~r.within).mean())
+    assert shown["True robust accuracy (exact)"] == f"{truth:.0%}"
+    assert r.pgd.adversarial_accuracy - truth >= 0.1  # the lesson holds on the default scene
+    texts = shown_text(at)
+    assert (f"for {int((r.within & r.pgd.flipped).sum())} of the {r.within_count} points"
+            in texts)
+    assert f"Square found {int((r.within & r.square.flipped).sum())} of them" in texts
+    assert "A common mistake is to trust an attack that cannot see the gradient" in texts
+    assert [f.key for f in figures(at)][-1] == "masking.plane_fig"
+
+
+def test_the_2d_controls_come_from_the_url_and_rewrite_it() -> None:
+    at = page(dataset="circles", toy_defence="saturated", toy_eps="0.25")
+    assert not at.exception and not at.warning
+    assert at.selectbox(key="masking.dataset").value == "circles"
+    assert at.segmented_control(key="masking.toy_defence").value == "saturated"
+    assert at.slider(key="masking.toy_eps").value == 0.25
+    r = plane_expected("circles", "saturated", 0.25)
+    assert f"Square found {int((r.within & r.square.flipped).sum())} of them" in shown_text(at)
+    at.slider(key="masking.toy_eps").set_value(0.5).run()
+    assert not at.exception
+    assert url(at, "toy_eps") == "0.5" and url(at, "dataset") == "circles"
+    assert "within ε = 0.5" in shown_text(at)
+
+
+def test_bad_2d_url_values_warn_and_fall_back() -> None:
+    at = page(dataset="mnist", toy_defence="<script>x</script>", toy_eps="9")
+    assert not at.exception and not at.error
+    warned = [w.value for w in at.warning]
+    assert len(warned) == 3 and all(w.startswith("URL parameter") for w in warned)
+    assert any("toy_eps" in w and "using 1.0" in w for w in warned)
+    assert at.selectbox(key="masking.dataset").value == "moons"
+    assert at.segmented_control(key="masking.toy_defence").value == "quantized"
+    assert at.slider(key="masking.toy_eps").value == 1.0
+    assert any(m.label == "True robust accuracy (exact)" for m in at.metric)

@@ -430,7 +430,13 @@ class MaskingScene:
     """Everything that fixes the picture on the gradient-masking lab.
 
     defence: the fake defence shown (a key of advcore.playground.masking.FAKES; each has its own fixed ε).
+    dataset, toy_defence, toy_eps: the 2-D demo: the /boundary page's default network trained on
+    `dataset`, wrapped in `toy_defence` (a key of advcore.playground.masking.PLANE_FAKES), attacked
+    at the L∞ radius toy_eps in standardised feature units.
     """
 
     defence: str = choice("quantized", ("quantized", "saturated", "noisy"))
+    dataset: str = choice("moons", TOY_DATASETS)
+    toy_defence: str = choice("quantized", ("quantized", "saturated"))
+    toy_eps: float = number(0.3, 0.05, 1.0)
     talk: bool = flag(False)
