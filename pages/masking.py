@@ -11,10 +11,9 @@ import streamlit as st
 
 from advcore.playground.figures import masking as figs
 from advcore.playground.masking import FAKES
-from advcore.playground.state import MaskingScene, replace, visitor_text
+from advcore.playground.state import replace, visitor_text
 from pages import ui
 
-ss = st.session_state
 LESSONS = {
     "quantized": (
         "A common mistake is to read PGD's failure as robustness. Rounding the input is a "
@@ -52,11 +51,11 @@ def noise_verdict(pgd: float, eot: float, clean: float) -> str:
 
 # --- the scene: URL -> widgets (first run of a session) -> scene -> URL --------------------------
 
-url_scene = ui.scene_from_url(MaskingScene)
-ss.setdefault("masking.defence", url_scene.defence)
-ss.setdefault("masking.talk", url_scene.talk)
+key = ui.MASKING.key
+url_scene = ui.MASKING.from_url()
+ui.MASKING.seed(url_scene)
 with st.sidebar:
-    talk = st.toggle("Talk mode (bigger text for a projector)", key="masking.talk",
+    talk = st.toggle("Talk mode (bigger text for a projector)", key=key("talk"),
                      help="Large fonts and the explanations shortened. Kept in the URL as "
                           "talk=1.")
 ui.talk_mode(talk)
@@ -73,7 +72,7 @@ if not talk:
         "the attack that sees through it.")
 
 defence = st.segmented_control(
-    "Fake defence", list(FAKES), key="masking.defence", required=True,
+    "Fake defence", list(FAKES), key=key("defence"), required=True,
     format_func=lambda name: FAKES[name].label)
 scene = replace(url_scene, defence=defence or url_scene.defence, talk=talk)
 ui.write_url(scene)
@@ -86,7 +85,7 @@ right = [m for m in report.measurements if not m.naive]
 
 figure = figs.claims_figure(report, talk=talk)
 if talk:  # the headline first, on the projector's first screen
-    st.plotly_chart(figure, width="stretch", key="masking.fig")
+    st.plotly_chart(figure, width="stretch", key=key("fig"))
     st.markdown(f"**{fake.label}** {fake.masks}.")
 else:
     st.markdown(LESSONS[scene.defence])
@@ -116,7 +115,7 @@ with tools:
               delta_color="off" if report.worst >= report.claimed else "normal", border=True)
 
 if not talk:
-    st.plotly_chart(figure, width="stretch", key="masking.fig")
+    st.plotly_chart(figure, width="stretch", key=key("fig"))
     st.caption(
         f"The first {report.n} test digits, clean accuracy {report.clean.mean():.0%}; ε is the "
         f"largest change per pixel on the [0, 1] scale ({fake.eps:g} = {fake.eps * 255:g}/255). "

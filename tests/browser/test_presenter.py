@@ -66,7 +66,7 @@ def test_a_presenter_url_warns_of_a_name_that_is_no_control(app_server: str,
         keys = set(page.evaluate(VISIBLE_KEYS_JS))
         assert {"st-key-digits-eps-linf", "st-key-digits-attack"} <= keys
         assert not {"st-key-digits-model", "st-key-digits-steps", "st-key-digits-index",
-                    "st-key-digits-source"} & keys
+                    "st-key-digits-index-source"} & keys
         warning = page.get_by_test_id("stAlertContentWarning").first.inner_text()
         assert "colour" in warning and "not a control of this page" in warning
     finally:
