@@ -320,10 +320,11 @@ def curve_note(*shown: Any) -> None:
                    "within a larger ε.")
 
 
-def metrics(scene: Scene, spec: Any, attacked: Any, n: int, truth: Any = None) -> None:
+def metrics(scene: Scene, spec: Any, attacked: Any, n: int, truth: Any = None,
+            i: int = 0) -> None:
     """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles;
     with ground truth the true robust and the certified accuracy instead of the last two,
-    and how many points the attack missed."""
+    and how many points the attack missed (i: the variant's column)."""
     m = st.columns(2)
     m[0].metric("Clean accuracy", f"{attacked.clean_accuracy:.1%}")
     m[1].metric(f"{spec.label} accuracy" if truth is not None else "Adversarial accuracy",
@@ -342,7 +343,7 @@ def metrics(scene: Scene, spec: Any, attacked: Any, n: int, truth: Any = None) -
         missed = int(truth.missed(attacked).sum())
         if scene.eps == 0:
             return
-        closeness(spec, attacked, truth)
+        closeness(spec, attacked, truth, i)
         if missed:
             st.markdown(f"**{spec.label} misses {missed} point{'s' * (missed != 1)} that "
                         f"can be flipped at this ε.**")
@@ -356,7 +357,7 @@ def metrics(scene: Scene, spec: Any, attacked: Any, n: int, truth: Any = None) -
                      "units).")
 
 
-def closeness(spec: Any, attacked: Any, truth: Any) -> None:
+def closeness(spec: Any, attacked: Any, truth: Any, i: int = 0) -> None:
     """How close the attack's distances come to the exact minimum, over what it flipped."""
     n, found, star = truth.found_vs_exact(attacked)
     if n == 0:
@@ -364,7 +365,7 @@ def closeness(spec: Any, attacked: Any, truth: Any) -> None:
     what = ("It looks for the smallest change, so the gap is what it left on the table."
             if spec.minimal else
             "It stops at the first success inside the ε-ball, not at the smallest change.")
-    with st.container(key=key("closeness")):
+    with st.container(key=key(f"closeness{i}")):
         st.markdown(f"{spec.label} found **{found:.3f}** on average over the {n} points it "
                     f"flipped; the exact minimum for those points is **{star:.3f}** "
                     f"({norm_name(spec)}). {what}")
@@ -467,7 +468,7 @@ def side_by_side(scene: Scene, spec: Any, results: list[Variant], truths: list[A
                            prefix="Standard · " if i == 0 else "Adv. trained · ",
                            chosen=chosen, adding=adding, height=640)
             st.markdown(f"**{result.label}**")
-            metrics(scene, spec, result.attacked, len(y), truth)
+            metrics(scene, spec, result.attacked, len(y), truth, i)
             query_count(spec, result.attacked, i)
     std, adv = results[0].attacked, results[1].attacked
     st.success(f"Adversarial training at ε = {scene.eps:g}: accuracy under {spec.label} goes "

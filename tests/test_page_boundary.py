@@ -167,6 +167,15 @@ def test_ground_truth_switch_shows_the_exact_and_certified_answers():
     assert len(at.dataframe) == 2  # the point's probabilities, and attack vs exact vs certified
 
 
+def test_ground_truth_side_by_side_says_how_close_each_model_comes():
+    """Both models' ground truth at once: each says how close the attack came, in its column."""
+    at = _app({"attack": "pgd", "eps": "0.6", "steps": "5", "robust": "1", "truth": "1"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(figures(at)) == 3
+    close = [md.value for md in at.markdown if "the exact minimum for those points" in md.value]
+    assert len(close) == 2
+
+
 def test_moving_eps_with_ground_truth_on_reuses_the_per_model_answer(monkeypatch):
     from advcore.playground import boundary
     from pages import ui
