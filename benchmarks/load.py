@@ -95,7 +95,7 @@ def audience_run(ws_url: str, pids: list[int], sessions: list, n: int, changes: 
             why = "the run did not finish cleanly"
             try:
                 ok = sessions[i].move("ε: largest", eps, timeout=max(1.0, deadline - t + 60))
-            except Exception as exc:  # noqa: BLE001  (a timeout or a dropped socket: failed)
+            except Exception as exc:  # a timeout or a dropped socket: failed
                 ok, why = False, type(exc).__name__
             if not ok:
                 with lock:

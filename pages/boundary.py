@@ -18,7 +18,7 @@ prebuilt, unvalidated Plotly dict (advcore.playground.figures.boundary.LeanFigur
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -38,20 +38,13 @@ FIELDS = ("dataset", "n", "noise", "seed", "model", "width", "depth", "attack", 
           "robust", "talk", "truth", "add")
 
 
-def key(name: str) -> str:
-    return f"boundary.{name}"
-
-
-def rng(name: str) -> tuple[Any, Any]:
-    return state.bounds_of(Scene, name)
+key, rng = ui.BOUNDARY.key, ui.BOUNDARY.bounds
 
 
 # --- the scene: URL -> widgets (first run of a session) -> scene -> URL ---------------------------
 
-url_scene = ui.scene_from_url(Scene)
-for name in FIELDS:
-    if key(name) not in ss:
-        ss[key(name)] = getattr(url_scene, name)
+url_scene = ui.BOUNDARY.from_url()
+ui.BOUNDARY.seed(url_scene, FIELDS)
 if key("selected") not in ss:  # first run of the session: the URL's point is the selection
     shown = url_scene.n + len(url_scene.add)
     if url_scene.point >= shown:
@@ -164,23 +157,23 @@ def truth_controls(*, columns: bool = False) -> None:
                    help="Each point's exact smallest flipping ε (the boundary is piecewise "
                         "linear, so it is computed exactly) and the radius CROWN certifies: "
                         "certified ≤ exact ≤ what any attack finds.")
-    c_add.toggle("Add points", key=key("adding"),
+    c_add.toggle("Add points", key=key("add", "on"),
                  help="Click an empty place on the map to add a point of the chosen class; "
                       f"up to {state.MAX_ADDED_POINTS}, kept in the URL. The model is retrained "
                       "on the dataset plus your points.")
-    if ss.get(key("adding")):
+    if ss.get(key("add", "on")):
         c_class.segmented_control("Class of new points", (0, 1), format_func=lambda c:
-                                  f"class {c}", required=True, key=key("add_class"),
+                                  f"class {c}", required=True, key=key("add", "class"),
                                   label_visibility="collapsed")
-    if c_clear.button(f"Clear added points ({len(ss[key('add')])})", key=key("clear_added"),
+    if c_clear.button(f"Clear added points ({len(ss[key('add')])})", key=key("add", "clear"),
                       icon=":material/delete:", disabled=not ss[key("add")]):
         clear_added()
         st.rerun()  # the whole page, fragment or not: the data, and so the model, changed
 
 
 TALK = bool(ss[key("talk")])
-if key("add_class") not in ss:
-    ss[key("add_class")] = 0
+if key("add", "class") not in ss:
+    ss[key("add", "class")] = 0
 if TALK:  # the sidebar is outside the fragment: changing these reruns the page, as they should
     with st.sidebar:
         st.subheader("Attack")
@@ -209,11 +202,286 @@ def add_point(place: tuple[float, float], spacing: float) -> int | None:
                  icon=":material/block:")
         return None
     x, y_ = (round(v, state.POINT_DECIMALS) + 0.0 for v in place)
-    ss[key("add")] = (*ss[key("add")], (x, y_, int(ss.get(key("add_class"), 0))))
+    ss[key("add")] = (*ss[key("add")], (x, y_, int(ss.get(key("add", "class"), 0))))
     ss[key("selected")] = len(X)  # the new point, once the page has rerun with it
     ss[key("generation")] = ss.get(key("generation"), 0) + 1
     st.rerun()  # the whole page: the data, and so the model, changed
     return None
+
+
+# --- the attack view: what moving ε or clicking a point reruns ----------------------------------
+
+
+class Variant(NamedTuple):
+    """One trained model of the view: its label, training spec, grid and attacked points."""
+
+    label: str
+    key: Any
+    grid: Any
+    attacked: Any
+
+
+def variants_of(scene: Scene, spec: Any) -> list[Variant]:
+    """The standard model, and with `robust` the adversarially trained one beside it (each
+    part cached on its own key)."""
+    keys = [("Standard training", training_key(scene, robust=False))]
+    if scene.robust:
+        if scene.eps > 0:
+            crafted = ATTACKS[training_attack(spec.name)].label
+            keys.append((f"Adversarially trained ({crafted}, ε = {scene.eps:g})",
+                         training_key(scene, robust=True)))
+        else:
+            st.info("At ε = 0 adversarial training is plain training: raise ε to compare.",
+                    icon=":material/info:")
+    return [Variant(label, k, ui.boundary_grid(k),
+                    ui.boundary_attack(k, scene.attack, scene.eps, scene.steps))
+            for label, k in keys]
+
+
+def chosen_point(results: list[Variant], adding: bool) -> int | None:
+    """The selected point after this run's clicks: a click on either figure selects the same
+    point in both (same data, same index); with "Add points" on, a click on an empty place
+    adds a point there."""
+    chosen = ss.get(key("selected"))
+    for i, result in enumerate(results):
+        picked = selected_point(ss.get(chart_key(i)))
+        if picked is not None and picked < len(X):
+            chosen = picked
+        place = clicked_place(ss.get(chart_key(i))) if adding else None
+        if place is not None:
+            gx = result.grid.gx
+            near = add_point(place, float(gx[-1] - gx[0]) / (figs.CLICK_GRID - 1))
+            chosen = near if near is not None else chosen
+    return None if chosen is not None and chosen >= len(X) else chosen
+
+
+def norm_name(spec: Any) -> str:
+    return "L∞" if spec.norm == "linf" else "L2"
+
+
+def explain_picture(scene: Scene, spec: Any) -> None:
+    """What the figure shows, in words (a speaker says this; the projector shows the picture)."""
+    st.caption(
+        f"Background: the model's probability of class 1 (blue = class 0, orange = class "
+        f"1); black line: its decision boundary (P = 0.5). Each point has been pushed by "
+        f"**{spec.label}** ({spec.paper}) within ε = {scene.eps:g} ({norm_name(spec)}); red "
+        "rings mark points it flipped from right to wrong. Press **▶ Play** or drag the frame "
+        "slider to watch them move"
+        + (" and count the queries it spends" if spec.black_box else "")
+        + "; click a point to see its ε-ball, "
+        + ("its first query's move" if spec.black_box else "gradient direction")
+        + " and path.")
+    if scene.truth:
+        st.caption(
+            f"Ground truth: hover a point for its exact ε* (the distance to the nearest "
+            f"boundary point, {norm_name(spec)}) and the radius CROWN certifies. Purple "
+            f"diamonds mark points {spec.label} left correct though a flip within ε exists; a "
+            "clicked point shows its optimal adversarial point (purple star) and its "
+            "certified ε-ball (teal).")
+
+
+def query_count(spec: Any, attacked: Any, i: int = 0) -> None:
+    """A black-box attack's cost: the queries it made, in all and per point, beside its
+    budget (the animation's title counts them frame by frame)."""
+    q = attacked.queries
+    if q is None:
+        return
+    reads = ("the model's scores only" if spec.access == "scores"
+             else "only the model's predicted label")
+    with st.container(key=key(f"queries{i}")):
+        st.metric("Queries of the model", f"{int(q.sum()):,}",
+                  help=f"Model calls {spec.label} made, summed over the {len(q)} points: "
+                       f"{q.mean():,.0f} per point on average, at most {int(q.max()):,} "
+                       f"(its budget is {queries_of(spec.name):,} per point).")
+        st.caption(f"{spec.label} read {reads}, never a gradient: "
+                   f"{int(q.sum()):,} queries in all, {q.mean():,.0f} per point "
+                   f"(budget {queries_of(spec.name):,}). ▶ Play counts them as it goes.")
+
+
+def versus_fgsm(scene: Scene, spec: Any, k: Any, attacked: Any) -> None:
+    """For an iterative L∞ attack, FGSM's count at the same ε beside its own: the one
+    number that says what the extra steps bought."""
+    if not spec.iterative or spec.black_box or spec.norm != "linf" or scene.eps == 0:
+        return
+    one_step = ui.boundary_attack(k, "fgsm", scene.eps, scene.steps)
+    more = attacked.flipped_count - one_step.flipped_count
+    st.caption(f"FGSM, one step at the same ε, flips {one_step.flipped_count}; "
+               f"{spec.label} with {scene.steps} steps flips {attacked.flipped_count} "
+               f"({more:+d}).")
+
+
+def curve_note(*shown: Any) -> None:
+    """An accuracy curve that rises again is the attack's failure: say so, once."""
+    if any(np.any(np.diff(np.asarray(c.accuracy)) > 0.01) for c in shown):
+        st.caption("Where the curve rises again at larger ε, the attack is failing, not the "
+                   "model getting stronger: a big step overshoots the curved boundary and "
+                   "lands back on the right side. The true robust accuracy can only fall "
+                   "as ε grows: any point that can be flipped within ε can be flipped "
+                   "within a larger ε.")
+
+
+def metrics(scene: Scene, spec: Any, attacked: Any, n: int, truth: Any = None,
+            i: int = 0) -> None:
+    """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles;
+    with ground truth the true robust and the certified accuracy instead of the last two,
+    and how many points the attack missed (i: the variant's column)."""
+    m = st.columns(2)
+    m[0].metric("Clean accuracy", f"{attacked.clean_accuracy:.1%}")
+    m[1].metric(f"{spec.label} accuracy" if truth is not None else "Adversarial accuracy",
+                f"{attacked.adversarial_accuracy:.1%}",
+                delta=f"{attacked.adversarial_accuracy - attacked.clean_accuracy:+.1%}",
+                help="Accuracy on the attack's output: an upper bound on robust accuracy.")
+    m = st.columns(2)
+    if truth is not None:
+        m[0].metric("True robust accuracy", f"{truth.exact_accuracy(scene.eps):.1%}",
+                    help="The share of points whose exact ε* exceeds ε: no perturbation "
+                         "within ε flips them.")
+        m[1].metric("Certified accuracy",
+                    f"{truth.certified_accuracy(scene.eps):.1%}",
+                    help="The share of points a CROWN bound (a linear relaxation of every "
+                         "ReLU) proves safe at ε: a lower bound on robust accuracy.")
+        missed = int(truth.missed(attacked).sum())
+        if scene.eps == 0:
+            return
+        closeness(spec, attacked, truth, i)
+        if missed:
+            st.markdown(f"**{spec.label} misses {missed} point{'s' * (missed != 1)} that "
+                        f"can be flipped at this ε.**")
+        else:
+            st.markdown(f"**{spec.label} finds every point that can be flipped at this ε.**")
+        return
+    m[0].metric("Flipped", f"{attacked.flipped_count} / {n}",
+                help="Points classified correctly before the attack and wrongly after it.")
+    m[1].metric(f"Mean ‖δ‖ ({norm_name(spec)})", f"{attacked.mean_perturbation:.3f}",
+                help="Average distance each point moved, in the attack's norm (feature "
+                     "units).")
+
+
+def closeness(spec: Any, attacked: Any, truth: Any, i: int = 0) -> None:
+    """How close the attack's distances come to the exact minimum, over what it flipped."""
+    n, found, star = truth.found_vs_exact(attacked)
+    if n == 0:
+        return
+    what = ("It looks for the smallest change, so the gap is what it left on the table."
+            if spec.minimal else
+            "It stops at the first success inside the ε-ball, not at the smallest change.")
+    with st.container(key=key(f"closeness{i}")):
+        st.markdown(f"{spec.label} found **{found:.3f}** on average over the {n} points it "
+                    f"flipped; the exact minimum for those points is **{star:.3f}** "
+                    f"({norm_name(spec)}). {what}")
+
+
+def point_details(scene: Scene, spec: Any, results: list[Variant], truths: list[Any],
+                  i: int) -> None:
+    """The clicked point's probabilities before and after, and what the arrow shows."""
+    added = " · added by you" if i >= scene.n else ""
+    st.markdown(f"#### Point #{i} (class {int(y[i])}{added})")
+    for result, truth in zip(results, truths, strict=True):
+        if len(results) > 1:
+            st.markdown(f"**{result.label}**")
+        st.dataframe(figs.point_table(result.attacked, i), hide_index=True, width="stretch")
+        if truth is not None:
+            st.dataframe(figs.truth_table(result.attacked, truth, i), hide_index=True,
+                         width="stretch")
+    d = results[0].attacked.direction[i]
+    what = ("of its first query (it reads no gradient)" if spec.black_box else
+            "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂")
+    shape = "square" if spec.norm == "linf" else "circle"
+    st.caption(f"Arrow: the first step {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at the clean "
+               f"point; dotted {shape}: every position within ε = {scene.eps:g}; black line: "
+               "the path the attack took.")
+    if truths[0] is not None:
+        st.caption(f"Purple star, dashed: the optimal adversarial point, the nearest point on "
+                   f"the boundary (ε* away, exactly); teal {shape}: the radius CROWN "
+                   "certifies, inside which no point changes class.")
+    st.button("Clear selection", key=key("point", "clear"), icon=":material/close:",
+              on_click=clear_selection)
+
+
+def boundary_chart(scene: Scene, result: Variant, truth: Any, i: int, *, prefix: str,
+                   chosen: int | None, adding: bool, height: int) -> None:
+    """Figure i: the map, the points as the attack moved them, the selection."""
+    fig = figs.LeanFigure(figs.boundary_spec(X, result.grid, result.attacked, selected=chosen,
+                                             talk=scene.talk, title_prefix=prefix,
+                                             height=height, truth=truth, clickable=adding))
+    chart.chart(fig, on_select="rerun", selection_mode="points", key=chart_key(i),
+                config=NO_CHART_BAR)
+
+
+def accuracy_curves(scene: Scene, spec: Any, results: list[Variant],
+                    truths: list[Any]) -> tuple[Any, list[Any]]:
+    """The accuracy-vs-ε figure of every variant (with ground truth, the certified and exact
+    curves of the standard model beside it), and the attack's curves themselves."""
+    curves = [(spec.label if scene.truth and len(results) == 1 else r.label,
+               ui.boundary_curve(r.key, scene.attack, scene.steps), r.attacked.adversarial_accuracy)
+              for r in results]
+    bounds = []
+    if truths[0] is not None:  # the sandwich, for the standard model
+        exact_curve, certified_curve = truths[0].curves()
+        bounds = [("certified (CROWN)", certified_curve,
+                   truths[0].certified_accuracy(scene.eps)),
+                  ("exact (true robust accuracy)", exact_curve,
+                   truths[0].exact_accuracy(scene.eps))]
+    fig = figs.LeanFigure(figs.curve_spec(curves, eps=scene.eps, talk=scene.talk, bounds=bounds))
+    return fig, [c for _, c, _ in curves]
+
+
+HINT = ("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its path "
+        "and its probabilities before and after.")
+
+
+def selection_or_hint(scene: Scene, spec: Any, results: list[Variant], truths: list[Any],
+                      chosen: int | None) -> None:
+    if chosen is None:
+        st.info(HINT, icon=":material/touch_app:")
+    else:
+        point_details(scene, spec, results, truths, chosen)
+
+
+def one_model(scene: Scene, spec: Any, result: Variant, truth: Any, chosen: int | None,
+              adding: bool) -> None:
+    """The standard model alone: the map on the left, numbers, curve and point on the right."""
+    curve_fig, curves = accuracy_curves(scene, spec, [result], [truth])
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        boundary_chart(scene, result, truth, 0, prefix="", chosen=chosen, adding=adding,
+                       height=520 if scene.talk else 680)
+    with right:
+        metrics(scene, spec, result.attacked, len(y), truth)
+        query_count(spec, result.attacked)
+        versus_fgsm(scene, spec, result.key, result.attacked)
+        chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
+        if not scene.talk:
+            curve_note(*curves)
+        selection_or_hint(scene, spec, [result], [truth], chosen)
+
+
+def side_by_side(scene: Scene, spec: Any, results: list[Variant], truths: list[Any],
+                 chosen: int | None, adding: bool) -> None:
+    """The standard and the adversarially trained model side by side, and what training on
+    adversarial examples bought."""
+    curve_fig, curves = accuracy_curves(scene, spec, results, truths)
+    cols = st.columns(2, gap="medium")
+    for i, (result, truth, col) in enumerate(zip(results, truths, cols, strict=True)):
+        with col:
+            boundary_chart(scene, result, truth, i,
+                           prefix="Standard · " if i == 0 else "Adv. trained · ",
+                           chosen=chosen, adding=adding, height=640)
+            st.markdown(f"**{result.label}**")
+            metrics(scene, spec, result.attacked, len(y), truth, i)
+            query_count(spec, result.attacked, i)
+    std, adv = results[0].attacked, results[1].attacked
+    st.success(f"Adversarial training at ε = {scene.eps:g}: accuracy under {spec.label} goes "
+               f"from {std.adversarial_accuracy:.0%} to {adv.adversarial_accuracy:.0%} "
+               f"(clean: {std.clean_accuracy:.0%} → {adv.clean_accuracy:.0%}). The boundary "
+               "moves away from the points: adversarial examples used as training data.",
+               icon=":material/shield:")
+    left, right = st.columns(2, gap="medium")
+    with left:
+        chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
+        curve_note(*curves)
+    with right:
+        selection_or_hint(scene, spec, results, truths, chosen)
 
 
 @st.fragment
@@ -224,254 +492,34 @@ def attack_view() -> None:
     if not TALK:
         truth_controls(columns=True)
     spec = ATTACKS[ss[key("attack")]]
-    norm_name = "L∞" if spec.norm == "linf" else "L2"
-
-    scene = Scene(**{name: ss[key(name)] for name in FIELDS})
-
-    # --- compute (each part cached on its own key) ------------------------------------------
-
-    variants = [("Standard training", training_key(scene, robust=False))]
-    if scene.robust:
-        if scene.eps > 0:
-            crafted = ATTACKS[training_attack(spec.name)].label
-            variants.append((f"Adversarially trained ({crafted}, ε = {scene.eps:g})",
-                             training_key(scene, robust=True)))
-        else:
-            st.info("At ε = 0 adversarial training is plain training: raise ε to compare.",
-                    icon=":material/info:")
-
-    results = []
-    for label, k in variants:
-        results.append((label, k, ui.boundary_grid(k),
-                        ui.boundary_attack(k, scene.attack, scene.eps, scene.steps)))
-    truths = [ui.boundary_truth(k, spec.norm) if scene.truth else None for _, k, _, _ in results]
-    adding = bool(ss.get(key("adding")))
-
-    # A click on either figure selects the same point in both (same data, same index).
-    chosen = ss.get(key("selected"))
-    for i in range(len(results)):
-        picked = selected_point(ss.get(chart_key(i)))
-        if picked is not None and picked < len(X):
-            chosen = picked
-        place = clicked_place(ss.get(chart_key(i))) if adding else None
-        if place is not None:
-            gx = results[i][2].gx
-            near = add_point(place, float(gx[-1] - gx[0]) / (figs.CLICK_GRID - 1))
-            chosen = near if near is not None else chosen
-    if chosen is not None and chosen >= len(X):
-        chosen = None
-    ss[key("selected")] = chosen
+    scene = ui.BOUNDARY.read(FIELDS)
+    results = variants_of(scene, spec)
+    truths = [ui.boundary_truth(r.key, spec.norm) if scene.truth else None for r in results]
+    adding = bool(ss.get(key("add", "on")))
+    chosen = ss[key("selected")] = chosen_point(results, adding)
     scene = dataclasses.replace(scene, point=-1 if chosen is None else chosen)
     ui.write_url(scene)  # a click, like ε, is part of the scene: a link reopens it highlighted
 
-    # --- draw -------------------------------------------------------------------------------
-
-    if not scene.talk:  # a speaker says this; the projector shows the picture
-        st.caption(
-            f"Background: the model's probability of class 1 (blue = class 0, orange = class "
-            f"1); black line: its decision boundary (P = 0.5). Each point has been pushed by "
-            f"**{spec.label}** ({spec.paper}) within ε = {scene.eps:g} ({norm_name}); red rings "
-            "mark points it flipped from right to wrong. Press **▶ Play** or drag the frame "
-            "slider to watch them move"
-            + (" and count the queries it spends" if spec.black_box else "")
-            + "; click a point to see its ε-ball, "
-            + ("its first query's move" if spec.black_box else "gradient direction")
-            + " and path.")
-        if scene.truth:
-            st.caption(
-                f"Ground truth: hover a point for its exact ε* (the distance to the nearest "
-                f"boundary point, {norm_name}) and the radius CROWN certifies. Purple diamonds "
-                f"mark points {spec.label} left correct though a flip within ε exists; a "
-                "clicked point shows its optimal adversarial point (purple star) and its "
-                "certified ε-ball (teal).")
-
-    def query_count(attacked: Any, i: int = 0) -> None:
-        """A black-box attack's cost: the queries it made, in all and per point, beside its
-        budget (the animation's title counts them frame by frame)."""
-        q = attacked.queries
-        if q is None:
-            return
-        reads = ("the model's scores only" if spec.access == "scores"
-                 else "only the model's predicted label")
-        with st.container(key=key(f"queries{i}")):
-            st.metric("Queries of the model", f"{int(q.sum()):,}",
-                      help=f"Model calls {spec.label} made, summed over the {len(q)} points: "
-                           f"{q.mean():,.0f} per point on average, at most {int(q.max()):,} "
-                           f"(its budget is {queries_of(spec.name):,} per point).")
-            st.caption(f"{spec.label} read {reads}, never a gradient: "
-                       f"{int(q.sum()):,} queries in all, {q.mean():,.0f} per point "
-                       f"(budget {queries_of(spec.name):,}). ▶ Play counts them as it goes.")
-
-    def versus_fgsm(k: tuple, attacked: Any) -> None:
-        """For an iterative L∞ attack, FGSM's count at the same ε beside its own: the one
-        number that says what the extra steps bought."""
-        if not spec.iterative or spec.black_box or spec.norm != "linf" or scene.eps == 0:
-            return
-        one_step = ui.boundary_attack(k, "fgsm", scene.eps, scene.steps)
-        more = attacked.flipped_count - one_step.flipped_count
-        st.caption(f"FGSM, one step at the same ε, flips {one_step.flipped_count}; "
-                   f"{spec.label} with {scene.steps} steps flips {attacked.flipped_count} "
-                   f"({more:+d}).")
-
-    def curve_note(*shown: Any) -> None:
-        """An accuracy curve that rises again is the attack's failure: say so, once."""
-        if any(np.any(np.diff(np.asarray(c.accuracy)) > 0.01) for c in shown):
-            st.caption("Where the curve rises again at larger ε, the attack is failing, not the "
-                       "model getting stronger: a big step overshoots the curved boundary and "
-                       "lands back on the right side. The true robust accuracy can only fall "
-                       "as ε grows: any point that can be flipped within ε can be flipped "
-                       "within a larger ε.")
-
-    def metrics(attacked: Any, n: int, truth: Any = None) -> None:
-        """Clean and adversarial accuracy, flipped count and mean ‖δ‖ as four st.metric tiles;
-        with ground truth the true robust and the certified accuracy instead of the last two,
-        and how many points the attack missed."""
-        m = st.columns(2)
-        m[0].metric("Clean accuracy", f"{attacked.clean_accuracy:.1%}")
-        m[1].metric(f"{spec.label} accuracy" if truth is not None else "Adversarial accuracy",
-                    f"{attacked.adversarial_accuracy:.1%}",
-                    delta=f"{attacked.adversarial_accuracy - attacked.clean_accuracy:+.1%}",
-                    help="Accuracy on the attack's output: an upper bound on robust accuracy.")
-        m = st.columns(2)
-        if truth is not None:
-            m[0].metric("True robust accuracy", f"{truth.exact_accuracy(scene.eps):.1%}",
-                        help="The share of points whose exact ε* exceeds ε: no perturbation "
-                             "within ε flips them.")
-            m[1].metric("Certified accuracy",
-                        f"{truth.certified_accuracy(scene.eps):.1%}",
-                        help="The share of points a CROWN bound (a linear relaxation of every "
-                             "ReLU) proves safe at ε: a lower bound on robust accuracy.")
-            missed = int(truth.missed(attacked).sum())
-            if scene.eps == 0:
-                return
-            closeness(attacked, truth)
-            if missed:
-                st.markdown(f"**{spec.label} misses {missed} point{'s' * (missed != 1)} that "
-                            f"can be flipped at this ε.**")
-            else:
-                st.markdown(f"**{spec.label} finds every point that can be flipped at this ε.**")
-            return
-        m[0].metric("Flipped", f"{attacked.flipped_count} / {n}",
-                    help="Points classified correctly before the attack and wrongly after it.")
-        m[1].metric(f"Mean ‖δ‖ ({norm_name})", f"{attacked.mean_perturbation:.3f}",
-                    help="Average distance each point moved, in the attack's norm (feature "
-                         "units).")
-
-    def closeness(attacked: Any, truth: Any) -> None:
-        """How close the attack's distances come to the exact minimum, over what it flipped."""
-        n, found, star = truth.found_vs_exact(attacked)
-        if n == 0:
-            return
-        what = ("It looks for the smallest change, so the gap is what it left on the table."
-                if spec.minimal else
-                "It stops at the first success inside the ε-ball, not at the smallest change.")
-        with st.container(key=key("closeness")):
-            st.markdown(f"{spec.label} found **{found:.3f}** on average over the {n} points it "
-                        f"flipped; the exact minimum for those points is **{star:.3f}** "
-                        f"({norm_name}). {what}")
-
-    def point_details(i: int) -> None:
-        """The clicked point's probabilities before and after, and what the arrow shows."""
-        added = " · added by you" if i >= scene.n else ""
-        st.markdown(f"#### Point #{i} (class {int(y[i])}{added})")
-        for (label, _, _, attacked), truth in zip(results, truths, strict=True):
-            if len(results) > 1:
-                st.markdown(f"**{label}**")
-            st.dataframe(figs.point_table(attacked, i), hide_index=True, width="stretch")
-            if truth is not None:
-                st.dataframe(figs.truth_table(attacked, truth, i), hide_index=True,
-                             width="stretch")
-        d = results[0][3].direction[i]
-        what = ("of its first query (it reads no gradient)" if spec.black_box else
-                "ε·sign(∇ₓL)" if spec.norm == "linf" else "ε·∇ₓL / ‖∇ₓL‖₂")
-        st.caption(f"Arrow: the first step {what} = ({d[0]:+.2f}, {d[1]:+.2f}) at the clean "
-                   f"point; dotted {'square' if spec.norm == 'linf' else 'circle'}: every "
-                   f"position within ε = {scene.eps:g}; black line: the path the attack took.")
-        if truths[0] is not None:
-            st.caption(f"Purple star, dashed: the optimal adversarial point, the nearest point on "
-                       f"the boundary (ε* away, exactly); teal "
-                       f"{'square' if spec.norm == 'linf' else 'circle'}: the radius CROWN "
-                       "certifies, inside which no point changes class.")
-        st.button("Clear selection", key=key("clear"), icon=":material/close:",
-                  on_click=clear_selection)
-
-    def boundary_chart(i: int, attacked: Any, grid: Any, height: int) -> None:
-        prefix = "" if len(results) == 1 else ("Standard · " if i == 0 else "Adv. trained · ")
-        fig = figs.LeanFigure(figs.boundary_spec(X, grid, attacked, selected=chosen,
-                                                 talk=scene.talk, title_prefix=prefix,
-                                                 height=height, truth=truths[i],
-                                                 clickable=adding))
-        chart.chart(fig, on_select="rerun", selection_mode="points", key=chart_key(i),
-                    config=NO_CHART_BAR)
-
-    curves = [(spec.label if scene.truth and len(results) == 1 else label,
-               ui.boundary_curve(k, scene.attack, scene.steps), a.adversarial_accuracy)
-              for label, k, _, a in results]
-    bounds = []
-    if truths[0] is not None:  # the sandwich, for the standard model
-        exact_curve, certified_curve = truths[0].curves()
-        bounds = [("certified (CROWN)", certified_curve,
-                   truths[0].certified_accuracy(scene.eps)),
-                  ("exact (true robust accuracy)", exact_curve,
-                   truths[0].exact_accuracy(scene.eps))]
-    curve_fig = figs.LeanFigure(figs.curve_spec(curves, eps=scene.eps, talk=scene.talk,
-                                                bounds=bounds))
-    hint = ("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its path "
-            "and its probabilities before and after.")
-
+    if not scene.talk:
+        explain_picture(scene, spec)
     if len(results) == 1:
-        left, right = st.columns([3, 2], gap="medium")
-        with left:
-            boundary_chart(0, results[0][3], results[0][2], 520 if scene.talk else 680)
-        with right:
-            metrics(results[0][3], len(y), truths[0])
-            query_count(results[0][3])
-            versus_fgsm(results[0][1], results[0][3])
-            chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
-            if not scene.talk:
-                curve_note(curves[0][1])
-            if chosen is None:
-                st.info(hint, icon=":material/touch_app:")
-            else:
-                point_details(chosen)
+        one_model(scene, spec, results[0], truths[0], chosen, adding)
     else:
-        cols = st.columns(2, gap="medium")
-        for i, ((label, _, grid, attacked), col) in enumerate(zip(results, cols, strict=True)):
-            with col:
-                boundary_chart(i, attacked, grid, 640)
-                st.markdown(f"**{label}**")
-                metrics(attacked, len(y), truths[i])
-                query_count(attacked, i)
-        std, adv = results[0][3], results[1][3]
-        st.success(f"Adversarial training at ε = {scene.eps:g}: accuracy under {spec.label} goes "
-                   f"from {std.adversarial_accuracy:.0%} to {adv.adversarial_accuracy:.0%} "
-                   f"(clean: {std.clean_accuracy:.0%} → {adv.clean_accuracy:.0%}). The boundary "
-                   "moves away from the points: adversarial examples used as training data.",
-                   icon=":material/shield:")
-        left, right = st.columns(2, gap="medium")
-        with left:
-            chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
-            curve_note(*(c for _, c, _ in curves))
-        with right:
-            if chosen is None:
-                st.info(hint, icon=":material/touch_app:")
-            else:
-                point_details(chosen)
-    slides(results[0])
+        side_by_side(scene, spec, results, truths, chosen, adding)
+    slides(scene, results[0])
 
 
-def slides(result: tuple) -> None:
+def slides(scene: Scene, result: Variant) -> None:
     """This scene's animation for a talk: GIF, MP4, or the figure itself as offline HTML."""
-    _, _, grid, attacked = result
-    scene = Scene(**{name: ss[key(name)] for name in FIELDS})
     model = ("linear model" if scene.model == "linear"
              else f"MLP {scene.depth}×{scene.width} (ReLU)")
     what = (f"{TOY_DATASETS[scene.dataset]}, {scene.n} points, {model} · "
             f"{ATTACKS[scene.attack].label} at ε = {scene.eps:g}"
             + (f", {scene.steps} steps" if ATTACKS[scene.attack].iterative else ""))
     with st.expander("For your slides: this animation as GIF, MP4 or HTML", expanded=False):
-        ui.boundary_exports(X, grid, attacked,
-                            figs.boundary_spec(X, grid, attacked, talk=False, height=620),
+        ui.boundary_exports(X, result.grid, result.attacked,
+                            figs.boundary_spec(X, result.grid, result.attacked, talk=False,
+                                               height=620),
                             url=ui.scene_url({k: st.query_params.get(k)
                                               for k in st.query_params}), what=what)
 

@@ -46,27 +46,24 @@ STOPS = {"scores": "It stops at its first success; a digit it cannot fool spends
 ss = st.session_state
 
 
-def key(name: str) -> str:
-    return f"digits.{name}"
+key = ui.DIGITS.key
 
 
 # --- the scene: URL -> widgets (first run of a session) -> scene -> URL ---------------------------
 
-url_scene, url_problems = ui.scene_from_url(Scene).checked()
+url_scene, url_problems = ui.DIGITS.from_url().checked()
 for problem in url_problems:
     st.warning(problem, icon="⚠️")
 
-for name in ("model", "attack", "steps", "queries", "index", "target", "talk"):
-    if key(name) not in ss:
-        ss[key(name)] = getattr(url_scene, name)
-ss.setdefault(key("source"), SOURCES[0])
-ss.setdefault(key("class"), "any")
+ui.DIGITS.seed(url_scene, ("model", "attack", "steps", "queries", "index", "target", "talk"))
+ss.setdefault(key("index", "source"), SOURCES[0])
+ss.setdefault(key("index", "class"), "any")
 
 
 def step_digit(direction: int) -> None:
     """Move the index to the previous/next test digit of the chosen class (wrapping)."""
     labels = ui.test_labels()
-    klass = ss[key("class")]
+    klass = ss[key("index", "class")]
     pool = np.arange(len(labels)) if klass == "any" else np.flatnonzero(labels == int(klass))
     here = int(ss[key("index")])
     later = pool[pool > here] if direction > 0 else pool[pool < here][::-1]
@@ -75,7 +72,7 @@ def step_digit(direction: int) -> None:
 
 def class_changed() -> None:
     """Picking a class shows a digit of that class straight away (the next one from here)."""
-    klass = ss[key("class")]
+    klass = ss[key("index", "class")]
     if klass != "any" and int(ui.test_labels()[int(ss[key("index")])]) != int(klass):
         step_digit(1)
 
@@ -97,7 +94,7 @@ def random_digit() -> None:
     """Jump to a random test digit of the chosen class. The draw is seeded by where we are, so
     the walk is reproducible; the digit it lands on goes into the URL like any other."""
     labels = ui.test_labels()
-    klass = ss[key("class")]
+    klass = ss[key("index", "class")]
     pool = np.arange(len(labels)) if klass == "any" else np.flatnonzero(labels == int(klass))
     rng = np.random.default_rng([int(ss[key("index")]), 11 if klass == "any" else int(klass)])
     ss[key("index")] = int(rng.choice(pool))
@@ -122,7 +119,7 @@ with st.sidebar:
     spec = ATTACKS[attack]
     # One ε slider per norm (an L∞ ε of 0.1 and an L2 ε of 2 mean different things); the
     # sliders themselves sit beside the panels, in the fragment below.
-    eps_key = key(f"eps.{spec.norm}")
+    eps_key = key("eps", spec.norm)
     if eps_key not in ss:
         ss[eps_key] = (url_scene.eps if url_scene.norm == spec.norm
                        else Scene.EPS_RANGES[spec.norm][3])
@@ -156,7 +153,7 @@ chooser = st.sidebar if talk else st.container()
 with chooser:
     if talk:
         st.header("Digit")
-    source = st.segmented_control("Digit", SOURCES, key=key("source"), required=True)
+    source = st.segmented_control("Digit", SOURCES, key=key("index", "source"), required=True)
     choose, preview = (st.container(), st.container()) if talk else st.columns([3, 1])
 label_known = True
 label: int | None = None  # the class the attack moves away from, once there is a digit
@@ -168,9 +165,9 @@ with choose:
                     *st.columns(3, vertical_alignment="bottom")]
         else:
             cols = st.columns([1.6, 1.6, 1.4, 1.4, 1.4], vertical_alignment="bottom")
-        lo, hi = state.bounds_of(Scene, "index")
+        lo, hi = ui.DIGITS.bounds("index")
         cols[0].number_input(f"Test digit # ({lo}-{hi})", lo, hi, step=1, key=key("index"))
-        cols[1].selectbox("Class", ("any", *map(str, range(10))), key=key("class"),
+        cols[1].selectbox("Class", ("any", *map(str, range(10))), key=key("index", "class"),
                           on_change=class_changed,
                           help="Previous / next / random stay within this class.")
         cols[2].button("Prev" if talk else "Previous", icon=":material/chevron_left:",
@@ -189,7 +186,7 @@ with choose:
                    "centred by mass in 28×28, as MNIST was.")
         canvas = st_canvas(stroke_width=20, stroke_color="#000000", background_color="#FFFFFF",
                            height=280, width=280, drawing_mode="freedraw",
-                           return_image_data=True, key=key("canvas"))
+                           return_image_data=True, key=key("index", "canvas"))
         try:
             # The data URL as the browser sent it: checked (PNG only, size, dimensions) before
             # anything decodes it, never through the component's decode-anything image_data.
@@ -201,9 +198,9 @@ with choose:
     else:
         # The digit is all the page keeps of an upload: the file leaves the server's memory as
         # soon as it is read (guard.take_upload), and a new file or its removal clears the digit.
-        taken = key("upload.taken")
+        taken = key("index", "upload", "taken")
         upload = st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"],
-                                  key=key("upload"), on_change=ss.pop, args=(taken, None))
+                                  key=key("index", "upload"), on_change=ss.pop, args=(taken, None))
         if upload is not None:
             try:
                 ss[taken] = (upload.name, ui.digit_from_upload(guard.take_upload(upload)), None)
@@ -219,7 +216,7 @@ with choose:
                 st.error(problem)
     if source != "Test set" and digit is not None:
         stated = st.selectbox("Which digit is it?", ("unknown", *map(str, range(10))),
-                              key=key("stated"),
+                              key=key("index", "stated"),
                               format_func=lambda s: "don't say: attack the model's own answer"
                               if s == "unknown" else s)
         label_known = stated != "unknown"
@@ -258,12 +255,12 @@ def steps_slider() -> int:
     """The steps slider, with what steps mean for this attack (for a black-box attack, the
     query budget slider instead); returns the steps."""
     if spec.black_box:
-        lo, hi = state.bounds_of(Scene, "queries")
+        lo, hi = ui.DIGITS.bounds("queries")
         st.slider("Query budget (model calls per digit)", lo, hi, step=10, key=key("queries"))
         reads = "its scores" if spec.access == "scores" else "only its predicted label"
         st.caption(f"{spec.label} reads {reads}, never a gradient. {STOPS[spec.access]}")
         return int(ss[key("steps")])
-    lo, hi = state.bounds_of(Scene, "steps")
+    lo, hi = ui.DIGITS.bounds("steps")
     steps = st.slider("Steps (iterations)", lo, hi, key=key("steps"), disabled=not spec.iterative)
     if not spec.iterative:
         st.caption(f"{spec.label} takes a single step; steps do not apply.")
@@ -342,12 +339,12 @@ def verdict_and_downloads(scene: Scene, result: DigitAttack, label: int,
     stem = f"adversarial-{scene.model}-{scene.attack}-eps{scene.eps:g}"
     down_png.download_button(
         "Adversarial digit (PNG)", preprocess.digit_to_png(result.adversarial), f"{stem}.png",
-        mime="image/png", key=key("download_png"), on_click="ignore", icon=":material/image:",
+        mime="image/png", key=key("index", "png"), on_click="ignore", icon=":material/image:",
         help="28×28, 8-bit grey, white ink on black as in MNIST. 8 bits round δ to 1/255: "
              "the .npy is exact.")
     down_npy.download_button(
         "Exact float tensor (.npy)", preprocess.digit_to_npy(result.adversarial), f"{stem}.npy",
-        mime="application/octet-stream", key=key("download_npy"), on_click="ignore",
+        mime="application/octet-stream", key=key("index", "npy"), on_click="ignore",
         icon=":material/data_array:",
         help="float32, shape (1, 1, 28, 28), values in [0, 1]: np.load(...) and feed the model.")
     if scene.eps > 0:

@@ -24,8 +24,7 @@ ss = st.session_state
 NO_BAR = {"displayModeBar": False}
 
 
-def key(name: str) -> str:
-    return f"how.{name}"
+key, rng = ui.HOW.key, ui.HOW.bounds
 
 
 def controls(talk: bool) -> st.delta_generator.DeltaGenerator:
@@ -39,17 +38,15 @@ def chart(fig: object, name: str) -> None:
 
 # --- the scene: URL -> widgets (first run of a session) -> scene -> URL -------------------------
 
-url_scene = ui.scene_from_url(Scene)
-for f in state.defaults_of(Scene):
-    if key(f) not in ss:
-        ss[key(f)] = getattr(url_scene, f)
+ui.HOW.seed(ui.HOW.from_url())
 
 with st.sidebar:
     st.subheader("The digit")
     st.selectbox("Model", list(PRETRAINED), key=key("model"),
                  help="The shipped model whose gradient sections 1 and 2 show.")
-    st.number_input("Test digit (0–999)", min_value=0, max_value=999, step=1, key=key("index"))
-    lo, hi = state.bounds_of(Scene, "eps")
+    lo, hi = rng("index")
+    st.number_input(f"Test digit ({lo}–{hi})", lo, hi, step=1, key=key("index"))
+    lo, hi = rng("eps")
     st.slider("ε (per pixel, [0, 1] scale)", float(lo), float(hi), step=0.005, key=key("eps"),
               format="%.3f", help="The L∞ radius for sections 2 and 4: 0.1 = 25.5/255.")
     st.toggle("Talk mode (bigger text for a projector)", key=key("talk"))
@@ -70,16 +67,9 @@ st.caption("Put plainly: the attacker adds to the input a change too fine for a 
            "on the picture: on MNIST's black-and-white digits ε = 0.1 shows as grey speckles "
            "on the background; on photos ε = 8/255 hides in the texture.)")
 
-# Section 3's controls are read before anything is drawn so the scene is complete for the URL.
-section3 = {}
-for name in ("norm", "ball", "steps", "point", "seed"):
-    section3[name] = ss[key(name)]
-
-scene = Scene(
-    model=ss[key("model")], index=int(ss[key("index")]), eps=float(ss[key("eps")]),
-    norm=section3["norm"], ball=float(section3["ball"]), steps=int(section3["steps"]),
-    point=int(section3["point"]), seed=int(section3["seed"]), talk=talk,
-)
+# Section 3's controls are read (from session state) before they are drawn, so the scene is
+# complete for the URL.
+scene = ui.HOW.read()
 ui.write_url(scene)
 
 # --- 1. the gradient of the loss with respect to the input --------------------------------------
@@ -195,14 +185,14 @@ with text:
     with controls(talk):
         st.radio("Norm", state.HOW_NORMS, key=key("norm"), horizontal=True,
                  format_func=lambda n: {"linf": "L∞ (square)", "l2": "L2 (circle)"}[n])
-        lo, hi = state.bounds_of(Scene, "ball")
+        lo, hi = rng("ball")
         st.slider("ε (feature units)", float(lo), float(hi), step=0.05, key=key("ball"))
-        lo, hi = state.bounds_of(Scene, "steps")
+        lo, hi = rng("steps")
         st.slider("Steps", int(lo), int(hi), key=key("steps"))
         c1, c2 = st.columns(2)
-        lo, hi = state.bounds_of(Scene, "point")
-        c1.number_input("Point (0–199)", int(lo), int(hi), step=1, key=key("point"))
-        lo, hi = state.bounds_of(Scene, "seed")
+        lo, hi = rng("point")
+        c1.number_input(f"Point ({lo}–{hi})", int(lo), int(hi), step=1, key=key("point"))
+        lo, hi = rng("seed")
         c2.number_input("Random-start seed", int(lo), int(hi), step=1, key=key("seed"))
     st.markdown("PGD (Madry et al. 2018) starts at a random point of the ball, takes a step of "
                 f"size α = 2.5ε/steps = {path.step_size:.3f}, and **projects** back whenever a "

@@ -18,10 +18,9 @@ import streamlit as st
 from advcore.data import TOY_DATASETS
 from advcore.playground.figures import masking as figs
 from advcore.playground.masking import FAKES, PLANE_FAKES, PLANE_QUERIES, PlaneReport
-from advcore.playground.state import MaskingScene, bounds_of, replace, visitor_text
+from advcore.playground.state import MaskingScene, replace, visitor_text
 from pages import ui
 
-ss = st.session_state
 LESSONS = {
     "quantized": (
         "A common mistake is to read PGD's failure as robustness. Rounding the input is a "
@@ -125,27 +124,25 @@ def plane_table(report: PlaneReport) -> None:
 
 def plane_section(url_scene: MaskingScene, talk: bool) -> dict[str, object]:
     """The 2-D demo: controls, figure and numbers. Returns its settings for the scene."""
-    for name in ("dataset", "toy_defence", "toy_eps"):
-        ss.setdefault(f"masking.{name}", getattr(url_scene, name))
     st.divider()
     st.header("In 2-D: the boundary PGD cannot see")
     c_data, c_fake, c_eps = st.columns([1, 1.8, 1.2], gap="medium")
-    dataset = c_data.selectbox("2-D data", list(TOY_DATASETS), format_func=TOY_DATASETS.get,
-                               key="masking.dataset")
+    dataset = c_data.selectbox("2-D data", list(ui.MASKING.choices("dataset")), format_func=TOY_DATASETS.get,
+                               key=key("dataset"))
     toy_defence = c_fake.segmented_control(
-        "Fake defence on the plane", list(PLANE_FAKES), key="masking.toy_defence",
+        "Fake defence on the plane", list(PLANE_FAKES), key=key("toy_defence"),
         required=True,
         format_func=lambda name: PLANE_FAKES[name].short if talk else PLANE_FAKES[name].label)
     toy_defence = toy_defence or url_scene.toy_defence
-    toy_eps = c_eps.slider("ε (L∞ radius, feature units)", *bounds_of(MaskingScene, "toy_eps"),
-                           step=0.05, key="masking.toy_eps",
+    toy_eps = c_eps.slider("ε (L∞ radius, feature units)", *ui.MASKING.bounds("toy_eps"),
+                           step=0.05, key=key("toy_eps"),
                            help="How far each point may move: a square of half-side ε, the "
                                 "same for both attacks.")
     if not talk:
         st.markdown(PLANE_LESSONS[toy_defence])
     report = ui.masking_plane(dataset, toy_defence, toy_eps)
     st.plotly_chart(figs.plane_figure(report, talk=talk), width="stretch",
-                    key="masking.plane_fig")
+                    key=key("plane_fig"))
     plane_numbers(report, talk)
     if not talk:
         st.caption(
@@ -167,11 +164,11 @@ def plane_section(url_scene: MaskingScene, talk: bool) -> dict[str, object]:
 
 # --- the scene: URL -> widgets (first run of a session) -> scene -> URL --------------------------
 
-url_scene = ui.scene_from_url(MaskingScene)
-ss.setdefault("masking.defence", url_scene.defence)
-ss.setdefault("masking.talk", url_scene.talk)
+key = ui.MASKING.key
+url_scene = ui.MASKING.from_url()
+ui.MASKING.seed(url_scene)
 with st.sidebar:
-    talk = st.toggle("Talk mode (bigger text for a projector)", key="masking.talk",
+    talk = st.toggle("Talk mode (bigger text for a projector)", key=key("talk"),
                      help="Large fonts and the explanations shortened. Kept in the URL as "
                           "talk=1.")
 ui.talk_mode(talk)
@@ -188,7 +185,7 @@ if not talk:
         "the attack that sees through it.")
 
 defence = st.segmented_control(
-    "Fake defence", list(FAKES), key="masking.defence", required=True,
+    "Fake defence", list(FAKES), key=key("defence"), required=True,
     format_func=lambda name: FAKES[name].label)
 
 # The 2-D demo is drawn first into its own place below the digits: it takes a fraction of a
@@ -209,7 +206,7 @@ with digits_box:
 
     figure = figs.claims_figure(report, talk=talk)
     if talk:  # the headline first, on the projector's first screen
-        st.plotly_chart(figure, width="stretch", key="masking.fig")
+        st.plotly_chart(figure, width="stretch", key=key("fig"))
         st.markdown(f"**{fake.label}** {fake.masks}.")
     else:
         st.markdown(LESSONS[scene.defence])
@@ -239,7 +236,7 @@ with digits_box:
                   delta_color="off" if report.worst >= report.claimed else "normal", border=True)
 
     if not talk:
-        st.plotly_chart(figure, width="stretch", key="masking.fig")
+        st.plotly_chart(figure, width="stretch", key=key("fig"))
         st.caption(
             f"The first {report.n} test digits, clean accuracy {report.clean.mean():.0%}; ε is the "
             f"largest change per pixel on the [0, 1] scale ({fake.eps:g} = {fake.eps * 255:g}/255). "

@@ -15,15 +15,18 @@ from advcore.data import TOY_DATASETS, mnist
 from advcore.models import PRETRAINED, AssetError
 from advcore.playground import robustness as rb
 from advcore.playground.figures import robustness as figs
-from advcore.playground.state import RobustnessScene, bounds_of, replace
+from advcore.playground.state import RobustnessScene, replace
 from pages import chart, pool, ui
+
+key, rng = ui.ROBUSTNESS.key, ui.ROBUSTNESS.bounds
 
 TABS = {
     "curves": ":material/show_chart: Accuracy vs ε",
     "training": ":material/shield: Adversarial training",
     "transfer": ":material/swap_horiz: Transferability",
 }
-EPS_GRID = [round(0.01 * i, 2) for i in range(51)]  # 0 … 0.5 on the [0, 1] pixel scale
+EPS_LO, EPS_HI = rng("eps")  # 0 … 0.5 on the [0, 1] pixel scale, in stops of 0.01
+EPS_GRID = [round(EPS_LO + 0.01 * i, 2) for i in range(round((EPS_HI - EPS_LO) / 0.01) + 1)]
 CHUNK = 250  # test digits per cached cell: the progress bar moves every few seconds
 N_CHOICES = [100, 250, 500, 1000]
 WORST_N_CHOICES = [50, 100, 250, 500, 1000]
@@ -38,17 +41,17 @@ def controls(talk: bool) -> st.delta_generator.DeltaGenerator:
     return st.expander("Controls", expanded=False) if talk else st.container()
 
 
-def eps_slider(value: float, key: str) -> float:
+def eps_slider(value: float, widget: str) -> float:
     """ε on the [0, 1] pixel scale, each stop also shown in grey levels (n/255)."""
     options = sorted({*EPS_GRID, round(value, 4)})
     return float(st.select_slider("ε per pixel ([0, 1] scale, and grey levels of 255)",
-                                  options=options, value=round(value, 4), key=key,
+                                  options=options, value=round(value, 4), key=widget,
                                   format_func=lambda e: f"{e:g} ({rb.eps_255(e)})"))
 
 
-def pgd_steps(value: int, key: str) -> int:
-    lo, hi = bounds_of(RobustnessScene, "steps")
-    return int(st.number_input("PGD steps", lo, hi, value, key=key,
+def pgd_steps(value: int, widget: str) -> int:
+    lo, hi = rng("steps")
+    return int(st.number_input("PGD steps", lo, hi, value, key=widget,
                                help="Iterations of PGD; the model cards use 20."))
 
 
@@ -143,26 +146,28 @@ def worst_case_section(scene: RobustnessScene, cards: dict, mains: dict[str, rb.
         c1, c2, c3, c4 = st.columns([2, 1, 1.6, 1.3], vertical_alignment="bottom")
         with c1:
             eps = float(st.select_slider(
-                "ε for the worst case", options=options, value=0.3, key="rb_wc_eps",
+                "ε for the worst case", options=options, value=0.3, key=key("worst", "eps"),
                 format_func=lambda e: f"{e:g} ({rb.eps_255(e)})"))
         # The cards' own digit counts are offered too: a live run on them reproduces the card.
         n_options = sorted({*WORST_N_CHOICES, *(w.n for w in mains.values())})
         n = int(c2.select_slider("Digits", n_options, value=WORST_N_CHOICES[0],
-                                 key="rb_wc_n",
+                                 key=key("worst", "n"),
                                  help="The first n test digits. The ensemble costs about a CPU "
                                       "second per digit on mnist-cnn-robust."))
         available = [m for m in PRETRAINED if m in cards] or list(PRETRAINED)
-        chosen = c3.multiselect("Models", available, default=available, key="rb_wc_models")
-        run = c4.button("Run the worst case live", key="rb_wc_run", icon=":material/bolt:",
+        chosen = c3.multiselect("Models", available, default=available,
+                                key=key("worst", "models"))
+        run = c4.button("Run the worst case live", key=key("worst", "run"),
+                        icon=":material/bolt:",
                         help="Run the ensemble now on these digits (and PGD on the same "
                              "digits). Every finished cell of 50 digits is kept: change a "
                              "control to stop, and a later run resumes where it stopped.")
     steps = scene.steps
     results: dict[tuple[str, float, int, int], rb.WorstCase] = st.session_state.setdefault(
-        "rb_wc_results", {})
+        key("worst", "results"), {})
     if run:
-        st.session_state["rb_wc_live"] = (eps, n, tuple(chosen), steps)
-    wanted = st.session_state.get("rb_wc_live")
+        st.session_state[key("worst", "live")] = (eps, n, tuple(chosen), steps)
+    wanted = st.session_state.get(key("worst", "live"))
     if wanted is not None and wanted[0] == eps and wanted[1] == n and wanted[3] == steps:
         names, missing = loadable([m for m in wanted[2] if m in PRETRAINED])
         for problem in missing:
@@ -220,12 +225,12 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
     top_controls = controls(scene.talk)
     with top_controls:
         c1, c2, c3, c4 = st.columns([1.2, 1, 1, 1.3], vertical_alignment="bottom")
-        papers = c1.toggle("Show the papers' numbers", scene.papers, key="rb_papers")
+        papers = c1.toggle("Show the papers' numbers", scene.papers, key=key("papers"))
         n = c2.select_slider("Digits for a live run", sorted({*N_CHOICES, scene.n}),
-                             value=scene.n, key="rb_n_curves")
-        steps = c3.number_input("PGD steps", *bounds_of(RobustnessScene, "steps"),
-                                value=scene.steps, key="rb_steps_curves")
-        recompute = c4.button("Recompute live", key="rb_recompute", type="primary",
+                             value=scene.n, key=key("n", "curves"))
+        steps = c3.number_input("PGD steps", *rng("steps"),
+                                value=scene.steps, key=key("steps", "curves"))
+        recompute = c4.button("Recompute live", key=key("papers", "recompute"), type="primary",
                               icon=":material/refresh:",
                               help="Run FGSM and PGD on the test digits now, with these "
                                    "settings, instead of reading the model cards. Every finished "
@@ -233,10 +238,10 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
                                    "resumes where this one stopped.")
     scene = replace(scene, papers=papers, n=int(n), steps=int(steps))
     if recompute:
-        st.session_state["rb_live"] = (scene.n, scene.steps)
+        st.session_state[key("live")] = (scene.n, scene.steps)
 
     live = None
-    wanted = st.session_state.get("rb_live")
+    wanted = st.session_state.get(key("live"))
     if wanted is not None:
         names, missing = loadable([c for c in cards if c in PRETRAINED] or list(PRETRAINED))
         for p in missing:
@@ -256,8 +261,8 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
             f"{100 * rb.curve_difference(live, curves):.1f} points ({'; '.join(reasons)}; and "
             "a card is only as fresh as the attack code it was measured with).",
             icon=":material/check_circle:")
-        if right.button("Back to the cards", key="rb_cards"):
-            del st.session_state["rb_live"]
+        if right.button("Back to the cards", key=key("papers", "cards")):
+            del st.session_state[key("live")]
             st.rerun()
 
     mains, curve_points = {}, {}
@@ -287,7 +292,7 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
     fig = figs.curves_figure(live or curves, refs, compare=curves if live else (),
                              exact=exact, worst=worst, talk=scene.talk)
     with curves_slot:
-        chart.chart(fig, key="rb_curves_fig")
+        chart.chart(fig, key=key("fig", "curves"))
         if worst:
             digits = sorted({w.n for w in worst})
             st.caption(
@@ -350,16 +355,16 @@ def training_section(scene: RobustnessScene) -> RobustnessScene:
     with controls(scene.talk):
         c = st.columns(5, vertical_alignment="bottom")
         dataset = c[0].selectbox("Data", list(TOY_DATASETS), index=list(TOY_DATASETS).index(
-            scene.dataset), format_func=TOY_DATASETS.get, key="rb_dataset")
-        noise = c[1].slider("Noise", *bounds_of(RobustnessScene, "noise"), value=scene.noise,
-                            step=0.05, key="rb_noise")
-        seed = c[2].number_input("Seed", *bounds_of(RobustnessScene, "seed"), value=scene.seed,
-                                 key="rb_seed")
+            scene.dataset), format_func=TOY_DATASETS.get, key=key("dataset"))
+        noise = c[1].slider("Noise", *rng("noise"), value=scene.noise,
+                            step=0.05, key=key("noise"))
+        seed = c[2].number_input("Seed", *rng("seed"), value=scene.seed,
+                                 key=key("seed"))
         toy_attack = c[3].segmented_control(
-            "Train with", ["fgsm", "pgd"], default=scene.toy_attack, required=True,
-            format_func=str.upper, key="rb_toy_attack")
-        toy_eps = c[4].slider("ε (feature units)", *bounds_of(RobustnessScene, "toy_eps"),
-                              value=scene.toy_eps, step=0.05, key="rb_toy_eps")
+            "Train with", ui.ROBUSTNESS.choices("toy_attack"), default=scene.toy_attack,
+            required=True, format_func=str.upper, key=key("toy_attack"))
+        toy_eps = c[4].slider("ε (feature units)", *rng("toy_eps"),
+                              value=scene.toy_eps, step=0.05, key=key("toy_eps"))
     scene = replace(scene, dataset=dataset, noise=float(noise), seed=int(seed),
                     toy_attack=toy_attack or scene.toy_attack, toy_eps=float(toy_eps))
 
@@ -371,7 +376,7 @@ def training_section(scene: RobustnessScene) -> RobustnessScene:
                                               (cols[1], result.after, result.before))):
         with col:
             st.markdown(f"#### {outcome.label[0].upper()}{outcome.label[1:]}")
-            chart.chart(pictures[i], key=f"rb_training_fig_{i}")
+            chart.chart(pictures[i], key=key("fig", f"training{i}"))
             m = st.columns(3)
             for box, what, label in zip(m, ("clean", "fgsm", "pgd"),
                                         ("clean", f"FGSM ε={scene.toy_eps:g}",
@@ -400,24 +405,24 @@ def training_section(scene: RobustnessScene) -> RobustnessScene:
         ui.pretrained_or_stop(name)
     with controls(scene.talk):
         c = st.columns([1.2, 2, 1], vertical_alignment="bottom")
-        attack = c[0].segmented_control("Attack for the examples", ["fgsm", "pgd"],
+        attack = c[0].segmented_control("Attack for the examples", ui.ROBUSTNESS.choices("attack"),
                                         default=scene.attack, required=True,
-                                        format_func=str.upper, key="rb_attack_training")
+                                        format_func=str.upper, key=key("attack", "training"))
         with c[1]:
-            eps = eps_slider(scene.eps, "rb_eps_training")
+            eps = eps_slider(scene.eps, key("eps", "training"))
         with c[2]:
-            steps = pgd_steps(scene.steps, "rb_steps_training")
+            steps = pgd_steps(scene.steps, key("steps", "training"))
     scene = replace(scene, attack=attack or scene.attack, eps=float(eps), steps=steps)
 
     pair = ("mnist-cnn", "mnist-cnn-robust")
     values = mnist_comparison(pair, scene)
     chart.chart(figs.robust_bars_figure(values, eps=scene.eps, steps=scene.steps,
                                         talk=scene.talk),
-                key="rb_bars_fig")
+                key=key("fig", "bars"))
     examples = ui.robustness_examples(pair, scene.attack, scene.eps, scene.steps)
     chart.chart(figs.examples_figure(examples, eps=scene.eps, attack=scene.attack,
                                      talk=scene.talk),
-                key="rb_examples_fig")
+                key=key("fig", "examples"))
     st.caption("The robust model's adversarial digits often start to look like the class it "
                "now predicts: its gradient points along strokes a person would draw.")
     return scene
@@ -474,15 +479,15 @@ def transfer_section(scene: RobustnessScene) -> RobustnessScene:
         ui.pretrained_or_stop(name)
     with controls(scene.talk):
         c = st.columns([1.2, 2, 1, 1.2], vertical_alignment="bottom")
-        attack = c[0].segmented_control("Attack", ["fgsm", "pgd"], default=scene.attack,
-                                        required=True, format_func=str.upper,
-                                        key="rb_attack_transfer")
+        attack = c[0].segmented_control("Attack", ui.ROBUSTNESS.choices("attack"),
+                                        default=scene.attack, required=True, format_func=str.upper,
+                                        key=key("attack", "transfer"))
         with c[1]:
-            eps = eps_slider(scene.eps, "rb_eps_transfer")
+            eps = eps_slider(scene.eps, key("eps", "transfer"))
         with c[2]:
-            steps = pgd_steps(scene.steps, "rb_steps_transfer")
+            steps = pgd_steps(scene.steps, key("steps", "transfer"))
         n = c[3].select_slider("Test digits", sorted({*N_CHOICES, scene.n}), value=scene.n,
-                               key="rb_n_transfer")
+                               key=key("n", "transfer"))
     scene = replace(scene, attack=attack or scene.attack, eps=float(eps), steps=steps, n=int(n))
 
     names = tuple(PRETRAINED)
@@ -495,16 +500,16 @@ def transfer_section(scene: RobustnessScene) -> RobustnessScene:
     bar.empty()
     matrix = rb.TransferMatrix(names, names, np.stack(rows), ui.clean_accuracies(names, n),
                                scene.attack, scene.eps, scene.steps, n)
-    chart.chart(figs.transfer_figure(matrix, talk=scene.talk), key="rb_transfer_fig")
+    chart.chart(figs.transfer_figure(matrix, talk=scene.talk), key=key("fig", "transfer"))
     st.caption(figs.transfer_summary(matrix))
     return scene
 
 
 # --- the page -----------------------------------------------------------------------------------
 
-scene = ui.scene_from_url(RobustnessScene)
+scene = ui.ROBUSTNESS.from_url()
 with st.sidebar:
-    talk = st.toggle("Talk mode (bigger text for a projector)", value=scene.talk, key="rb_talk",
+    talk = st.toggle("Talk mode (bigger text for a projector)", value=scene.talk, key=key("talk"),
                      help="Large fonts, thick lines, controls tucked into expanders. Kept in "
                           "the URL as talk=1.")
 scene = replace(scene, talk=talk)
@@ -520,16 +525,16 @@ labels = list(TABS.values())
 # The tabs' default is the section the session's first URL asked for, and stays that: a default
 # that followed the URL (which follows the tab) changed the widget's identity on the run after
 # each click, so Streamlit reset it to the new default and every other click was lost.
-first_section = st.session_state.setdefault("rb_first_section", scene.section)
-tabs = st.tabs(labels, default=TABS[first_section], key="rb_section", on_change="rerun")
-section = next((k for k, v in TABS.items() if v == st.session_state.get("rb_section")),
+first_section = st.session_state.setdefault(key("first_section"), scene.section)
+tabs = st.tabs(labels, default=TABS[first_section], key=key("section"), on_change="rerun")
+section = next((k for k, v in TABS.items() if v == st.session_state.get(key("section"))),
                scene.section)
 scene = replace(scene, section=section)
 ui.write_url(scene)
-for key, tab in zip(TABS, tabs, strict=True):
+for name, tab in zip(TABS, tabs, strict=True):
     if tab.open is False:
         continue
     with tab:
         scene = {"curves": curves_section, "training": training_section,
-                 "transfer": transfer_section}[key](scene)
+                 "transfer": transfer_section}[name](scene)
         ui.write_url(scene)

@@ -7,6 +7,8 @@ and shared by every browser session, so nothing here (or in advcore) may mutate 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import numpy as np
@@ -106,18 +108,70 @@ def scene_from_url(cls: type[S]) -> S:
     return scene
 
 
-# Each page's widget keys: "<prefix><setting>"; a few settings have more than one control (the
-# digit chooser of /digits; the per-tab copies of /robustness).
-KEY_PREFIX = {"BoundaryScene": "boundary.", "DigitsScene": "digits.", "HowScene": "how.",
-              "RobustnessScene": "rb_", "MaskingScene": "masking."}
-EXTRA_KEYS = {
-    "DigitsScene": {"eps": ("eps.linf", "eps.l2"), "index": ("source", "class", "canvas", "upload", "stated", "download_png",
-                              "download_npy")},
-    "RobustnessScene": {"attack": ("attack_training", "attack_transfer"),
-                        "n": ("n_curves", "n_transfer"), "steps": ("steps_curves",),
-                        "papers": ("recompute", "cards")},
-    "BoundaryScene": {"add": ("adding", "add_class", "clear_added"), "point": ("clear",)},
-}
+# --- one binding between URL, widgets and scene ----------------------------------------------
+# Every page keys its widgets one way: "<page>.<field>" for the control that edits a field of the
+# page's scene, "<page>.<field>.<part>" for a further control of the same setting (the digit
+# chooser's source and canvas, a tab's own copy of ε on /robustness), and "<page>.<name>", with a
+# name that is no field, for everything else (figures, containers, session state). A presenter
+# URL (`show=eps`) finds a setting's controls by this convention alone.
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How one page's scene, its URL and its widgets meet.
+
+    cls: the page's scene dataclass (advcore.playground.state); page: its widget-key prefix."""
+
+    cls: type
+    page: str
+
+    def key(self, name: str, *parts: object) -> str:
+        """The widget key of setting `name` (or of one more of its controls: `parts`)."""
+        return ".".join((self.page, name, *map(str, parts)))
+
+    def bounds(self, name: str) -> tuple[Any, Any]:
+        """(lo, hi) of numeric field `name`: the slider's range is the URL's range."""
+        return state.bounds_of(self.cls, name)
+
+    def choices(self, name: str) -> tuple[str, ...]:
+        return state.choices_of(self.cls, name)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self.cls))
+
+    def from_url(self) -> Any:
+        """The page's scene from the URL (see scene_from_url)."""
+        return scene_from_url(self.cls)
+
+    def seed(self, scene: Any, names: Iterable[str] | None = None) -> None:
+        """The first run of a session: each widget of `names` (every field by default) starts at
+        the scene's value; later runs keep what the visitor set."""
+        for name in self.names() if names is None else names:
+            st.session_state.setdefault(self.key(name), getattr(scene, name))
+
+    def read(self, names: Iterable[str] | None = None, **values: Any) -> Any:
+        """The scene the widgets of `names` (every field by default) hold now, with `values`
+        on top; a field neither names nor values give keeps its default."""
+        held = {n: st.session_state[self.key(n)]
+                for n in (self.names() if names is None else names)}
+        return self.cls(**{**held, **values})
+
+    def control_selectors(self, name: str) -> list[str]:
+        """CSS selectors of the containers Streamlit gives setting `name`'s controls: the class
+        of key "<page>.<name>" and every class of a key "<page>.<name>.<part>"."""
+        import re
+
+        cls = "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", self.key(name))
+        return [f".{cls}", f'[class*="{cls}-"]']
+
+
+BOUNDARY = Binding(state.BoundaryScene, "boundary")
+DIGITS = Binding(state.DigitsScene, "digits")
+HOW = Binding(state.HowScene, "how")
+ROBUSTNESS = Binding(state.RobustnessScene, "robustness")
+MASKING = Binding(state.MaskingScene, "masking")
+BINDINGS = {b.cls: b for b in (BOUNDARY, DIGITS, HOW, ROBUSTNESS, MASKING)}
+
 # Widgets, expanders and popovers: what a presenter URL hides unless it names them.
 _CONTROLS = ", ".join(f"[data-testid='{t}']" for t in (
     "stSlider", "stSelectbox", "stMultiSelect", "stNumberInput", "stTextInput", "stCheckbox",
@@ -125,23 +179,12 @@ _CONTROLS = ", ".join(f"[data-testid='{t}']" for t in (
     "stExpander", "stPopover", "stCameraInput", "stColorPicker", "stDateInput"))
 
 
-def control_classes(cls: type, name: str) -> list[str]:
-    """The CSS classes Streamlit gives the containers of setting `name`'s controls."""
-    import re
-
-    prefix = KEY_PREFIX[cls.__name__]
-    keys = (name, *EXTRA_KEYS.get(cls.__name__, {}).get(name, ()))
-    return ["st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", prefix + k) for k in keys]
-
-
 def presenter_css(cls: type, shown: frozenset[str]) -> str:
     """The style that hides every control of the page but those of `shown` (figures, text and
     metrics stay). Built only from the field names of `cls` that `shown` holds, never from a
     visitor's text: a name that is not a field is dropped here too."""
-    from dataclasses import fields
-
     names = sorted(shown & {f.name for f in fields(cls)})
-    keep = ", ".join(f".{c}" for name in names for c in control_classes(cls, name))
+    keep = ", ".join(c for name in names for c in BINDINGS[cls].control_selectors(name))
     rules = [f"[data-testid='stElementContainer']:has({_CONTROLS}) {{display: none;}}",
              "[data-testid='stExpander'], [data-testid='stPopover'] {display: none;}",
              "[data-testid='stSidebarUserContent'] [data-testid='stElementContainer'],"

@@ -21,7 +21,7 @@ import os
 import resource
 import shutil
 from collections.abc import Iterator
-from dataclasses import fields
+from dataclasses import Field, fields
 from functools import partial
 from pathlib import Path
 
@@ -74,7 +74,7 @@ junk = hs.one_of(
 )
 
 
-def _valid(page: str, f) -> hs.SearchStrategy[str]:  # noqa: ANN001
+def _valid(page: str, f: Field) -> hs.SearchStrategy[str]:
     meta = f.metadata
     if "choices" in meta:
         return hs.sampled_from([c for c in meta["choices"]

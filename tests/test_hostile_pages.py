@@ -71,7 +71,7 @@ def draw_page(monkeypatch: pytest.MonkeyPatch, url: str | None) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.query_params["model"] = "mnist-linear"
     at.run()
-    at.button_group(key="digits.source").set_value("Draw").run()
+    at.button_group(key="digits.index.source").set_value("Draw").run()
     return at
 
 
@@ -96,7 +96,7 @@ def test_a_hostile_file_name_is_plain_short_text() -> None:
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.query_params["model"] = "mnist-linear"
     at.run()
-    at.button_group(key="digits.source").set_value("Upload").run()
+    at.button_group(key="digits.index.source").set_value("Upload").run()
     name = "**bold** [Login](//e.vil) $x^2$ ![](//e.vil/i.png)\n" + "x" * 300 + ".png"
     at.get("file_uploader")[0].upload(name, b"not a picture", "image/png")
     at.run()

@@ -85,7 +85,7 @@ def test_url_point_restores_the_highlighted_point():
     assert any(t.get("name") == "path of point #4" for t in fig["data"])
     assert any("Point #4" in m.value for m in at.markdown)
     assert _q(at, "point") == "4"
-    at.button(key="boundary.clear").click().run()  # "Clear selection" writes point=-1
+    at.button(key="boundary.point.clear").click().run()  # "Clear selection" writes point=-1
     assert not at.exception
     assert "shapes" not in _figure(at)["layout"] and _q(at, "point") == "-1"
 
@@ -167,6 +167,15 @@ def test_ground_truth_switch_shows_the_exact_and_certified_answers():
     assert len(at.dataframe) == 2  # the point's probabilities, and attack vs exact vs certified
 
 
+def test_ground_truth_side_by_side_says_how_close_each_model_comes():
+    """Both models' ground truth at once: each says how close the attack came, in its column."""
+    at = _app({"attack": "pgd", "eps": "0.6", "steps": "5", "robust": "1", "truth": "1"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(figures(at)) == 3
+    close = [md.value for md in at.markdown if "the exact minimum for those points" in md.value]
+    assert len(close) == 2
+
+
 def test_moving_eps_with_ground_truth_on_reuses_the_per_model_answer(monkeypatch):
     from advcore.playground import boundary
     from pages import ui
@@ -199,7 +208,7 @@ def test_added_points_round_trip_through_the_url_and_clear():
     shown = sum(len(figs_points(t)) for t in fig["data"][2:4])
     assert shown == 62  # 60 dataset points and the two added
     assert any("Point #61 (class 0 · added by you)" in md.value for md in at.markdown)
-    at.button(key="boundary.clear_added").click().run()
+    at.button(key="boundary.add.clear").click().run()
     assert not at.exception
     assert _q(at, "add") == "" and _q(at, "point") == "-1"
     assert sum(len(figs_points(t)) for t in _figure(at)["data"][2:4]) == 60
@@ -245,7 +254,7 @@ def test_add_points_switch_draws_the_click_grid():
 
     at = _app()
     assert figs.CLICK_NAME not in [t.get("name") for t in _figure(at)["data"]]
-    at.toggle(key="boundary.adding").set_value(True).run()
+    at.toggle(key="boundary.add.on").set_value(True).run()
     assert not at.exception
     assert _figure(at)["data"][-1]["name"] == figs.CLICK_NAME
     assert at.get("button_group")  # the class selector
@@ -255,7 +264,7 @@ def test_talk_mode_keeps_eps_on_the_page_and_ground_truth_in_the_sidebar():
     at = _app({"talk": "1", "truth": "1"})
     assert not at.exception
     in_sidebar = {w.key for w in at.sidebar.toggle} | {w.key for w in at.sidebar.selectbox}
-    assert {"boundary.truth", "boundary.adding", "boundary.attack"} <= in_sidebar
+    assert {"boundary.truth", "boundary.add.on", "boundary.attack"} <= in_sidebar
     assert "boundary.eps" not in {w.key for w in at.sidebar.slider}
     assert at.slider(key="boundary.eps")  # on the page, above the figure
     assert "True robust accuracy" in _metrics(at)

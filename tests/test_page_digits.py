@@ -159,7 +159,7 @@ def test_empty_canvas_asks_for_a_drawing() -> None:
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.query_params["model"] = "mnist-linear"
     at.run()
-    at.button_group(key="digits.source").set_value("Draw").run()
+    at.button_group(key="digits.index.source").set_value("Draw").run()
     assert not at.exception
     assert "draw a digit" in messages(at)
     assert not figures(at) and not at.get("html")  # nothing yet
@@ -180,7 +180,7 @@ def test_uploads_good_and_bad() -> None:
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.query_params["model"] = "mnist-linear"
     at.run()
-    at.button_group(key="digits.source").set_value("Upload").run()
+    at.button_group(key="digits.index.source").set_value("Upload").run()
     at.get("file_uploader")[0].upload("notes.png", b"these are not pixels", "image/png")
     at.run()
     assert not at.exception
@@ -190,7 +190,7 @@ def test_uploads_good_and_bad() -> None:
     assert not at.exception and not at.error
     assert panel(at, "original").max() == pytest.approx(1.0, abs=1 / 476)
     # Saying which digit it is makes that the class the attack moves away from.
-    at.selectbox(key="digits.stated").set_value("7").run()
+    at.selectbox(key="digits.index.stated").set_value("7").run()
     assert not at.exception
     bars = next(e.proto.body for e in at.get("html") if "data-probabilities" in e.proto.body)
     assert re.search(r"data-class='7'.*?<b>7</b> \(label\)</div>", bars)

@@ -47,8 +47,8 @@ def test_default_page_shows_the_curves_and_the_table() -> None:
     assert [t.label for t in at.tabs] == [":material/show_chart: Accuracy vs ε",
                                           ":material/shield: Adversarial training",
                                           ":material/swap_horiz: Transferability"]
-    assert at.toggle(key="rb_papers").value is True
-    assert at.button(key="rb_recompute")
+    assert at.toggle(key="robustness.papers").value is True
+    assert at.button(key="robustness.papers.recompute")
     assert figures(at) and at.dataframe
     assert url(at, "section") == "curves" and url(at, "talk") == "0"
 
@@ -56,10 +56,10 @@ def test_default_page_shows_the_curves_and_the_table() -> None:
 def test_url_sets_the_curve_controls_and_a_toggle_rewrites_it() -> None:
     at = page(papers="0", n="250", steps="7")
     assert not at.exception and not at.warning or all("model card" in w.value for w in at.warning)
-    assert at.toggle(key="rb_papers").value is False
-    assert at.select_slider(key="rb_n_curves").value == 250
-    assert at.number_input(key="rb_steps_curves").value == 7
-    at.toggle(key="rb_papers").set_value(True).run()
+    assert at.toggle(key="robustness.papers").value is False
+    assert at.select_slider(key="robustness.n.curves").value == 250
+    assert at.number_input(key="robustness.steps.curves").value == 7
+    at.toggle(key="robustness.papers").set_value(True).run()
     assert url(at, "papers") == "1"
     assert url(at, "n") == "250"
 
@@ -80,9 +80,9 @@ def test_talk_mode_tucks_the_controls_away() -> None:
     at = page(talk="1")
     assert not at.exception
     assert [e.label for e in at.expander] == ["Controls"]
-    assert at.toggle(key="rb_talk").value is True
+    assert at.toggle(key="robustness.talk").value is True
     assert url(at, "talk") == "1"
-    at.toggle(key="rb_talk").set_value(False).run()
+    at.toggle(key="robustness.talk").set_value(False).run()
     assert url(at, "talk") == "0" and not at.expander
 
 
@@ -91,16 +91,16 @@ def test_training_section_from_the_url() -> None:
     at = page(section="training", dataset="circles", noise="0.1", seed="3", toy_attack="fgsm",
               toy_eps="0.25", attack="pgd", eps="0.3", steps="20")
     assert not at.exception
-    assert at.selectbox(key="rb_dataset").value == "circles"
-    assert at.slider(key="rb_noise").value == pytest.approx(0.1)
-    assert at.number_input(key="rb_seed").value == 3
-    assert at.slider(key="rb_toy_eps").value == pytest.approx(0.25)
+    assert at.selectbox(key="robustness.dataset").value == "circles"
+    assert at.slider(key="robustness.noise").value == pytest.approx(0.1)
+    assert at.number_input(key="robustness.seed").value == 3
+    assert at.slider(key="robustness.toy_eps").value == pytest.approx(0.25)
     labels = [m.label for m in at.metric]
     assert labels[:3] == ["clean", "FGSM ε=0.25", "PGD ε=0.25"]
     if models_built():
-        assert at.select_slider(key="rb_eps_training").value == pytest.approx(0.3)
+        assert at.select_slider(key="robustness.eps.training").value == pytest.approx(0.3)
         assert [c.key for c in figures(at)] == [
-            "rb_training_fig_0", "rb_training_fig_1", "rb_bars_fig", "rb_examples_fig"]
+            "robustness.fig.training0", "robustness.fig.training1", "robustness.fig.bars", "robustness.fig.examples"]
     else:  # a clear message, never a traceback
         assert any("cannot be loaded" in e.value for e in at.error)
 
@@ -110,8 +110,8 @@ def test_transfer_section_from_the_url() -> None:
     """FGSM on 100 test digits: three crafts and nine evaluations, about a second."""
     at = page(section="transfer", attack="fgsm", eps="0.2", n="100")
     assert not at.exception
-    assert at.select_slider(key="rb_eps_transfer").value == pytest.approx(0.2)
-    assert at.select_slider(key="rb_n_transfer").value == 100
+    assert at.select_slider(key="robustness.eps.transfer").value == pytest.approx(0.2)
+    assert at.select_slider(key="robustness.n.transfer").value == 100
     assert figures(at)
     assert any("Read a row across" in c.value for c in at.caption)
 
@@ -120,10 +120,10 @@ def test_transfer_section_from_the_url() -> None:
 def test_recompute_runs_live_and_goes_back_to_the_cards() -> None:
     """Live curves on 100 digits with 2 PGD steps (small, so the test stays fast)."""
     at = page(n="100", steps="2")
-    at.button(key="rb_recompute").click().run()
+    at.button(key="robustness.papers.recompute").click().run()
     assert not at.exception
     assert any("Live: FGSM and PGD-2 on the first 100 test digits" in s.value for s in at.success)
-    at.button(key="rb_cards").click().run()
+    at.button(key="robustness.papers.cards").click().run()
     assert not at.exception and not at.success
 
 
@@ -213,9 +213,9 @@ def test_live_worst_case_matches_a_direct_engine_call_and_its_bar_ends_full() ->
     from advcore.playground import robustness as rb
 
     at = page(steps="20")
-    at.multiselect(key="rb_wc_models").set_value(["mnist-linear"])
-    at.select_slider(key="rb_wc_eps").set_value(0.05)
-    at.button(key="rb_wc_run").click().run()
+    at.multiselect(key="robustness.worst.models").set_value(["mnist-linear"])
+    at.select_slider(key="robustness.worst.eps").set_value(0.05)
+    at.button(key="robustness.worst.run").click().run()
     assert not at.exception
     text = _sentences(at)["mnist-linear"]
     assert "measured live" in text

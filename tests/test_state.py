@@ -297,6 +297,33 @@ def test_the_presenter_style_is_built_from_field_names_only():
     from pages import ui
 
     css = ui.presenter_css(DigitsScene, frozenset({"eps", "}</style><script>", "width"}))
-    assert ".st-key-digits-eps-linf" in css and ".st-key-digits-eps-l2" in css
+    # ε's own key and its per-norm sliders' (digits.eps.linf, digits.eps.l2) stay in view
+    assert ".st-key-digits-eps," in css and '[class*="st-key-digits-eps-"]' in css
     assert "script" not in css and "width" not in css and css.count("</style>") == 1
     assert "st-key-boundary-" not in ui.presenter_css(BoundaryScene, frozenset())  # none kept
+
+
+def test_every_page_keys_its_widgets_by_one_convention():
+    """A setting's controls are "<page>.<field>" or "<page>.<field>.<part>", on every page with
+    a scene: what a presenter URL keeps in view is found by that alone."""
+    import re
+    from dataclasses import fields
+
+    from pages import ui
+
+    assert {b.cls for b in ui.BINDINGS.values()} == {
+        state.BoundaryScene, state.DigitsScene, state.HowScene, state.RobustnessScene,
+        state.MaskingScene}
+    assert len({b.page for b in ui.BINDINGS.values()}) == len(ui.BINDINGS)  # no shared prefix
+    for binding in ui.BINDINGS.values():
+        for f in fields(binding.cls):
+            own, parts = binding.control_selectors(f.name)
+            assert own == ".st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", binding.key(f.name))
+            assert binding.key(f.name) == f"{binding.page}.{f.name}"
+            assert binding.key(f.name, "x") == f"{binding.page}.{f.name}.x"
+            # a sibling field's controls never match (eps is not toy_eps, n is not noise)
+            for g in fields(binding.cls):
+                if g.name != f.name:
+                    sibling = "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-",
+                                                 binding.key(g.name, "part"))
+                    assert parts.split('"')[1] not in sibling

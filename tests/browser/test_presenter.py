@@ -66,8 +66,26 @@ def test_a_presenter_url_warns_of_a_name_that_is_no_control(app_server: str,
         keys = set(page.evaluate(VISIBLE_KEYS_JS))
         assert {"st-key-digits-eps-linf", "st-key-digits-attack"} <= keys
         assert not {"st-key-digits-model", "st-key-digits-steps", "st-key-digits-index",
-                    "st-key-digits-source"} & keys
+                    "st-key-digits-index-source"} & keys
         warning = page.get_by_test_id("stAlertContentWarning").first.inner_text()
         assert "colour" in warning and "not a control of this page" in warning
+    finally:
+        page.context.close()
+
+
+def test_a_presenter_url_keeps_every_copy_of_a_setting(app_server: str, browser: Any) -> None:
+    """/robustness has a control per tab for some settings (ε of the MNIST comparison, the
+    attack, the steps): `show=eps` keeps the open tab's ε slider and hides the rest, toy_eps
+    (another setting whose name ends in eps) included."""
+    page = _open(browser, app_server,
+                 "/robustness?section=training&toy_attack=fgsm&attack=fgsm&show=eps")
+    try:
+        keys = set(page.evaluate(VISIBLE_KEYS_JS))
+        assert "st-key-robustness-eps-training" in keys
+        assert not {"st-key-robustness-toy_eps", "st-key-robustness-noise",
+                    "st-key-robustness-attack-training", "st-key-robustness-steps-training",
+                    "st-key-robustness-talk"} & keys
+        assert page.evaluate(VISIBLE_WIDGETS_JS) == 1  # the ε slider, nothing else
+        assert "show=eps" in page.url
     finally:
         page.context.close()
