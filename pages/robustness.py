@@ -11,6 +11,7 @@ import time
 import numpy as np
 import streamlit as st
 
+from advcore import sweep
 from advcore.data import TOY_DATASETS, mnist
 from advcore.models import PRETRAINED, AssetError
 from advcore.playground import robustness as rb
@@ -68,13 +69,13 @@ def loadable(names: list[str]) -> tuple[list[str], list[str]]:
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)
-def worst_case_cell(model: str, eps: float, start: int, stop: int) -> rb.WorstCount:
+def worst_case_cell(model: str, eps: float, start: int, stop: int) -> sweep.WorstCount:
     """robust_accuracy's ensemble on test digits [start, stop) of `model`, as counts. Runs on
     the shared pool: its progress goes back to the waiting page through pool.report."""
     x, y = mnist("test")
-    return rb.worst_case_count(ui.pretrained_model(model), x[start:stop], y[start:stop],
-                               eps=eps, progress=pool.report, should_stop=pool.should_stop,
-                               what=f"{model}, digits {start + 1}–{stop}")
+    return sweep.worst_case_count(ui.pretrained_model(model), x[start:stop], y[start:stop],
+                                  eps=eps, progress=pool.report, should_stop=pool.should_stop,
+                                  what=f"{model}, digits {start + 1}–{stop}")
 
 
 def run_worst_case(names: list[str], eps: float, n: int, steps: int) -> dict[str, rb.WorstCase]:
@@ -91,7 +92,7 @@ def run_worst_case(names: list[str], eps: float, n: int, steps: int) -> dict[str
     def draw(fraction: float, text: str) -> None:
         bar.progress(min(1.0, fraction), text=f"The worst case at ε = {eps:g}: {text}")
 
-    counts: dict[rb.Cell, rb.WorstCount] = {}
+    counts: dict[sweep.Cell, sweep.WorstCount] = {}
     pgd: dict[str, int] = {}
     try:
         for c, w in zip(cells, weights, strict=True):
@@ -114,11 +115,11 @@ def run_worst_case(names: list[str], eps: float, n: int, steps: int) -> dict[str
                                  "stay cached, so the next run resumes there.")
         st.stop()
     if worked:
-        draw(1.0, f"done: {len(cells)} cells of at most {rb.WORST_CASE_CHUNK} digits")
+        draw(1.0, f"done: {len(cells)} cells of at most {sweep.CHUNK} digits")
     else:
         bar.empty()
-    return {m: rb.combine_worst_case(m, eps, [counts[c] for c in cells if c.model == m],
-                                     pgd=pgd[m], pgd_steps=steps, source="live")
+    return {m: sweep.combine_worst_case(m, eps, [counts[c] for c in cells if c.model == m],
+                                        pgd=pgd[m], pgd_steps=steps, source="live")
             for m in names}
 
 
@@ -424,36 +425,19 @@ def training_section(scene: RobustnessScene) -> RobustnessScene:
 
 
 def mnist_comparison(names: tuple[str, ...], scene: RobustnessScene) -> dict[str, dict[str, float]]:
-    """Clean/FGSM/PGD accuracy at the scene's ε: from the cards where they hold exactly that
-    number (same ε, steps and digits), else computed live with a progress bar."""
-    card = {}
+    """Clean/FGSM/PGD accuracy at the scene's ε (rb.mnist_comparison): from the cards where
+    they hold exactly that number, else computed live with a progress bar."""
+    cards = {}
     for name in names:
         try:
-            card[name] = {c.attack: c for c in rb.card_curves(name, ui.model_card(name),
-                                                                ui.test_size())}
+            cards[name] = rb.card_curves(name, ui.model_card(name), ui.test_size())
         except (AssetError, ValueError):
-            card[name] = {}
+            cards[name] = []
     n = min(scene.n, ui.test_size())
-    values: dict[str, dict[str, float]] = {m: {} for m in names}
-    missing = []
-    for m in names:
-        for attack in ("clean", "fgsm", "pgd"):
-            curve = card[m].get("fgsm" if attack == "clean" else attack)
-            hit = None
-            if curve is not None and n == curve.n and (attack != "pgd" or
-                                                       curve.steps == scene.steps):
-                hit = curve.at(0.0 if attack == "clean" else scene.eps)
-            if hit is None:
-                missing.append((m, attack))
-            else:
-                values[m][attack] = hit
-    if missing:
-        cells = [rb.Cell(m, "none" if a == "clean" else a, 0.0 if a == "clean" else scene.eps,
-                         s, min(n, s + CHUNK)) for m, a in missing for s in range(0, n, CHUNK)]
-        counts = ui.run_cells(cells, steps=scene.steps, label="Computing")
-        for (m, a) in missing:
-            values[m][a] = sum(v for c, v in counts.items() if c.model == m and
-                               c.attack == ("none" if a == "clean" else a)) / n
+    values, live = rb.mnist_comparison(
+        names, cards, eps=scene.eps, steps=scene.steps, n=n, chunk=CHUNK,
+        count=lambda cells: ui.run_cells(cells, steps=scene.steps, label="Computing"))
+    if live:
         st.caption(f"Computed live on the first {n:,} test digits (the cards hold ε = 0, 0.05, "
                    "…, 0.3 with PGD-20 on all of them).")
     else:

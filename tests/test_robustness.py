@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from advcore import sweep
 from advcore.data import mnist
 from advcore.evaluate import robust_accuracy
 from advcore.models import AssetError, load_card, pretrained
@@ -327,7 +328,7 @@ def test_worst_case_count_is_a_direct_engine_call_and_its_progress_reaches_the_e
     fraction only grows and ends at 1.0. Shipped mnist-linear, 50 digits, ε = 0.05."""
     model, x, y = _linear_digits(50)
     seen: list[float] = []
-    got = rb.worst_case_count(model, x, y, eps=0.05, progress=lambda f, what: seen.append(f),
+    got = sweep.worst_case_count(model, x, y, eps=0.05, progress=lambda f, what: seen.append(f),
                               should_stop=lambda: False)
     direct = robust_accuracy(model, x, y, eps=0.05, seed=rb.SEED)
     assert got.n == 50 and got.robust == int(direct.robust.sum())
@@ -345,15 +346,15 @@ def test_worst_case_line_lies_at_or_below_pgd_on_the_same_digits() -> None:
     points = []
     model, x, y = _linear_digits(50)
     for e in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
-        count = rb.worst_case_count(model, x, y, eps=e)
-        pgd = rb.cell_correct(model, x, y, attack="pgd", eps=e, steps=20)
-        points.append(rb.combine_worst_case("mnist-linear", e, [count], pgd=pgd, pgd_steps=20))
+        count = sweep.worst_case_count(model, x, y, eps=e)
+        pgd = sweep.correct(model, x, y, attack="pgd", eps=e, steps=20)
+        points.append(sweep.combine_worst_case("mnist-linear", e, [count], pgd=pgd, pgd_steps=20))
     cnn = shipped("mnist-cnn")
     xs, ys = mnist("test")
     xs, ys = xs[:20], ys[:20]
-    count = rb.worst_case_count(cnn, xs, ys, eps=0.1)
-    pgd = rb.cell_correct(cnn, xs, ys, attack="pgd", eps=0.1, steps=20)
-    points.append(rb.combine_worst_case("mnist-cnn", 0.1, [count], pgd=pgd, pgd_steps=20))
+    count = sweep.worst_case_count(cnn, xs, ys, eps=0.1)
+    pgd = sweep.correct(cnn, xs, ys, attack="pgd", eps=0.1, steps=20)
+    points.append(sweep.combine_worst_case("mnist-cnn", 0.1, [count], pgd=pgd, pgd_steps=20))
     for w in points:
         assert w.robust <= w.pgd, (w.model, w.eps, w.robust, w.pgd)
         lo, hi = w.ci
@@ -382,20 +383,20 @@ def test_worst_case_cells_cover_the_digits_once_cheapest_model_first() -> None:
 
 
 def test_combined_cells_add_their_counts_and_keep_each_warning_once() -> None:
-    a = rb.WorstCount(50, 48, 40, (("apgd-ce", 42), ("square", 40)), ("masked",))
-    b = rb.WorstCount(20, 20, 19, (("apgd-ce", 19), ("square", 19)), ("masked",))
-    w = rb.combine_worst_case("m", 0.3, [a, b], pgd=61, pgd_steps=100)
+    a = sweep.WorstCount(50, 48, 40, (("apgd-ce", 42), ("square", 40)), ("masked",))
+    b = sweep.WorstCount(20, 20, 19, (("apgd-ce", 19), ("square", 19)), ("masked",))
+    w = sweep.combine_worst_case("m", 0.3, [a, b], pgd=61, pgd_steps=100)
     assert (w.n, w.clean, w.robust, w.pgd) == (70, 68, 59, 61)
     assert w.per_attack == (("apgd-ce", 61), ("square", 59)) and w.warnings == ("masked",)
     assert w.accuracy == 59 / 70 and w.gap == pytest.approx(2 / 70)
     text = rb.worst_case_summary(w)
     assert "PGD-100 says **87%**" in text and "the worst case says **84%**" in text
     assert "95% CI" in text and "first 70 test digits" in text
-    many = rb.combine_worst_case("m", 0.3, [rb.WorstCount(1000, 990, 843, (), ())], pgd=867,
+    many = sweep.combine_worst_case("m", 0.3, [sweep.WorstCount(1000, 990, 843, (), ())], pgd=867,
                                  pgd_steps=100)
     assert "**84.3%**" in rb.worst_case_summary(many)  # a decimal only where n supports it
     with pytest.raises(ValueError):
-        rb.combine_worst_case("m", 0.3, [], pgd=0, pgd_steps=1)
+        sweep.combine_worst_case("m", 0.3, [], pgd=0, pgd_steps=1)
 
 
 WORST_BLOCK = {"eps": 0.3, "digits": 250, "clean": 245, "robust": 210, "accuracy": 0.84,
