@@ -432,3 +432,51 @@ def test_paper_comparison_puts_our_worst_case_beside_autoattack() -> None:
     assert next(r for r in old if r.reference.source == "Croce & Hein 2020").ours_accuracy is None
     table = figs.comparison_table([aa])
     assert table[0]["attack"].startswith("AutoAttack") and table[0]["ours − paper"] == "-4.4 pp"
+
+
+def test_mnist_comparison_reads_the_card_only_where_it_holds_that_exact_number() -> None:
+    """The oracle: a value from the card is the card's curve at that ε; a value computed live
+    is advcore.sweep.correct on the same digits. With the card's digits and PGD-20 at a card ε
+    nothing runs; with other steps only PGD runs; with fewer digits everything does."""
+    model = shipped("mnist-linear")
+    card = load_card("mnist-linear")
+    x, y = mnist("test")
+    n_all = len(y)
+    curves = {"mnist-linear": rb.card_curves("mnist-linear", card, n_all)}
+    asked: list[list[sweep.Cell]] = []
+
+    def count(cells: list[sweep.Cell]) -> dict[sweep.Cell, int]:
+        asked.append(cells)
+        return {c: sweep.correct(model, x[c.start:c.stop], y[c.start:c.stop], attack=c.attack,
+                                 eps=c.eps, steps=steps) for c in cells}
+
+    steps = 20
+    values, live = rb.mnist_comparison(("mnist-linear",), curves, eps=0.1, steps=20, n=n_all,
+                                       chunk=250, count=count)
+    c = card["curves"]
+    i = c["epsilons"].index(0.1)
+    assert not live and not asked
+    assert values["mnist-linear"] == {"clean": c["fgsm"][0], "fgsm": c["fgsm"][i],
+                                      "pgd": c["pgd"][i]}
+
+    steps = 3
+    values, live = rb.mnist_comparison(("mnist-linear",), curves, eps=0.1, steps=3, n=n_all,
+                                       chunk=400, count=count)
+    assert live and len(asked) == 1
+    assert {(cell.attack, cell.eps) for cell in asked[0]} == {("pgd", 0.1)}
+    assert [(cell.start, cell.stop) for cell in asked[0]] == [(0, 400), (400, 800),
+                                                              (800, n_all)]
+    assert values["mnist-linear"]["fgsm"] == c["fgsm"][i]
+    pgd3 = sum(sweep.correct(model, x[s:t], y[s:t], attack="pgd", eps=0.1, steps=3)
+               for s, t in sweep.spans(n_all, 400))
+    assert values["mnist-linear"]["pgd"] == pgd3 / n_all
+
+    steps = 20
+    values, live = rb.mnist_comparison(("mnist-linear",), {}, eps=0.07, steps=20, n=60,
+                                       chunk=25, count=count)
+    assert live and {cell.attack for cell in asked[-1]} == {sweep.CLEAN, "fgsm", "pgd"}
+    want = {what: sweep.accuracy_curve(model, x[:60], y[:60], attack=a, epsilons=[e],
+                                       steps=20, chunk=25)[0]
+            for what, a, e in (("clean", sweep.CLEAN, 0.0), ("fgsm", "fgsm", 0.07),
+                               ("pgd", "pgd", 0.07))}
+    assert values["mnist-linear"] == want
