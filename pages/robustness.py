@@ -28,10 +28,6 @@ EPS_GRID = [round(0.01 * i, 2) for i in range(51)]  # 0 … 0.5 on the [0, 1] pi
 CHUNK = 250  # test digits per cached cell: the progress bar moves every few seconds
 N_CHOICES = [100, 250, 500, 1000]
 WORST_N_CHOICES = [50, 100, 250, 500, 1000]
-# Relative CPU per digit of a worst-case cell, for one progress bar over all cells (measured on
-# 2 shared cores at ε = 0.3: mnist-cnn-robust ~1.1 CPU-s per digit, mnist-cnn ~0.3, mnist-linear
-# ~0.05: the robust model keeps nearly every digit alive through all three attacks).
-WORST_COST = {"mnist-linear": 0.05, "mnist-cnn": 0.3, "mnist-cnn-robust": 1.1}
 
 
 def controls(talk: bool) -> st.delta_generator.DeltaGenerator:
@@ -82,9 +78,8 @@ def run_worst_case(names: list[str], eps: float, n: int, steps: int) -> dict[str
     """The worst case and PGD-`steps` on the first n test digits of each model, in cells on
     the shared pool under one progress bar (which stays, full, when the run is done)."""
     cells = rb.worst_case_cells(names, eps, n=n)
-    weights = [WORST_COST.get(c.model, 1.0) * (c.stop - c.start) for c in cells]
-    pgd_weight = 0.02 * sum(WORST_COST.get(m, 1.0) for m in names) * n * steps / 20
-    total = sum(weights) + pgd_weight
+    weights = [rb.worst_case_cost(c) for c in cells]
+    total = sum(weights) + rb.pgd_cost(names, n=n, steps=steps)
     bar = st.empty()
     worked = False
     done = 0.0
@@ -174,12 +169,8 @@ def worst_case_section(scene: RobustnessScene, cards: dict, mains: dict[str, rb.
 
     rows, notes = [], []
     for m in PRETRAINED:
-        live = results.get((m, eps, n, steps))
-        main = mains.get(m)
-        card = next((w for w in curve_points.get(m, []) if abs(w.eps - eps) < 1e-9), None)
-        if main is not None and abs(main.eps - eps) < 1e-9:
-            card = main
-        shown = live or card
+        shown = rb.shown_worst_case(eps, results.get((m, eps, n, steps)), mains.get(m),
+                                    curve_points.get(m, []))
         if shown is None:
             if m in cards and m not in mains:
                 notes.append(rb.no_worst_case_message(m))
@@ -281,10 +272,7 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
     # On a projector one "Controls" expander holds every control of the section.
     live_worst = worst_case_section(scene, cards, mains, curve_points,
                                     top_controls if scene.talk else None)
-    # A card's curve uses few digits; at the card's own ε its main figure (more digits) is
-    # the better measurement, and the one the sentence above the table quotes.
-    worst = [mains[m] if m in mains and abs(w.eps - mains[m].eps) < 1e-9 else w
-             for m, pts in curve_points.items() for w in pts] + live_worst
+    worst = rb.card_worst_case_line(mains, curve_points) + live_worst
     fig = figs.curves_figure(live or curves, refs, compare=curves if live else (),
                              exact=exact, worst=worst, talk=scene.talk)
     with curves_slot:

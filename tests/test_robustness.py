@@ -480,3 +480,28 @@ def test_mnist_comparison_reads_the_card_only_where_it_holds_that_exact_number()
             for what, a, e in (("clean", sweep.CLEAN, 0.0), ("fgsm", "fgsm", 0.07),
                                ("pgd", "pgd", 0.07))}
     assert values["mnist-linear"] == want
+
+
+def test_the_worst_case_shown_prefers_live_then_the_cards_main_figure_then_its_curve() -> None:
+    def w(eps: float, n: int, source: str = "card") -> sweep.WorstCase:
+        return sweep.WorstCase("m", eps, n, n, n // 2, n // 2 + 1, 20, source=source)
+
+    main, curve = w(0.3, 200), [w(0.1, 50), w(0.2, 50), w(0.3, 50)]
+    live = w(0.3, 100, "live")
+    assert rb.shown_worst_case(0.3, live, main, curve) is live
+    assert rb.shown_worst_case(0.3, None, main, curve) is main  # 200 digits beat 50
+    assert rb.shown_worst_case(0.2, None, main, curve) is curve[1]
+    assert rb.shown_worst_case(0.25, None, main, curve) is None
+    assert rb.shown_worst_case(0.1, None, None, curve) is curve[0]
+    line = rb.card_worst_case_line({"m": main}, {"m": curve, "k": [w(0.3, 50)]})
+    assert line == [curve[0], curve[1], main, w(0.3, 50)]
+
+
+def test_worst_case_costs_weigh_digits_and_models() -> None:
+    cells = rb.worst_case_cells(["mnist-cnn-robust", "mnist-linear"], 0.3, n=120)
+    costs = {c: rb.worst_case_cost(c) for c in cells}
+    assert sum(v for c, v in costs.items() if c.model == "mnist-linear") == pytest.approx(
+        120 * rb.WORST_COST["mnist-linear"])
+    assert rb.worst_case_cost(sweep.Cell("unknown", sweep.WORST, 0.3, 0, 10)) == 10
+    assert rb.pgd_cost(["mnist-cnn"], n=100, steps=40) == pytest.approx(
+        2 * rb.pgd_cost(["mnist-cnn"], n=100, steps=20))

@@ -336,6 +336,43 @@ def worst_case_cells(models: Sequence[str], eps: float, *, n: int,
                        n=n, chunk=chunk)
 
 
+# Relative CPU per digit of a worst-case cell, for one progress bar over all cells (measured on
+# 2 shared cores at ε = 0.3: mnist-cnn-robust ~1.1 CPU-s per digit, mnist-cnn ~0.3, mnist-linear
+# ~0.05: the robust model keeps nearly every digit alive through all three attacks).
+WORST_COST = {"mnist-linear": 0.05, "mnist-cnn": 0.3, "mnist-cnn-robust": 1.1}
+
+
+def worst_case_cost(cell: Cell) -> float:
+    """Relative work of a worst-case cell (WORST_COST per digit; an unknown model counts 1)."""
+    return WORST_COST.get(cell.model, 1.0) * (cell.stop - cell.start)
+
+
+def pgd_cost(models: Sequence[str], *, n: int, steps: int) -> float:
+    """Relative work of PGD-`steps` on the same n digits of each model, on the scale of
+    `worst_case_cost` (a fiftieth of the ensemble's at 20 steps)."""
+    return 0.02 * sum(WORST_COST.get(m, 1.0) for m in models) * n * steps / 20
+
+
+def shown_worst_case(eps: float, live: WorstCase | None, main: WorstCase | None,
+                     curve: Sequence[WorstCase]) -> WorstCase | None:
+    """The worst case to state for one model at `eps`: a live run on the chosen digits, else
+    the card's main figure when it is at that ε, else the card curve's point there (or None)."""
+    if live is not None:
+        return live
+    if main is not None and abs(main.eps - eps) < CARD_EPS_TOL:
+        return main
+    return next((w for w in curve if abs(w.eps - eps) < CARD_EPS_TOL), None)
+
+
+def card_worst_case_line(mains: Mapping[str, WorstCase],
+                         curves: Mapping[str, Sequence[WorstCase]]) -> list[WorstCase]:
+    """The cards' worst-case points to draw. A card's curve uses few digits; at the card's own
+    ε its main figure (more digits) is the better measurement, and the one the page quotes,
+    so it takes that point's place."""
+    return [mains[m] if m in mains and abs(w.eps - mains[m].eps) < CARD_EPS_TOL else w
+            for m, pts in curves.items() for w in pts]
+
+
 def percent(value: float, n: int) -> str:
     """A share of n digits with no more decimals than n supports: one decimal from 200 digits
     up (a step of one digit is at most half a point), none below (at 50 digits it is 2)."""
