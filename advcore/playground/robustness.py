@@ -6,8 +6,14 @@
 - The published numbers those curves are compared with (`REFERENCES`), and the "our model vs the
   paper" table.
 - The worst case beside PGD: robust accuracy under advcore.evaluate.robust_accuracy's ensemble
-  (APGD-CE, APGD-T, Square; "our AutoAttack-grade ensemble"), in cells of `WORST_CASE_CHUNK`
-  digits with a fine-grained progress report, read from the cards or computed live.
+  (APGD-CE, APGD-T, Square; "our AutoAttack-grade ensemble"), in advcore.sweep's cells of
+  `sweep.CHUNK` digits with a fine-grained progress report, read from the cards or computed
+  live; which figure to state and draw, and what each cell costs for the progress bar.
+- Standard vs adversarially trained MNIST at one ε (`mnist_comparison`): from the cards where
+  they hold that number, else counted in cells.
+
+The sweeps themselves (one attack at many ε, the worst case on a cell) are the library's,
+advcore.sweep; this module orders their cells for a page and turns counts into curves.
 - Transferability: adversarial digits crafted on one model, evaluated on every model.
 - Adversarial training as data augmentation on 2-D data (Goodfellow et al. 2015; Madry et al.
   2018): the same network trained without and with adversarial examples, before and after.
