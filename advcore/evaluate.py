@@ -1,6 +1,6 @@
 """Evaluation: accuracy, worst-case robust accuracy over an ensemble of attacks with its sanity
-checks, accuracy-vs-ε curves, and the smallest ε that flips each prediction (the "how fragile is
-this digit" number)."""
+checks, and the smallest ε that flips each prediction (the "how fragile is this digit" number).
+Accuracy-vs-ε curves (one attack at many ε, or the worst case in cells) are advcore.sweep's."""
 
 from __future__ import annotations
 
@@ -148,8 +148,8 @@ def robust_accuracy(
         the figure is then an overestimate.
 
     `attack="name"` keeps the single-attack figure of old: that attack alone, run on every input,
-    and the accuracy on its outputs (steps default 10; no checks). The robustness curves and the
-    model cards use it.
+    and the accuracy on its outputs (steps default 10; no checks). advcore.sweep.accuracy_curve
+    gives the same figure at many ε.
     """
     if attack is not None:
         if attacks is not None:
@@ -282,24 +282,6 @@ def _large_eps(x: Tensor, eps: float | Tensor, norm: str, bounds: Bounds) -> flo
         return 10 * float(eps.max() if isinstance(eps, Tensor) else eps)
     span = bounds[1] - bounds[0]
     return span if norm == "linf" else span * math.sqrt(x[0].numel())
-
-
-def robustness_curve(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    attack: str = "fgsm",
-    epsilons: Sequence[float],
-    steps: int = 10,
-    bounds: Bounds = (0.0, 1.0),
-    seed: int = 0,
-) -> list[float]:
-    """Robust accuracy at each ε in `epsilons`."""
-    return [
-        robust_accuracy(model, x, y, attack=attack, eps=e, steps=steps, bounds=bounds, seed=seed)
-        for e in epsilons
-    ]
 
 
 def smallest_flipping_eps(

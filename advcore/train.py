@@ -13,7 +13,7 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advcore import attacks
+from advcore import attacks, sweep
 from advcore.data import mnist, mnist_source
-from advcore.evaluate import accuracy, robust_accuracy
+from advcore.evaluate import accuracy
 from advcore.models import GLOBAL_RNG, PRETRAINED, build, card_path, save_pretrained
 
 # ---------------------------------------------------------------------------------------------
@@ -218,22 +218,20 @@ CURVE_EPSILONS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 
 
 def evaluate_card(model: nn.Module, *, pgd_steps: int = 100) -> dict[str, Any]:
-    """Clean accuracy, robustness curves and strong-PGD accuracy on the test split."""
+    """Clean accuracy, robustness curves and strong-PGD accuracy on the test split: each an
+    advcore.sweep.accuracy_curve on all test digits in one call."""
     x, y = mnist("test")
-    curves: dict[str, list[float]] = {}
-    for attack, steps in (("fgsm", 1), ("pgd", 20)):
-        curves[attack] = [
-            round(robust_accuracy(model, x, y, attack=attack, eps=e, steps=steps, seed=0), 4)
-            for e in CURVE_EPSILONS
-        ]
+
+    def curve(attack: str, epsilons: Sequence[float], steps: int) -> list[float]:
+        return [round(a, 4) for a in sweep.accuracy_curve(model, x, y, attack=attack,
+                                                           epsilons=epsilons, steps=steps)]
+
+    curves = {attack: curve(attack, CURVE_EPSILONS, steps)
+              for attack, steps in (("fgsm", 1), ("pgd", 20))}
     return {
         "clean_accuracy": round(accuracy(model, x, y), 4),
-        "fgsm_accuracy_eps_0.25": round(
-            robust_accuracy(model, x, y, attack="fgsm", eps=0.25), 4
-        ),
-        "pgd100_accuracy_eps_0.3": round(
-            robust_accuracy(model, x, y, attack="pgd", eps=0.3, steps=pgd_steps, seed=0), 4
-        ),
+        "fgsm_accuracy_eps_0.25": curve("fgsm", [0.25], 10)[0],
+        "pgd100_accuracy_eps_0.3": curve("pgd", [0.3], pgd_steps)[0],
         "curves": {"epsilons": list(CURVE_EPSILONS), "pgd_steps": 20, **curves},
     }
 
@@ -258,25 +256,28 @@ def evaluate_worst_case(
     beside PGD-`pgd_steps` on the same digits, and a curve over CURVE_EPSILONS on the first
     `curve_digits` digits beside PGD-20 on those.
 
-    The ensemble runs in the cells of advcore.playground.robustness (WORST_CASE_CHUNK digits per call),
-    exactly as the robustness page runs it live, so a live run on the same digits reproduces
-    these counts. Costs about 1 CPU-s per digit on mnist-cnn-robust (every attack runs on
-    almost every digit); far less where the first attack already fools everything.
+    The ensemble runs in advcore.sweep's cells (sweep.CHUNK digits per call), exactly as the
+    robustness page runs it live, so a live run on the same digits reproduces these counts.
+    Costs about 1 CPU-s per digit on mnist-cnn-robust (every attack runs on almost every
+    digit); far less where the first attack already fools everything.
     """
     from advcore.evaluate import ENSEMBLE_QUERIES, ENSEMBLE_STEPS, ENSEMBLES, clopper_pearson
-    from advcore.playground import robustness as rb
 
     x, y = mnist("test")
     n = min(int(digits), len(y))
     m = min(int(curve_digits), n)
     start = time.process_time()
-    main_cells = rb.worst_case_cells(["model"], WORST_CASE_EPS, n=n)
+
+    def cells(eps: float, upto: int) -> list[sweep.Cell]:
+        return sweep.cells(["model"], sweep.WORST, [eps], n=upto, chunk=sweep.CHUNK)
+
+    main_cells = cells(WORST_CASE_EPS, n)
     curve_eps = [e for e in CURVE_EPSILONS if e > 0]
-    curve_cells = [c for e in curve_eps for c in rb.worst_case_cells(["model"], e, n=m)]
+    curve_cells = [c for e in curve_eps for c in cells(e, m)]
     shared = {(c.eps, c.start, c.stop) for c in main_cells}
     todo = main_cells + [c for c in curve_cells if (c.eps, c.start, c.stop) not in shared]
     bar = Progress(1000, label) if show else None
-    counts: dict[tuple[float, int, int], rb.WorstCount] = {}
+    counts: dict[tuple[float, int, int], sweep.WorstCount] = {}
     for i, c in enumerate(todo):
         def tick(f: float, what: str, i: int = i, eps: float = c.eps) -> None:
             if bar is not None and (f >= 1.0 or time.perf_counter() - bar.shown > 1.0):
@@ -284,23 +285,21 @@ def evaluate_worst_case(
                 bar.update(min(999, int(1000 * (i + f) / len(todo))),
                            f"cell {i + 1}/{len(todo)}, ε={eps:g}, {what}        ")
 
-        counts[(c.eps, c.start, c.stop)] = rb.worst_case_count(
+        counts[(c.eps, c.start, c.stop)] = sweep.worst_case_count(
             model, x[c.start:c.stop], y[c.start:c.stop], eps=c.eps, progress=tick)
     if bar is not None:
         bar.update(1000, "done")
 
-    def combined(eps: float, upto: int, pgd: int, steps: int) -> rb.WorstCase:
-        parts = [counts[(c.eps, c.start, c.stop)]
-                 for c in rb.worst_case_cells(["model"], eps, n=upto)]
-        return rb.combine_worst_case("model", eps, parts, pgd=pgd, pgd_steps=steps)
+    def combined(eps: float, upto: int, pgd: int, steps: int) -> sweep.WorstCase:
+        parts = [counts[(c.eps, c.start, c.stop)] for c in cells(eps, upto)]
+        return sweep.combine_worst_case("model", eps, parts, pgd=pgd, pgd_steps=steps)
 
-    pgd = rb.cell_correct(model, x[:n], y[:n], attack="pgd", eps=WORST_CASE_EPS,
-                          steps=pgd_steps)
+    pgd = sweep.correct(model, x[:n], y[:n], attack="pgd", eps=WORST_CASE_EPS, steps=pgd_steps)
     main = combined(WORST_CASE_EPS, n, pgd, pgd_steps)
-    clean_m = rb.cell_correct(model, x[:m], y[:m], attack="none", eps=0.0, steps=1)
+    clean_m = sweep.correct(model, x[:m], y[:m], attack=sweep.CLEAN, eps=0.0, steps=1)
     robust_curve, pgd_curve = [clean_m], [clean_m]
     for e in curve_eps:
-        p20 = rb.cell_correct(model, x[:m], y[:m], attack="pgd", eps=e, steps=20)
+        p20 = sweep.correct(model, x[:m], y[:m], attack="pgd", eps=e, steps=20)
         robust_curve.append(combined(e, m, p20, 20).robust)
         pgd_curve.append(p20)
     lo, hi = clopper_pearson(main.robust, n)
@@ -313,7 +312,7 @@ def evaluate_worst_case(
                     "same digits",
             "norm": "linf", "eps": WORST_CASE_EPS, "digits": n,
             "attacks": list(ENSEMBLES["linf"]), "steps": ENSEMBLE_STEPS,
-            "queries": ENSEMBLE_QUERIES, "seed": rb.SEED, "chunk": rb.WORST_CASE_CHUNK,
+            "queries": ENSEMBLE_QUERIES, "seed": sweep.SEED, "chunk": sweep.CHUNK,
             "clean": main.clean, "robust": main.robust, "accuracy": round(main.accuracy, 4),
             "ci95": [round(lo, 4), round(hi, 4)],
             "per_attack": {k: round(v / n, 4) for k, v in main.per_attack},

@@ -14,7 +14,7 @@ import streamlit as st
 from advcore.models import PRETRAINED
 from advcore.playground import mistakes, state
 from advcore.playground.boundary import AccuracyCurve
-from advcore.playground.figures import boundary as boundary_figs
+from advcore.playground.figures import curves as curve_figs
 from advcore.playground.figures import explain as figs
 from pages import chart as inplace
 from pages import ui
@@ -270,7 +270,7 @@ with fig_col:
 
     now = {"fgsm": ub.fgsm_now, "pgd": ub.pgd_now}
     once = float(ub.pgd_once[abs(ub.epsilons - ub.eps).argmin()])
-    chart(boundary_figs.curve_figure(
+    chart(curve_figs.curve_figure(
         [("FGSM", as_curve("fgsm", ub.fgsm), now["fgsm"]),
          (f"PGD-{ub.steps}, one start", as_curve("pgd", ub.pgd_once), once),
          (f"PGD-{ub.steps}, {ub.restarts} restarts", as_curve("pgd", ub.pgd), now["pgd"])],

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import streamlit as st
 
+from advcore import sweep
 from advcore.data import TOY_DATASETS, mnist
 from advcore.models import PRETRAINED, AssetError
 from advcore.playground import robustness as rb
@@ -30,10 +31,6 @@ EPS_GRID = [round(EPS_LO + 0.01 * i, 2) for i in range(round((EPS_HI - EPS_LO) /
 CHUNK = 250  # test digits per cached cell: the progress bar moves every few seconds
 N_CHOICES = [100, 250, 500, 1000]
 WORST_N_CHOICES = [50, 100, 250, 500, 1000]
-# Relative CPU per digit of a worst-case cell, for one progress bar over all cells (measured on
-# 2 shared cores at ε = 0.3: mnist-cnn-robust ~1.1 CPU-s per digit, mnist-cnn ~0.3, mnist-linear
-# ~0.05: the robust model keeps nearly every digit alive through all three attacks).
-WORST_COST = {"mnist-linear": 0.05, "mnist-cnn": 0.3, "mnist-cnn-robust": 1.1}
 
 
 def controls(talk: bool) -> st.delta_generator.DeltaGenerator:
@@ -71,22 +68,21 @@ def loadable(names: list[str]) -> tuple[list[str], list[str]]:
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)
-def worst_case_cell(model: str, eps: float, start: int, stop: int) -> rb.WorstCount:
+def worst_case_cell(model: str, eps: float, start: int, stop: int) -> sweep.WorstCount:
     """robust_accuracy's ensemble on test digits [start, stop) of `model`, as counts. Runs on
     the shared pool: its progress goes back to the waiting page through pool.report."""
     x, y = mnist("test")
-    return rb.worst_case_count(ui.pretrained_model(model), x[start:stop], y[start:stop],
-                               eps=eps, progress=pool.report, should_stop=pool.should_stop,
-                               what=f"{model}, digits {start + 1}–{stop}")
+    return sweep.worst_case_count(ui.pretrained_model(model), x[start:stop], y[start:stop],
+                                  eps=eps, progress=pool.report, should_stop=pool.should_stop,
+                                  what=f"{model}, digits {start + 1}–{stop}")
 
 
 def run_worst_case(names: list[str], eps: float, n: int, steps: int) -> dict[str, rb.WorstCase]:
     """The worst case and PGD-`steps` on the first n test digits of each model, in cells on
     the shared pool under one progress bar (which stays, full, when the run is done)."""
     cells = rb.worst_case_cells(names, eps, n=n)
-    weights = [WORST_COST.get(c.model, 1.0) * (c.stop - c.start) for c in cells]
-    pgd_weight = 0.02 * sum(WORST_COST.get(m, 1.0) for m in names) * n * steps / 20
-    total = sum(weights) + pgd_weight
+    weights = [rb.worst_case_cost(c) for c in cells]
+    total = sum(weights) + rb.pgd_cost(names, n=n, steps=steps)
     bar = st.empty()
     worked = False
     done = 0.0
@@ -94,7 +90,7 @@ def run_worst_case(names: list[str], eps: float, n: int, steps: int) -> dict[str
     def draw(fraction: float, text: str) -> None:
         bar.progress(min(1.0, fraction), text=f"The worst case at ε = {eps:g}: {text}")
 
-    counts: dict[rb.Cell, rb.WorstCount] = {}
+    counts: dict[sweep.Cell, sweep.WorstCount] = {}
     pgd: dict[str, int] = {}
     try:
         for c, w in zip(cells, weights, strict=True):
@@ -117,11 +113,11 @@ def run_worst_case(names: list[str], eps: float, n: int, steps: int) -> dict[str
                                  "stay cached, so the next run resumes there.")
         st.stop()
     if worked:
-        draw(1.0, f"done: {len(cells)} cells of at most {rb.WORST_CASE_CHUNK} digits")
+        draw(1.0, f"done: {len(cells)} cells of at most {sweep.CHUNK} digits")
     else:
         bar.empty()
-    return {m: rb.combine_worst_case(m, eps, [counts[c] for c in cells if c.model == m],
-                                     pgd=pgd[m], pgd_steps=steps, source="live")
+    return {m: sweep.combine_worst_case(m, eps, [counts[c] for c in cells if c.model == m],
+                                        pgd=pgd[m], pgd_steps=steps, source="live")
             for m in names}
 
 
@@ -178,12 +174,8 @@ def worst_case_section(scene: RobustnessScene, cards: dict, mains: dict[str, rb.
 
     rows, notes = [], []
     for m in PRETRAINED:
-        live = results.get((m, eps, n, steps))
-        main = mains.get(m)
-        card = next((w for w in curve_points.get(m, []) if abs(w.eps - eps) < 1e-9), None)
-        if main is not None and abs(main.eps - eps) < 1e-9:
-            card = main
-        shown = live or card
+        shown = rb.shown_worst_case(eps, results.get((m, eps, n, steps)), mains.get(m),
+                                    curve_points.get(m, []))
         if shown is None:
             if m in cards and m not in mains:
                 notes.append(rb.no_worst_case_message(m))
@@ -285,10 +277,7 @@ def curves_section(scene: RobustnessScene) -> RobustnessScene:
     # On a projector one "Controls" expander holds every control of the section.
     live_worst = worst_case_section(scene, cards, mains, curve_points,
                                     top_controls if scene.talk else None)
-    # A card's curve uses few digits; at the card's own ε its main figure (more digits) is
-    # the better measurement, and the one the sentence above the table quotes.
-    worst = [mains[m] if m in mains and abs(w.eps - mains[m].eps) < 1e-9 else w
-             for m, pts in curve_points.items() for w in pts] + live_worst
+    worst = rb.card_worst_case_line(mains, curve_points) + live_worst
     fig = figs.curves_figure(live or curves, refs, compare=curves if live else (),
                              exact=exact, worst=worst, talk=scene.talk)
     with curves_slot:
@@ -429,36 +418,19 @@ def training_section(scene: RobustnessScene) -> RobustnessScene:
 
 
 def mnist_comparison(names: tuple[str, ...], scene: RobustnessScene) -> dict[str, dict[str, float]]:
-    """Clean/FGSM/PGD accuracy at the scene's ε: from the cards where they hold exactly that
-    number (same ε, steps and digits), else computed live with a progress bar."""
-    card = {}
+    """Clean/FGSM/PGD accuracy at the scene's ε (rb.mnist_comparison): from the cards where
+    they hold exactly that number, else computed live with a progress bar."""
+    cards = {}
     for name in names:
         try:
-            card[name] = {c.attack: c for c in rb.card_curves(name, ui.model_card(name),
-                                                                ui.test_size())}
+            cards[name] = rb.card_curves(name, ui.model_card(name), ui.test_size())
         except (AssetError, ValueError):
-            card[name] = {}
+            cards[name] = []
     n = min(scene.n, ui.test_size())
-    values: dict[str, dict[str, float]] = {m: {} for m in names}
-    missing = []
-    for m in names:
-        for attack in ("clean", "fgsm", "pgd"):
-            curve = card[m].get("fgsm" if attack == "clean" else attack)
-            hit = None
-            if curve is not None and n == curve.n and (attack != "pgd" or
-                                                       curve.steps == scene.steps):
-                hit = curve.at(0.0 if attack == "clean" else scene.eps)
-            if hit is None:
-                missing.append((m, attack))
-            else:
-                values[m][attack] = hit
-    if missing:
-        cells = [rb.Cell(m, "none" if a == "clean" else a, 0.0 if a == "clean" else scene.eps,
-                         s, min(n, s + CHUNK)) for m, a in missing for s in range(0, n, CHUNK)]
-        counts = ui.run_cells(cells, steps=scene.steps, label="Computing")
-        for (m, a) in missing:
-            values[m][a] = sum(v for c, v in counts.items() if c.model == m and
-                               c.attack == ("none" if a == "clean" else a)) / n
+    values, live = rb.mnist_comparison(
+        names, cards, eps=scene.eps, steps=scene.steps, n=n, chunk=CHUNK,
+        count=lambda cells: ui.run_cells(cells, steps=scene.steps, label="Computing"))
+    if live:
         st.caption(f"Computed live on the first {n:,} test digits (the cards hold ε = 0, 0.05, "
                    "…, 0.3 with PGD-20 on all of them).")
     else:

@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 from torch import nn
 
-from advcore import evaluate, models, preprocess
+from advcore import evaluate, models, preprocess, sweep
 from advcore.attacks import get_attack
 from advcore.data import mnist, toy_dataset
 from advcore.playground import digits, explain, mistakes, robustness, state
@@ -558,9 +558,8 @@ def robustness_cell(model: str, attack: str, eps: float, steps: int, start: int,
                     stop: int) -> int:
     """Correct predictions of `model` on test digits [start, stop) after `attack` at `eps`."""
     x, y = mnist("test")
-    return robustness.cell_correct(pretrained_model(model), x[start:stop], y[start:stop],
-                                   attack=attack, eps=eps, steps=steps,
-                                   should_stop=pool.should_stop)
+    return sweep.correct(pretrained_model(model), x[start:stop], y[start:stop], attack=attack,
+                         eps=eps, steps=steps, should_stop=pool.should_stop)
 
 
 def run_cells(cells: list[robustness.Cell], *, steps: int,

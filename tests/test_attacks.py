@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 
 from advcore import attacks
-from advcore.attacks import ATTACKS, AttackSpec, epsilon_sweep, trajectory
+from advcore.attacks import ATTACKS, AttackSpec, trajectory
 from advcore.attacks import _geometry as geometry
 from advcore.evaluate import accuracy, smallest_flipping_eps
+from advcore.sweep import epsilon_sweep
 from tests.conftest import Case, SingleLogit, TinyCNN, binary_linear, labels_of, points
 
 NAMES = list(ATTACKS)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from advcore import data, models
+from advcore import data, models, sweep
+from advcore.attacks import get_attack
 from advcore.playground import digits
 from advcore.playground.figures import digits as figs
 
@@ -70,6 +71,23 @@ def test_logit_race_starts_clean_and_ends_on_the_panels(linear, test_set, attack
     norm = np.inf if attack != "deepfool" else 2
     for e, img in zip(race.epsilons, race.images, strict=True):
         assert np.linalg.norm((img - r.clean).ravel(), ord=norm) <= e + 1e-4
+
+
+def test_logit_race_of_cw_is_cw_rerun_at_each_eps(linear, test_set) -> None:
+    """For C&W, whose search never looks at ε, each frame of the race is what C&W itself
+    returns at that frame's ε (the oracle: a re-run). The whole perturbation is capped, its
+    negative pixels (ink taken away) as much as its positive ones."""
+    x, y = test_set
+    eps = 3.0
+    r = digits.attack_digit(linear, x[3].numpy(), int(y[3]), attack="cw-l2", eps=eps, steps=50)
+    assert r.perturbation.min() < -0.05 < 0.05 < r.perturbation.max()
+    race = digits.logit_race(linear, r, attack="cw-l2", eps=eps, steps=50, frames=5)
+    inner = torch.tensor(race.epsilons[1:-1], dtype=torch.float32)
+    rerun = get_attack("cw-l2")(linear, x[3:4].repeat(len(inner), 1, 1, 1),
+                                y[3:4].repeat(len(inner)), eps=inner, steps=50)
+    np.testing.assert_allclose(race.images[1:-1], rerun[:, 0].numpy(), atol=1e-5)
+    ink = race.images.reshape(len(race.images), -1).sum(1)
+    assert np.all(np.diff(ink) * np.sign(ink[-1] - ink[0]) >= -1e-3)  # monotone towards the end
 
 
 def test_fragility_is_the_smallest_flipping_eps(linear, test_set) -> None:
@@ -268,7 +286,7 @@ def test_hopskipjump_capped_walk_is_the_attack_at_every_eps(linear, test_set) ->
     for eps in (0.5, 1.0, 4.0):
         ref = run_attack("hsja", linear, x[idx], y[idx], eps=eps, queries=200,
                          seed=digits.SEED, return_info=True)
-        torch.testing.assert_close(digits.cap(x[idx], walked.x_adv, eps), ref.x_adv,
+        torch.testing.assert_close(sweep.cap(x[idx], walked.x_adv, eps), ref.x_adv,
                                    rtol=0, atol=1e-6)
         torch.testing.assert_close(walked.queries, ref.queries, rtol=0, atol=0)
     one = digits.attack_digit(linear, x[0].numpy(), int(y[0]), attack="hsja", eps=1.0,

@@ -42,15 +42,6 @@ def test_robust_accuracy_is_accuracy_on_the_attack_output(cnn_case):
     assert got == evaluate.accuracy(case.model, x_adv, case.y)
 
 
-def test_robustness_curve_starts_at_clean_accuracy_and_falls(mlp_case):
-    case = mlp_case
-    curve = evaluate.robustness_curve(case.model, case.x, case.y, attack="bim",
-                                      epsilons=[0.0, 0.1, 0.3, 0.6], bounds=None)
-    assert curve[0] == evaluate.accuracy(case.model, case.x, case.y)
-    assert curve == sorted(curve, reverse=True)
-    assert curve[-1] < curve[0]
-
-
 def test_smallest_flipping_eps_brackets_the_flip(cnn_case):
     """At the returned ε the prediction flips; a hair below it, it does not (FGSM, per input)."""
     case = cnn_case

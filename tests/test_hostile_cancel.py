@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from advcore import cancel
+from advcore import cancel, sweep
 from advcore.models import LinearClassifier
 from advcore.playground import digits, robustness
 
@@ -58,7 +58,7 @@ def ask_every_pass(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 RUNS = {
-    "cell_correct": lambda m, x, y, stop: robustness.cell_correct(
+    "sweep.correct": lambda m, x, y, stop: sweep.correct(
         m, x, y, attack="pgd", eps=0.1, steps=30, should_stop=stop),
     "transfer_row": lambda m, x, y, stop: robustness.transfer_row(
         m, [m, m], x, y, attack="pgd", eps=0.1, steps=30, should_stop=stop),

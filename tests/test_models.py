@@ -348,7 +348,7 @@ def test_shipped_worst_case_is_consistent_and_at_most_pgd(name):
 def test_linear_cards_worst_case_is_reproduced_exactly_by_a_live_cell():
     """The live path and the card agree: the first 50-digit cell at ε = 0.05 and ε = 0.3 gives
     the card curve's counts exactly (mnist-linear: a second of CPU)."""
-    from advcore.playground import robustness as rb
+    from advcore import sweep
 
     model, card = shipped("mnist-linear")
     block = models.worst_case_of(card)
@@ -357,7 +357,7 @@ def test_linear_cards_worst_case_is_reproduced_exactly_by_a_live_cell():
     x, y = mnist("test")
     curve = block["curve"]
     m = curve["digits"]
-    assert m == rb.WORST_CASE_CHUNK
+    assert m == sweep.CHUNK
     for eps in (0.05, 0.3):
         i = curve["epsilons"].index(eps)
-        assert rb.worst_case_count(model, x[:m], y[:m], eps=eps).robust == curve["robust"][i]
+        assert sweep.worst_case_count(model, x[:m], y[:m], eps=eps).robust == curve["robust"][i]

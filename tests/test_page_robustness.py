@@ -208,6 +208,7 @@ def test_live_worst_case_matches_a_direct_engine_call_and_its_bar_ends_full() ->
     """The oracle: the page's two numbers for mnist-linear at ε = 0.05 on the first 50 digits
     are those of robust_accuracy and PGD-20 called directly on the same digits; the progress
     bar of the run is left full. (mnist-linear alone: about a second of CPU.)"""
+    from advcore import sweep
     from advcore.data import mnist
     from advcore.evaluate import robust_accuracy
     from advcore.playground import robustness as rb
@@ -222,7 +223,7 @@ def test_live_worst_case_matches_a_direct_engine_call_and_its_bar_ends_full() ->
     model = pretrained("mnist-linear")
     x, y = mnist("test")
     direct = robust_accuracy(model, x[:50], y[:50], eps=0.05, seed=rb.SEED)
-    pgd = rb.cell_correct(model, x[:50], y[:50], attack="pgd", eps=0.05, steps=20)
+    pgd = sweep.correct(model, x[:50], y[:50], attack="pgd", eps=0.05, steps=20)
     assert f"PGD-20 says **{100 * pgd / 50:.0f}%**" in text
     assert f"the worst case says **{100 * direct.accuracy:.0f}%**" in text
     lo, hi = direct.ci

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from advcore import sweep
 from advcore.data import mnist
 from advcore.evaluate import robust_accuracy
 from advcore.models import AssetError, load_card, pretrained
@@ -327,7 +328,7 @@ def test_worst_case_count_is_a_direct_engine_call_and_its_progress_reaches_the_e
     fraction only grows and ends at 1.0. Shipped mnist-linear, 50 digits, ε = 0.05."""
     model, x, y = _linear_digits(50)
     seen: list[float] = []
-    got = rb.worst_case_count(model, x, y, eps=0.05, progress=lambda f, what: seen.append(f),
+    got = sweep.worst_case_count(model, x, y, eps=0.05, progress=lambda f, what: seen.append(f),
                               should_stop=lambda: False)
     direct = robust_accuracy(model, x, y, eps=0.05, seed=rb.SEED)
     assert got.n == 50 and got.robust == int(direct.robust.sum())
@@ -345,15 +346,15 @@ def test_worst_case_line_lies_at_or_below_pgd_on_the_same_digits() -> None:
     points = []
     model, x, y = _linear_digits(50)
     for e in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
-        count = rb.worst_case_count(model, x, y, eps=e)
-        pgd = rb.cell_correct(model, x, y, attack="pgd", eps=e, steps=20)
-        points.append(rb.combine_worst_case("mnist-linear", e, [count], pgd=pgd, pgd_steps=20))
+        count = sweep.worst_case_count(model, x, y, eps=e)
+        pgd = sweep.correct(model, x, y, attack="pgd", eps=e, steps=20)
+        points.append(sweep.combine_worst_case("mnist-linear", e, [count], pgd=pgd, pgd_steps=20))
     cnn = shipped("mnist-cnn")
     xs, ys = mnist("test")
     xs, ys = xs[:20], ys[:20]
-    count = rb.worst_case_count(cnn, xs, ys, eps=0.1)
-    pgd = rb.cell_correct(cnn, xs, ys, attack="pgd", eps=0.1, steps=20)
-    points.append(rb.combine_worst_case("mnist-cnn", 0.1, [count], pgd=pgd, pgd_steps=20))
+    count = sweep.worst_case_count(cnn, xs, ys, eps=0.1)
+    pgd = sweep.correct(cnn, xs, ys, attack="pgd", eps=0.1, steps=20)
+    points.append(sweep.combine_worst_case("mnist-cnn", 0.1, [count], pgd=pgd, pgd_steps=20))
     for w in points:
         assert w.robust <= w.pgd, (w.model, w.eps, w.robust, w.pgd)
         lo, hi = w.ci
@@ -382,20 +383,20 @@ def test_worst_case_cells_cover_the_digits_once_cheapest_model_first() -> None:
 
 
 def test_combined_cells_add_their_counts_and_keep_each_warning_once() -> None:
-    a = rb.WorstCount(50, 48, 40, (("apgd-ce", 42), ("square", 40)), ("masked",))
-    b = rb.WorstCount(20, 20, 19, (("apgd-ce", 19), ("square", 19)), ("masked",))
-    w = rb.combine_worst_case("m", 0.3, [a, b], pgd=61, pgd_steps=100)
+    a = sweep.WorstCount(50, 48, 40, (("apgd-ce", 42), ("square", 40)), ("masked",))
+    b = sweep.WorstCount(20, 20, 19, (("apgd-ce", 19), ("square", 19)), ("masked",))
+    w = sweep.combine_worst_case("m", 0.3, [a, b], pgd=61, pgd_steps=100)
     assert (w.n, w.clean, w.robust, w.pgd) == (70, 68, 59, 61)
     assert w.per_attack == (("apgd-ce", 61), ("square", 59)) and w.warnings == ("masked",)
     assert w.accuracy == 59 / 70 and w.gap == pytest.approx(2 / 70)
     text = rb.worst_case_summary(w)
     assert "PGD-100 says **87%**" in text and "the worst case says **84%**" in text
     assert "95% CI" in text and "first 70 test digits" in text
-    many = rb.combine_worst_case("m", 0.3, [rb.WorstCount(1000, 990, 843, (), ())], pgd=867,
+    many = sweep.combine_worst_case("m", 0.3, [sweep.WorstCount(1000, 990, 843, (), ())], pgd=867,
                                  pgd_steps=100)
     assert "**84.3%**" in rb.worst_case_summary(many)  # a decimal only where n supports it
     with pytest.raises(ValueError):
-        rb.combine_worst_case("m", 0.3, [], pgd=0, pgd_steps=1)
+        sweep.combine_worst_case("m", 0.3, [], pgd=0, pgd_steps=1)
 
 
 WORST_BLOCK = {"eps": 0.3, "digits": 250, "clean": 245, "robust": 210, "accuracy": 0.84,
@@ -431,3 +432,76 @@ def test_paper_comparison_puts_our_worst_case_beside_autoattack() -> None:
     assert next(r for r in old if r.reference.source == "Croce & Hein 2020").ours_accuracy is None
     table = figs.comparison_table([aa])
     assert table[0]["attack"].startswith("AutoAttack") and table[0]["ours − paper"] == "-4.4 pp"
+
+
+def test_mnist_comparison_reads_the_card_only_where_it_holds_that_exact_number() -> None:
+    """The oracle: a value from the card is the card's curve at that ε; a value computed live
+    is advcore.sweep.correct on the same digits. With the card's digits and PGD-20 at a card ε
+    nothing runs; with other steps only PGD runs; with fewer digits everything does."""
+    model = shipped("mnist-linear")
+    card = load_card("mnist-linear")
+    x, y = mnist("test")
+    n_all = len(y)
+    curves = {"mnist-linear": rb.card_curves("mnist-linear", card, n_all)}
+    asked: list[list[sweep.Cell]] = []
+
+    def count(cells: list[sweep.Cell]) -> dict[sweep.Cell, int]:
+        asked.append(cells)
+        return {c: sweep.correct(model, x[c.start:c.stop], y[c.start:c.stop], attack=c.attack,
+                                 eps=c.eps, steps=steps) for c in cells}
+
+    steps = 20
+    values, live = rb.mnist_comparison(("mnist-linear",), curves, eps=0.1, steps=20, n=n_all,
+                                       chunk=250, count=count)
+    c = card["curves"]
+    i = c["epsilons"].index(0.1)
+    assert not live and not asked
+    assert values["mnist-linear"] == {"clean": c["fgsm"][0], "fgsm": c["fgsm"][i],
+                                      "pgd": c["pgd"][i]}
+
+    steps = 3
+    values, live = rb.mnist_comparison(("mnist-linear",), curves, eps=0.1, steps=3, n=n_all,
+                                       chunk=400, count=count)
+    assert live and len(asked) == 1
+    assert {(cell.attack, cell.eps) for cell in asked[0]} == {("pgd", 0.1)}
+    assert [(cell.start, cell.stop) for cell in asked[0]] == [(0, 400), (400, 800),
+                                                              (800, n_all)]
+    assert values["mnist-linear"]["fgsm"] == c["fgsm"][i]
+    pgd3 = sum(sweep.correct(model, x[s:t], y[s:t], attack="pgd", eps=0.1, steps=3)
+               for s, t in sweep.spans(n_all, 400))
+    assert values["mnist-linear"]["pgd"] == pgd3 / n_all
+
+    steps = 20
+    values, live = rb.mnist_comparison(("mnist-linear",), {}, eps=0.07, steps=20, n=60,
+                                       chunk=25, count=count)
+    assert live and {cell.attack for cell in asked[-1]} == {sweep.CLEAN, "fgsm", "pgd"}
+    want = {what: sweep.accuracy_curve(model, x[:60], y[:60], attack=a, epsilons=[e],
+                                       steps=20, chunk=25)[0]
+            for what, a, e in (("clean", sweep.CLEAN, 0.0), ("fgsm", "fgsm", 0.07),
+                               ("pgd", "pgd", 0.07))}
+    assert values["mnist-linear"] == want
+
+
+def test_the_worst_case_shown_prefers_live_then_the_cards_main_figure_then_its_curve() -> None:
+    def w(eps: float, n: int, source: str = "card") -> sweep.WorstCase:
+        return sweep.WorstCase("m", eps, n, n, n // 2, n // 2 + 1, 20, source=source)
+
+    main, curve = w(0.3, 200), [w(0.1, 50), w(0.2, 50), w(0.3, 50)]
+    live = w(0.3, 100, "live")
+    assert rb.shown_worst_case(0.3, live, main, curve) is live
+    assert rb.shown_worst_case(0.3, None, main, curve) is main  # 200 digits beat 50
+    assert rb.shown_worst_case(0.2, None, main, curve) is curve[1]
+    assert rb.shown_worst_case(0.25, None, main, curve) is None
+    assert rb.shown_worst_case(0.1, None, None, curve) is curve[0]
+    line = rb.card_worst_case_line({"m": main}, {"m": curve, "k": [w(0.3, 50)]})
+    assert line == [curve[0], curve[1], main, w(0.3, 50)]
+
+
+def test_worst_case_costs_weigh_digits_and_models() -> None:
+    cells = rb.worst_case_cells(["mnist-cnn-robust", "mnist-linear"], 0.3, n=120)
+    costs = {c: rb.worst_case_cost(c) for c in cells}
+    assert sum(v for c, v in costs.items() if c.model == "mnist-linear") == pytest.approx(
+        120 * rb.WORST_COST["mnist-linear"])
+    assert rb.worst_case_cost(sweep.Cell("unknown", sweep.WORST, 0.3, 0, 10)) == 10
+    assert rb.pgd_cost(["mnist-cnn"], n=100, steps=40) == pytest.approx(
+        2 * rb.pgd_cost(["mnist-cnn"], n=100, steps=20))

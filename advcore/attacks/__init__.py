@@ -1,5 +1,5 @@
-"""Adversarial attacks as pure functions, a registry keyed by short names, and the helpers that
-the pages draw from: an ε sweep and the trajectory of an attack.
+"""Adversarial attacks as pure functions, a registry keyed by short names, and the trajectory of
+an attack (its frames, for animation). Sweeps over ε live in advcore.sweep.
 
 Every attack takes `(model, x, y, *, eps, ...)`, returns a new tensor, and leaves the model (mode,
 parameters, `.grad`) and `x` untouched. Gradient attacks take gradients with
@@ -14,7 +14,7 @@ that validates a call and returns `Iterates` (see `fgsm.py`, the smallest), its 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ from advcore.attacks import hsja as _hsja_family
 from advcore.attacks import mifgsm as _mifgsm_family
 from advcore.attacks import pgd as _pgd_family
 from advcore.attacks import square as _square_family
-from advcore.attacks._geometry import Bounds, Iterates, check_eps
+from advcore.attacks._geometry import Bounds, Iterates
 from advcore.attacks.apgd import apgd
 from advcore.attacks.cw import cw_l2
 from advcore.attacks.deepfool import deepfool
@@ -45,11 +45,9 @@ __all__ = [
     "apgd",
     "AttackResult",
     "AttackSpec",
-    "Sweep",
     "bim",
     "cw_l2",
     "deepfool",
-    "epsilon_sweep",
     "fgsm",
     "get_attack",
     "hsja",
@@ -324,56 +322,6 @@ def run_attack(
     """
     spec = get_attack(name)
     return spec.run(model, x, y, **kwargs) if return_info else spec(model, x, y, **kwargs)
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """One attack run at several ε (Foolbox's idea): charts are all drawn from this.
-
-    epsilons: (E,); adversarial: (E, N, ...); success: (E, N) bool; predictions: (E, N) int64.
-    """
-
-    epsilons: Tensor
-    adversarial: Tensor
-    success: Tensor
-    predictions: Tensor
-
-    @property
-    def accuracy(self) -> Tensor:
-        """(E,) fraction of inputs the attack did *not* succeed on (robust accuracy if y is true)."""
-        return 1.0 - self.success.float().mean(1)
-
-
-def epsilon_sweep(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    attack: str = "fgsm",
-    epsilons: Sequence[float] | Tensor,
-    **kwargs: Any,
-) -> Sweep:
-    """Run `attack` at each ε; return the adversarial inputs and a per-input success flag.
-
-    kwargs go to the attack (steps, targeted, bounds, seed). For an untargeted attack, success
-    means "misclassified", so an input the model already gets wrong counts as a success at ε = 0.
-    """
-    spec = get_attack(attack)
-    eps_list = [float(e) for e in epsilons]
-    if not eps_list:
-        raise ValueError("epsilons must not be empty")
-    for e in eps_list:  # all of them before the first (possibly long) run
-        check_eps(e)
-    targeted = bool(kwargs.get("targeted", False))
-    advs, preds = [], []
-    for e in eps_list:
-        x_adv = spec(model, x, y, eps=e, **kwargs)
-        with torch.no_grad():
-            preds.append(model(x_adv).argmax(1))
-        advs.append(x_adv)
-    predictions = torch.stack(preds)
-    flags = predictions == y if targeted else predictions != y
-    return Sweep(torch.tensor(eps_list), torch.stack(advs), flags, predictions)
 
 
 def trajectory(

@@ -217,6 +217,17 @@ def project(delta: Tensor, eps: Tensor, norm: Norm) -> Tensor:
     return delta * scale
 
 
+def cap(x: Tensor, x_adv: Tensor, eps: float | Tensor, norm: Norm = "l2",
+        bounds: Bounds = (0.0, 1.0)) -> Tensor:
+    """x + the projection of (x_adv − x) onto the ε-ball of `norm`, inside `bounds`: a minimal
+    attack's point capped at ε (per input if eps is (N,)). Where ‖x_adv − x‖ ≤ ε it is x_adv.
+
+    The one cap of the house: C&W and HopSkipJump cap their result with it, and a page that
+    keeps one uncapped run serves every ε by capping it (advcore.sweep re-exports it).
+    """
+    return clip_to_bounds(x + project(x_adv - x, as_eps(eps, x), norm), bounds)
+
+
 def _draw(fn: Callable[..., Tensor], shape: tuple[int, ...], generator: torch.Generator | None,
           like: Tensor) -> Tensor:
     """Draw on the generator's device (a CPU generator cannot fill a GPU tensor), then move the

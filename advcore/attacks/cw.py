@@ -12,13 +12,12 @@ from advcore.attacks._geometry import (
     Bounds,
     Iterates,
     as_eps,
+    cap,
     check_inputs,
     check_labels,
     check_steps,
-    clip_to_bounds,
     is_zero,
     logits_of,
-    project,
 )
 
 # How far inside the box the change of variables starts. tanh(w) = ±1 only at w = ±∞, so a pixel
@@ -139,7 +138,7 @@ def _iterates(
             radius = as_eps(scalar * k / frames, x)
         else:
             radius = eps * k / frames
-        yield clip_to_bounds(x + project(best - x, radius, "l2"), bounds)
+        yield cap(x, best, radius, "l2", bounds)
 
 
 def plan(

@@ -21,13 +21,13 @@ from advcore.attacks._geometry import (
     Bounds,
     Iterates,
     as_eps,
+    cap,
     check_inputs,
     check_labels,
     clip_to_bounds,
     flat_norm,
     forward_logits,
     is_zero,
-    project,
     rand,
     randn,
 )
@@ -148,7 +148,7 @@ def _iterates(
     bisect_steps = math.ceil(math.log2(1 / theta))
 
     def capped(point: Tensor) -> Tensor:
-        return point if eps is None else clip_to_bounds(x + project(point - x, eps, "l2"), bounds)
+        return point if eps is None else cap(x, point, eps, "l2", bounds)
 
     start, alive = _initial(model, x, y, targeted, bounds, queries, generator)
     alive &= queries + bisect_steps <= budget

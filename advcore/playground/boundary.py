@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advcore import certify, exact
+from advcore import certify, exact, sweep
 from advcore.attacks import AttackSpec, get_attack, trajectory
 from advcore.attacks._geometry import loss_gradient
 from advcore.data import toy_dataset
@@ -389,15 +389,11 @@ class AccuracyCurve:
 def accuracy_curve(model: nn.Module, X: np.ndarray, y: np.ndarray, *, attack: str, steps: int,
                    seed: int = 0,
                    epsilons: tuple[float, ...] = CURVE_EPSILONS) -> AccuracyCurve:
-    """Accuracy of `model` on (X, y) under `attack` at each of `epsilons` (feature units)."""
-    spec = get_attack(attack)
-    x, t = torch.from_numpy(X), torch.from_numpy(y)
-    acc = []
-    for e in epsilons:
-        x_adv = spec(model, x, t, eps=e, steps=steps, bounds=None, seed=seed,
-                     queries=queries_of(attack))
-        with torch.no_grad():
-            acc.append(float((model(x_adv).argmax(1) == t).float().mean()))
+    """Accuracy of `model` on (X, y) under `attack` at each of `epsilons` (feature units): the
+    library's sweep (advcore.sweep.accuracy_curve), unbounded, with this page's query budget."""
+    acc = sweep.accuracy_curve(model, torch.from_numpy(X), torch.from_numpy(y), attack=attack,
+                               epsilons=epsilons, steps=steps, bounds=None, seed=seed,
+                               queries=queries_of(attack))
     return AccuracyCurve(attack, np.asarray(epsilons, np.float32), np.asarray(acc, np.float32))
 
 

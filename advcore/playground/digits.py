@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from advcore.attacks import AttackResult, get_attack
-from advcore.attacks._geometry import as_eps, clip_to_bounds, loss_gradient, project
+from advcore.attacks._geometry import as_eps, cap, clip_to_bounds, loss_gradient
 from advcore.cancel import ShouldStop, interruptible
 from advcore.evaluate import smallest_flipping_eps
 
@@ -256,20 +256,11 @@ class GradientCounter(nn.Module):
 def walk(model: nn.Module, x: Tensor, y: Tensor, *, attack: str, steps: int,
          target: int | None = None) -> AttackResult:
     """A CAP_ONLY attack's uncapped result for digits x (N, 1, 28, 28) with classes y (N,):
-    `cap(x, walk(...).x_adv, eps)` is the attack at any ε, and its queries are the same."""
+    `advcore.sweep.cap(x, walk(...).x_adv, eps)` is the attack at any ε, and its queries are
+    the same."""
     if attack not in CAP_ONLY:
         raise ValueError(f"{attack} is not an attack whose ε only caps its result")
     return _run(model, x, y, attack=attack, eps=None, steps=steps, target=target)
-
-
-def cap(x: Tensor, x_adv: Tensor, eps: float | Tensor) -> Tensor:
-    """x + the L2 projection of (x_adv − x) onto the ε-ball, inside [0, 1]: what a CAP_ONLY
-    attack returns at ε (per digit if eps is (N,))."""
-    if isinstance(eps, Tensor) and eps.dim() == 0:
-        eps = float(eps)
-    if not isinstance(eps, Tensor) and eps == 0:
-        return x.clone()
-    return clip_to_bounds(x + project(x_adv - x, as_eps(eps, x), "l2"), (0.0, 1.0))
 
 
 def predicted_class(model: nn.Module, digit: np.ndarray | Tensor) -> int:
@@ -362,11 +353,9 @@ def logit_race(
     images = [x]
     spec = get_attack(attack)
     if len(inner) and eps > 0 and spec.minimal:
-        delta = _as_batch(result.perturbation).flatten(1)
-        norm = float(delta.norm())
-        caps = torch.tensor(inner, dtype=torch.float32).reshape(-1, 1)
-        scaled = delta * (caps / max(norm, 1e-12)).clamp(max=1.0)
-        images.append((x.flatten(1) + scaled).clamp(0.0, 1.0).reshape(-1, 1, 28, 28))
+        k = len(inner)
+        images.append(cap(x.repeat(k, 1, 1, 1), _as_batch(result.adversarial).repeat(k, 1, 1, 1),
+                          torch.tensor(inner, dtype=torch.float32)))
     elif len(inner) and eps > 0 and attack == "fgsm" and sign is not None:
         # One gradient for every frame (it does not depend on ε): no model call but the logits.
         xs = x.repeat(len(inner), 1, 1, 1)

@@ -6,8 +6,14 @@
 - The published numbers those curves are compared with (`REFERENCES`), and the "our model vs the
   paper" table.
 - The worst case beside PGD: robust accuracy under advcore.evaluate.robust_accuracy's ensemble
-  (APGD-CE, APGD-T, Square; "our AutoAttack-grade ensemble"), in cells of `WORST_CASE_CHUNK`
-  digits with a fine-grained progress report, read from the cards or computed live.
+  (APGD-CE, APGD-T, Square; "our AutoAttack-grade ensemble"), in advcore.sweep's cells of
+  `sweep.CHUNK` digits with a fine-grained progress report, read from the cards or computed
+  live; which figure to state and draw, and what each cell costs for the progress bar.
+- Standard vs adversarially trained MNIST at one ε (`mnist_comparison`): from the cards where
+  they hold that number, else counted in cells.
+
+The sweeps themselves (one attack at many ε, the worst case on a cell) are the library's,
+advcore.sweep; this module orders their cells for a page and turns counts into curves.
 - Transferability: adversarial digits crafted on one model, evaluated on every model.
 - Adversarial training as data augmentation on 2-D data (Goodfellow et al. 2015; Madry et al.
   2018): the same network trained without and with adversarial examples, before and after.
@@ -28,12 +34,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from advcore import sweep
 from advcore.attacks import get_attack
 from advcore.cancel import ShouldStop, check, interruptible
 from advcore.data import toy_dataset
-from advcore.evaluate import ENSEMBLES, accuracy, clopper_pearson, predict, robust_accuracy
+from advcore.evaluate import accuracy, predict
 from advcore.models import REBUILD, REMEASURE, toy_model, worst_case_of
 from advcore.playground.boundary import Attacked, Grid, attack_points, decision_grid
+
+# The cells and the worst case are the library's (advcore.sweep); the page speaks of them here.
+from advcore.sweep import CLEAN, WORST, Cell, WorstCase
 from advcore.train import train_toy
 
 Progress = Callable[[float, str], None]
@@ -43,7 +53,6 @@ CURVE_ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
 MODEL_ORDER: tuple[str, ...] = ("mnist-linear", "mnist-cnn", "mnist-cnn-robust")
 SEED = 0  # PGD's random start: part of the picture, so fixed (same URL, same numbers)
 CARD_EPS_TOL = 1e-9
-WORST = "worst-case"  # Cell.attack of a worst-case cell, and Reference.attack of AutoAttack's
 
 
 def eps_255(eps: float) -> str:
@@ -177,18 +186,6 @@ def card_curves(name: str, card: Mapping[str, Any], n: int) -> list[Curve]:
     return out
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One point of a live curve: `model` attacked with `attack` at `eps`, on digits
-    [start, stop) of the test split. ε = 0 is plain (clean) accuracy."""
-
-    model: str
-    attack: str
-    eps: float
-    start: int
-    stop: int
-
-
 def curve_cells(
     models: Sequence[str],
     epsilons: Sequence[float],
@@ -203,15 +200,10 @@ def curve_cells(
     chunk: digits per cell; with chunk >= n each point is one attack call on all n digits, which
     reproduces a card exactly (PGD's random start depends on the batch it is drawn for).
     """
-    if n < 1 or chunk < 1:
-        raise ValueError(f"n and chunk must be >= 1, got n={n}, chunk={chunk}")
-    spans = [(s, min(n, s + chunk)) for s in range(0, n, chunk)]
-    cells = [Cell(m, "none", 0.0, s, t) for m in models for s, t in spans]
-    cells += [
-        Cell(m, a, float(e), s, t)
-        for a in attacks for m in models for e in epsilons if e > 0 for s, t in spans
-    ]
-    return sorted(cells, key=lambda c: cell_cost(c, steps=20))
+    every = sweep.cells(models, CLEAN, [0.0], n=n, chunk=chunk)
+    every += [c for a in attacks for c in sweep.cells(models, a, [e for e in epsilons if e > 0],
+                                                       n=n, chunk=chunk)]
+    return sorted(every, key=lambda c: cell_cost(c, steps=20))
 
 
 def cell_cost(cell: Cell, *, steps: int) -> float:
@@ -224,21 +216,6 @@ def cell_cost(cell: Cell, *, steps: int) -> float:
     return passes * per_digit * (cell.stop - cell.start)
 
 
-def cell_correct(
-    model: nn.Module, x: Tensor, y: Tensor, *, attack: str, eps: float, steps: int,
-    seed: int = SEED, should_stop: ShouldStop | None = None,
-) -> int:
-    """How many of (x, y) the model still classifies correctly after `attack` at `eps`.
-
-    attack "none" (or ε = 0) counts clean accuracy. x: (N, 1, 28, 28) in [0, 1]; y: (N,).
-    should_stop: asked before each forward pass; True raises advcore.cancel.Cancelled.
-    """
-    model = interruptible(model, should_stop)
-    if attack != "none" and eps > 0:
-        x = get_attack(attack)(model, x, y, eps=eps, steps=steps, seed=seed)
-    return int((predict(model, x) == y).sum())
-
-
 def curves_from_cells(
     counts: Mapping[Cell, int], *, steps: int, n: int, attacks: Sequence[str] = CURVE_ATTACKS,
 ) -> list[Curve]:
@@ -246,7 +223,7 @@ def curves_from_cells(
     models = list(dict.fromkeys(c.model for c in counts))
     out = []
     for m in models:
-        clean = sum(v for c, v in counts.items() if c.model == m and c.attack == "none") / n
+        clean = sum(v for c, v in counts.items() if c.model == m and c.attack == CLEAN) / n
         for a in attacks:
             by_eps: dict[float, int] = {}
             for c, v in counts.items():
@@ -281,9 +258,9 @@ def live_curves(
     done, counts = 0.0, {}
     for c in cells:
         check(should_stop)
-        counts[c] = cell_correct(models[c.model], x[c.start:c.stop], y[c.start:c.stop],
-                                 attack=c.attack, eps=c.eps, steps=steps,
-                                 should_stop=should_stop)
+        counts[c] = sweep.correct(models[c.model], x[c.start:c.stop], y[c.start:c.stop],
+                                  attack=c.attack, eps=c.eps, steps=steps,
+                                  should_stop=should_stop)
         done += cell_cost(c, steps=steps)
         if progress is not None:
             progress(done / total, describe_cell(c, steps))
@@ -292,7 +269,7 @@ def live_curves(
 
 def describe_cell(cell: Cell, steps: int) -> str:
     """A cell in words, for a progress bar: "PGD-20 on mnist-cnn at ε = 0.15 (38.25/255)"."""
-    if cell.attack == "none":
+    if cell.attack == CLEAN:
         return f"clean accuracy of {cell.model}"
     label = "FGSM" if cell.attack == "fgsm" else f"PGD-{steps}"
     return f"{label} on {cell.model} at ε = {cell.eps:g} ({eps_255(cell.eps)})"
@@ -353,178 +330,53 @@ def takeaways(curves: Sequence[Curve]) -> list[str]:
 
 # --- the worst case beside PGD -----------------------------------------------------------------
 
-WORST_CASE_CHUNK = 50  # digits per call of robust_accuracy (the cards use the same cells)
 WORST_LABEL = "worst case (our AutoAttack-grade ensemble)"
 
 
-@dataclass(frozen=True)
-class WorstCount:
-    """What one call of advcore.evaluate.robust_accuracy found on a cell of digits.
-
-    n: digits; clean: classified correctly; robust: correct and fooled by no attack;
-    per_attack: (attack name, digits still robust after it), in the order run;
-    warnings: the sanity checks that fired (advcore.evaluate.EvaluationWarning).
-    """
-
-    n: int
-    clean: int
-    robust: int
-    per_attack: tuple[tuple[str, int], ...]
-    warnings: tuple[str, ...]
-
-
-class _Counted(nn.Module):
-    """`model`, telling `tick(digits, with_gradient)` about every forward pass. Held, not
-    registered (like advcore.cancel.Interruptible): nothing can reach the shared model."""
-
-    def __init__(self, model: nn.Module, tick: Callable[[int, bool], None]) -> None:
-        super().__init__()
-        object.__setattr__(self, "inner", model)
-        self.tick = tick
-        self.training = model.training
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.tick(len(x), torch.is_grad_enabled())
-        return self.inner(x)
-
-
-class _EnsembleProgress:
-    """A progress fraction for one robust_accuracy call, from the forward passes it makes.
-
-    Work is counted in digit-passes (a pass with a gradient counts 3: forward and backward).
-    Each attack's cost is bounded by its budget on the digits it runs on (APGD: steps + 1
-    passes, APGD-T: that per target class, Square: its queries), so `done / (done + left)`
-    only grows, and it jumps forward when an attack finishes early.
-    """
-
-    def __init__(self, n: int, attacks: Sequence[str], *, steps: int, queries: int,
-                 report: Progress, what: str) -> None:
-        from advcore.attacks import APGD_TARGETS, get_attack
-
-        self.per_digit = []
-        for name in attacks:
-            spec = get_attack(name)
-            if spec.black_box:
-                self.per_digit.append(float(queries))
-            else:
-                targets = APGD_TARGETS if name.startswith("apgd-t") else 1
-                self.per_digit.append(3.0 * (steps + 1) * targets)
-        self.checks = 3.0 * 23 * min(n, 100)  # the sanity checks' 20-step attack and gradients
-        self.alive = n  # digits the next attack runs on (an upper bound until it starts)
-        self.index = 0
-        self.done = self.done_here = 0.0
-        self.report, self.what, self.names = report, what, list(attacks)
-
-    def left(self) -> float:
-        if self.index >= len(self.per_digit):
-            return max(self.checks - self.done_here, 0.0)
-        here = max(self.per_digit[self.index] * self.alive - self.done_here, 0.0)
-        later = sum(self.per_digit[self.index + 1:]) * self.alive
-        return here + later + self.checks
-
-    def tick(self, digits: int, gradient: bool) -> None:
-        units = digits * (3.0 if gradient else 1.0)
-        self.done += units
-        self.done_here += units
-        name = self.names[self.index] if self.index < len(self.names) else "sanity checks"
-        self.report(self.done / (self.done + self.left()), f"{self.what}: {name}")
-
-    def attack_done(self, i: int, total: int, name: str, acc: float, n: int) -> None:
-        self.index, self.done_here = i, 0.0
-        self.alive = round(acc * n)
-
-
-def worst_case_count(
-    model: nn.Module, x: Tensor, y: Tensor, *, eps: float, seed: int = SEED,
-    progress: Progress | None = None, should_stop: ShouldStop | None = None,
-    what: str = "worst case",
-) -> WorstCount:
-    """robust_accuracy's default ensemble on (x, y) at L∞ `eps`, as counts.
-
-    x: (N, 1, 28, 28) in [0, 1]; y: (N,). progress(fraction, what) is called after every
-    forward pass with a fraction that only grows, and with 1.0 at the end.
-    should_stop: asked before each forward pass; True raises advcore.cancel.Cancelled.
-    The counts are those of a direct `robust_accuracy(model, x, y, eps=eps, seed=seed)`: the
-    wrappers only watch the forward passes.
-    """
-    import warnings
-
-    from advcore.evaluate import ENSEMBLE_QUERIES, ENSEMBLE_STEPS, EvaluationWarning
-
-    n = len(y)
-    watched = interruptible(model, should_stop)
-    tracker = None
-    if progress is not None:
-        tracker = _EnsembleProgress(n, ENSEMBLES["linf"], steps=ENSEMBLE_STEPS,
-                                    queries=ENSEMBLE_QUERIES, report=progress, what=what)
-        watched = _Counted(watched, tracker.tick)
-    with warnings.catch_warnings():  # the messages are kept in the result, not printed
-        warnings.simplefilter("ignore", EvaluationWarning)
-        res = robust_accuracy(
-            watched, x, y, eps=eps, seed=seed,
-            progress=None if tracker is None else
-            (lambda i, t, name, acc: tracker.attack_done(i, t, name, acc, n)))
-    if progress is not None:
-        progress(1.0, f"{what}: done")
-    return WorstCount(n, int(res.clean.sum()), int(res.robust.sum()),
-                      tuple((k, round(v * n)) for k, v in res.per_attack.items()),
-                      tuple(res.warnings))
-
-
 def worst_case_cells(models: Sequence[str], eps: float, *, n: int,
-                     chunk: int = WORST_CASE_CHUNK) -> list[Cell]:
+                     chunk: int = sweep.CHUNK) -> list[Cell]:
     """The cells of a worst-case run on the first n digits: cheapest model first (the linear
     model is ~100× cheaper; the robust one keeps most digits alive through every attack)."""
-    if n < 1 or chunk < 1:
-        raise ValueError(f"n and chunk must be >= 1, got n={n}, chunk={chunk}")
-    order = {m: i for i, m in enumerate(("mnist-linear", "mnist-cnn", "mnist-cnn-robust"))}
-    return [Cell(m, WORST, float(eps), s, min(n, s + chunk))
-            for m in sorted(models, key=lambda m: order.get(m, len(order)))
-            for s in range(0, n, chunk)]
+    order = {m: i for i, m in enumerate(MODEL_ORDER)}
+    return sweep.cells(sorted(models, key=lambda m: order.get(m, len(order))), WORST, [eps],
+                       n=n, chunk=chunk)
 
 
-@dataclass(frozen=True)
-class WorstCase:
-    """"PGD says X%, the worst case says Y%" for one model at one ε, on the same digits.
+# Relative CPU per digit of a worst-case cell, for one progress bar over all cells (measured on
+# 2 shared cores at ε = 0.3: mnist-cnn-robust ~1.1 CPU-s per digit, mnist-cnn ~0.3, mnist-linear
+# ~0.05: the robust model keeps nearly every digit alive through all three attacks).
+WORST_COST = {"mnist-linear": 0.05, "mnist-cnn": 0.3, "mnist-cnn-robust": 1.1}
 
-    n: the first n test digits; clean, robust, pgd: how many of them are classified correctly,
-    survive every attack of the ensemble, survive PGD-`pgd_steps`. per_attack: (attack, still
-    robust after it). source: "card" (measured by the training command) or "live".
-    """
 
-    model: str
-    eps: float
-    n: int
-    clean: int
-    robust: int
-    pgd: int
-    pgd_steps: int
-    per_attack: tuple[tuple[str, int], ...] = ()
-    warnings: tuple[str, ...] = ()
-    source: str = "live"
+def worst_case_cost(cell: Cell) -> float:
+    """Relative work of a worst-case cell (WORST_COST per digit; an unknown model counts 1)."""
+    return WORST_COST.get(cell.model, 1.0) * (cell.stop - cell.start)
 
-    @property
-    def accuracy(self) -> float:
-        return self.robust / self.n
 
-    @property
-    def pgd_accuracy(self) -> float:
-        return self.pgd / self.n
+def pgd_cost(models: Sequence[str], *, n: int, steps: int) -> float:
+    """Relative work of PGD-`steps` on the same n digits of each model, on the scale of
+    `worst_case_cost` (a fiftieth of the ensemble's at 20 steps)."""
+    return 0.02 * sum(WORST_COST.get(m, 1.0) for m in models) * n * steps / 20
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        """95% Clopper-Pearson interval of the worst-case accuracy (exact binomial)."""
-        return clopper_pearson(self.robust, self.n)
 
-    @property
-    def pgd_ci(self) -> tuple[float, float]:
-        return clopper_pearson(self.pgd, self.n)
+def shown_worst_case(eps: float, live: WorstCase | None, main: WorstCase | None,
+                     curve: Sequence[WorstCase]) -> WorstCase | None:
+    """The worst case to state for one model at `eps`: a live run on the chosen digits, else
+    the card's main figure when it is at that ε, else the card curve's point there (or None)."""
+    if live is not None:
+        return live
+    if main is not None and abs(main.eps - eps) < CARD_EPS_TOL:
+        return main
+    return next((w for w in curve if abs(w.eps - eps) < CARD_EPS_TOL), None)
 
-    @property
-    def gap(self) -> float:
-        """How much PGD overstates robustness here, as a fraction (≥ 0 when the ensemble is
-        the stronger evaluation)."""
-        return (self.pgd - self.robust) / self.n
+
+def card_worst_case_line(mains: Mapping[str, WorstCase],
+                         curves: Mapping[str, Sequence[WorstCase]]) -> list[WorstCase]:
+    """The cards' worst-case points to draw. A card's curve uses few digits; at the card's own
+    ε its main figure (more digits) is the better measurement, and the one the page quotes,
+    so it takes that point's place."""
+    return [mains[m] if m in mains and abs(w.eps - mains[m].eps) < CARD_EPS_TOL else w
+            for m, pts in curves.items() for w in pts]
 
 
 def percent(value: float, n: int) -> str:
@@ -536,21 +388,6 @@ def percent(value: float, n: int) -> str:
 def interval(ci: tuple[float, float], n: int) -> str:
     lo, hi = ci
     return f"95% CI {percent(lo, n)}–{percent(hi, n)}"
-
-
-def combine_worst_case(model: str, eps: float, parts: Sequence[WorstCount], *, pgd: int,
-                       pgd_steps: int, source: str = "live") -> WorstCase:
-    """One WorstCase from the counts of its cells (and PGD's count on the same digits)."""
-    if not parts:
-        raise ValueError("no cells to combine")
-    per: dict[str, int] = {}
-    for part in parts:
-        for name, k in part.per_attack:
-            per[name] = per.get(name, 0) + k
-    notes = tuple(dict.fromkeys(w for part in parts for w in part.warnings))
-    return WorstCase(model, float(eps), sum(p.n for p in parts), sum(p.clean for p in parts),
-                     sum(p.robust for p in parts), int(pgd), int(pgd_steps), tuple(per.items()),
-                     notes, source)
 
 
 def card_worst_case(name: str, card: Mapping[str, Any]) -> tuple[WorstCase | None,
@@ -638,6 +475,48 @@ def paper_comparison(
                            f"95% CI {block['ci95'][0]:.1%}–{block['ci95'][1]:.1%})")
         rows.append(Comparison(ref, ref.ours, value, setting))
     return rows
+
+
+# --- standard vs adversarially trained, at one ε ---------------------------------------------
+
+COMPARED = ("clean", "fgsm", "pgd")  # the bars of the comparison, in order
+
+
+def mnist_comparison(
+    names: Sequence[str], cards: Mapping[str, Sequence[Curve]], *, eps: float, steps: int,
+    n: int, chunk: int, count: Callable[[list[Cell]], Mapping[Cell, int]],
+) -> tuple[dict[str, dict[str, float]], bool]:
+    """Clean, FGSM and PGD-`steps` accuracy of each model at `eps` on the first n test digits.
+
+    cards: per model its card curves (`card_curves`; empty where the card cannot be read). A
+    value is read from a card only where the card holds exactly that number: the same ε, the
+    same digits (n equals the card's) and, for PGD, the same steps. The rest are counted in
+    cells of `chunk` digits by `count(cells) -> {cell: correct}` (the page's cached, pooled
+    runner; a test passes advcore.sweep.correct). Returns ({model: {"clean"|"fgsm"|"pgd":
+    accuracy}}, whether any value was computed live).
+    """
+    values: dict[str, dict[str, float]] = {m: {} for m in names}
+    missing = []
+    for m in names:
+        by_attack = {c.attack: c for c in cards.get(m, ())}
+        for what in COMPARED:
+            curve = by_attack.get("fgsm" if what == "clean" else what)
+            hit = None
+            if curve is not None and n == curve.n and (what != "pgd" or curve.steps == steps):
+                hit = curve.at(0.0 if what == "clean" else eps)
+            if hit is None:
+                missing.append((m, what))
+            else:
+                values[m][what] = hit
+    if missing:
+        def cells_of(m: str, what: str) -> list[Cell]:
+            attack, at = (CLEAN, 0.0) if what == "clean" else (what, eps)
+            return sweep.cells([m], attack, [at], n=n, chunk=chunk)
+
+        counts = count([c for m, what in missing for c in cells_of(m, what)])
+        for m, what in missing:
+            values[m][what] = sum(counts[c] for c in cells_of(m, what)) / n
+    return values, bool(missing)
 
 
 # --- transferability --------------------------------------------------------------------------

@@ -24,31 +24,32 @@ needs a full redraw.
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
-from advcore.playground.boundary import AccuracyCurve, Attacked, Grid, GroundTruth
+from advcore.playground.boundary import Attacked, Grid, GroundTruth
 from advcore.playground.figures import (
     BASE_FONT_SIZE,
     CLASS_COLORS,
     FLIP_COLOR,
     TALK_FONT_SIZE,
-    axis_style,
     decision_map,
-    layout_style,
 )
+
+# Accuracy against ε is drawn by figures.curves for every page; the boundary page reaches its
+# builder as figs.curve_spec, and this module takes the colours and typed arrays from there.
+from advcore.playground.figures.curves import CERTIFIED_COLOR, EXACT_COLOR
+from advcore.playground.figures.curves import curve_figure as curve_figure
+from advcore.playground.figures.curves import curve_spec as curve_spec
+from advcore.playground.figures.curves import typed as _typed
 
 ANIMATED = [2, 3, 4]
 ATTACK_NAMES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD-L∞", "pgd-l2": "PGD-L2",
                 "deepfool": "DeepFool", "square": "Square-L∞", "square-l2": "Square-L2",
                 "hsja": "HopSkipJump"}
 FRAME_MS = 350
-EXACT_COLOR = "#6a3d9a"  # the exact answer: ε*, the optimal adversarial point, the true curve
-CERTIFIED_COLOR = "#0f8b8d"  # what a certificate proves (CROWN)
 CLICK_GRID = 64  # click targets per side of the map when adding points
 CLICK_NAME = "click to add a point"
 
@@ -80,15 +81,6 @@ def title_text(a: Attacked, frame: int | None = None, *, prefix: str = "") -> st
 def query_text(total: int) -> str:
     """"4,158 queries" (the thousands separated, as the page's counters are)."""
     return f"{total:,} quer{'y' if total == 1 else 'ies'}"
-
-
-def _typed(values: np.ndarray, dtype: str = "f4") -> dict[str, str]:
-    """A numpy array as a Plotly.js typed-array spec (base64 bytes): compact, parsed at once."""
-    arr = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<"))
-    spec = {"dtype": dtype, "bdata": base64.b64encode(arr.tobytes()).decode("ascii")}
-    if arr.ndim > 1:
-        spec["shape"] = ", ".join(map(str, arr.shape))
-    return spec
 
 
 def _eps_text(v: float, eps_max: float) -> str:
@@ -361,74 +353,6 @@ def boundary_figure(
     return go.Figure(boundary_spec(X, grid, a, selected=selected, talk=talk,
                                    title_prefix=title_prefix, height=height, truth=truth,
                                    clickable=clickable))
-
-
-BOUND_STYLES = {  # the sandwich's lower slices: (colour, dash)
-    "exact": (EXACT_COLOR, "solid"),
-    "certified": (CERTIFIED_COLOR, "dashdot"),
-}
-
-
-def curve_spec(
-    curves: Sequence[tuple[str, AccuracyCurve, float]], *, eps: float, talk: bool = False,
-    bounds: Sequence[tuple[str, AccuracyCurve, float]] = (),
-) -> dict[str, Any]:
-    """Accuracy vs ε, one line per (label, curve, accuracy at the current ε), ε marked, as a
-    plain Plotly figure dict: built without plotly's validation, which cost ~30 ms per ε change
-    (the page sends it through LeanFigure; `curve_figure` wraps it for callers that edit it).
-
-    bounds: the exact and certified curves under the attack curves (curve.attack "exact" or
-    "certified" picks the style), drawn as steps: certified ≤ exact ≤ every attack's curve."""
-    data: list[dict[str, Any]] = []
-    for label, c, now in bounds:
-        color, dash = BOUND_STYLES.get(c.attack, ("#555555", "dot"))
-        data.append({
-            "type": "scatter", "x": _typed(c.epsilons), "y": _typed(c.accuracy),
-            "mode": "lines", "name": label, "line": {"color": color, "dash": dash,
-                                                    "shape": "hv", "width": 4 if talk else 2.5},
-            "hovertemplate": "ε = %{x:.2f}: %{y:.0%}<extra>" + label + "</extra>"})
-        data.append({
-            "type": "scatter", "x": [eps], "y": [now], "mode": "markers", "showlegend": False,
-            "hoverinfo": "skip", "marker": {"color": color, "size": 10 if talk else 8}})
-    dashes = ("solid", "dash")
-    for k, (label, c, now) in enumerate(curves):
-        data.append({
-            "type": "scatter", "x": np.asarray(c.epsilons).tolist(),
-            "y": np.asarray(c.accuracy).tolist(), "mode": "lines", "name": label,
-            "line": {"color": "#333333" if k == 0 else "#2ca02c", "dash": dashes[k % 2],
-                     "width": 4 if talk else 2},
-            "hovertemplate": "ε = %{x:.2f}: %{y:.0%}<extra>" + label + "</extra>"})
-        data.append({
-            "type": "scatter", "x": [eps], "y": [now], "mode": "markers", "showlegend": False,
-            "hoverinfo": "skip", "marker": {"color": FLIP_COLOR, "size": 12 if talk else 9}})
-    hi = float(curves[0][1].epsilons[-1]) if curves else 2.0
-    look = layout_style(talk)
-    axis = axis_style(talk)
-    layout = {
-        **look,
-        "title": {**look["title"], "text": f"<b>Accuracy vs ε</b> (now ε = {eps:g})",
-                  "x": 0.01, "xanchor": "left"},
-        "height": 300, "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
-        "legend": {"x": 0.99, "xanchor": "right", "y": 0.98, "yanchor": "top",
-                   "bgcolor": "rgba(255,255,255,0.8)"},
-        "showlegend": len(curves) + len(bounds) > 1,
-        "shapes": [{"type": "line", "x0": eps, "x1": eps, "xref": "x", "y0": 0, "y1": 1,
-                    "yref": "y domain", "line": {"color": FLIP_COLOR, "width": 2,
-                                                 "dash": "dot"}}],
-        "xaxis": {"title": {"text": "ε (feature units)"}, "range": [0, hi], "showgrid": True,
-                  **axis},
-        "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.02], "tickformat": ".0%",
-                  **axis},
-    }
-    return {"data": data, "layout": layout}
-
-
-def curve_figure(
-    curves: Sequence[tuple[str, AccuracyCurve, float]], *, eps: float, talk: bool = False,
-    bounds: Sequence[tuple[str, AccuracyCurve, float]] = (),
-) -> go.Figure:
-    """`curve_spec` as a validated go.Figure."""
-    return go.Figure(curve_spec(curves, eps=eps, talk=talk, bounds=bounds))
 
 
 def point_table(a: Attacked, i: int) -> list[dict[str, str]]:

@@ -1,7 +1,8 @@
 """Plotly figures for the robustness lab, built from advcore.playground.robustness's plain results.
 
 - `curves_figure`: accuracy vs ε for the shipped models, FGSM and PGD side by side, with the
-  published points overlaid in the colour of the model of ours they compare with.
+  published points overlaid in the colour of the model of ours they compare with; every line
+  is figures.curves.line, the builder all accuracy-vs-ε figures share. Its legend is set here.
 - `transfer_figure`: the transferability matrix as an annotated heatmap.
 - `robust_bars_figure`, `examples_figure`: standard vs adversarially trained CNN on MNIST.
 - `training_figures`: a 2-D model's boundary before and after adversarial training, drawn with
@@ -22,6 +23,7 @@ from plotly.subplots import make_subplots
 
 from advcore.playground.figures import FLIP_COLOR, FONT, INK
 from advcore.playground.figures.boundary import boundary_figure
+from advcore.playground.figures.curves import line
 from advcore.playground.robustness import (
     AdversarialTraining,
     Comparison,
@@ -172,7 +174,7 @@ def curves_figure(
 
 
 def _worst_traces(worst: Sequence[WorstCase], *, width: float, marker: int,
-                  short: bool = False) -> list[go.Scatter]:
+                  short: bool = False) -> list[dict[str, Any]]:
     """One dashed line per (model, source): the worst case at each ε > 0 it was measured
     (at ε = 0 it is only the clean accuracy of those few digits, which the solid line gives on
     all of them)."""
@@ -191,13 +193,13 @@ def _worst_traces(worst: Sequence[WorstCase], *, width: float, marker: int,
         ys = [100 * w.accuracy for w in points]
         cis = [w.ci for w in points]
         where = "model card" if source == "card" else "live"
-        traces.append(go.Scatter(
-            x=[w.eps for w in points], y=ys, mode="lines+markers",
+        traces.append(line(
+            [w.eps for w in points], ys, mode="lines+markers",
             # On a projector the legend sits above the panels: short names keep it to few rows
             name=(f"{model}: worst case" if short else
                   f"{MODEL_LABELS.get(model, model)}: worst case ({where}, {n_text} digits)"),
             legendgroup=f"{model}-worst-{source}",
-            line={"color": colour, "width": width, "dash": "dash"},
+            color=colour, width=width, dash="dash",
             marker={"size": marker + 2, "symbol": "circle-open", "color": colour,
                     "line": {"width": 2, "color": colour}},
             error_y={"type": "data", "symmetric": False, "thickness": 1, "width": 3,
@@ -214,33 +216,31 @@ def _worst_traces(worst: Sequence[WorstCase], *, width: float, marker: int,
     return traces
 
 
-def _exact_trace(c: Curve, col: int, *, width: float) -> go.Scatter:
+def _exact_trace(c: Curve, col: int, *, width: float) -> dict[str, Any]:
     """A true robust-accuracy curve: a step function (it falls where a digit's ε* lies)."""
     label = MODEL_LABELS.get(c.model, c.model)
-    return go.Scatter(
-        x=list(c.epsilons), y=[100 * a for a in c.accuracy], mode="lines",
+    return line(
+        list(c.epsilons), [100 * a for a in c.accuracy],
         name=f"{label}: exact (no attack can do better)", legendgroup=f"{c.model}-exact",
-        showlegend=col == 1,
-        line={"color": MODEL_COLORS.get(c.model, "#444"), "width": width * 0.8, "dash": "dash",
-              "shape": "hv"},
+        showlegend=col == 1, color=MODEL_COLORS.get(c.model, "#444"), width=width * 0.8,
+        dash="dash", step=True,
         hovertemplate=(f"<b>{c.model}: exact</b><br>ε = %{{x:.3f}}<br>true robust accuracy "
                        "%{y:.1f}%<extra></extra>"),
     )
 
 
 def _curve_trace(c: Curve, attack: str, col: int, *, dotted: bool, width: float,
-                 marker: int) -> go.Scatter:
+                 marker: int) -> dict[str, Any]:
     label = MODEL_LABELS.get(c.model, c.model)
     what = "FGSM" if attack == "fgsm" else f"PGD-{c.steps}"
     source = "model card" if c.source == "card" else f"live, {c.n:,} digits"
-    return go.Scatter(
-        x=list(c.epsilons), y=[100 * a for a in c.accuracy],
+    return line(
+        list(c.epsilons), [100 * a for a in c.accuracy],
         mode="lines" if dotted else "lines+markers",
         name=f"{label}: {source}" if dotted else label,
         legendgroup=f"{c.model}-{'cmp' if dotted else 'main'}",
-        showlegend=col == 1,
-        line={"color": MODEL_COLORS.get(c.model, "#444"), "width": width / 2 if dotted else width,
-              "dash": "dot" if dotted else "solid"},
+        showlegend=col == 1, color=MODEL_COLORS.get(c.model, "#444"),
+        width=width / 2 if dotted else width, dash="dot" if dotted else "solid",
         marker={"size": marker},
         customdata=[eps_255(e) for e in c.epsilons],
         hovertemplate=(f"<b>ours: {c.model}</b> · {what} ({source})<br>ε = %{{x:g}} "
@@ -249,7 +249,7 @@ def _curve_trace(c: Curve, attack: str, col: int, *, dotted: bool, width: float,
 
 
 def _reference_traces(references: Sequence[Reference], attack: str, marker: int,
-                      also: Sequence[str] = ()) -> tuple[list[go.Scatter], list[dict[str, Any]]]:
+                      also: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One trace per reference group in this panel, in the colour of the model of ours it is
     compared with, and a value label (an annotation on white) for each lone point. `also`:
     further reference attacks drawn in this panel (AutoAttack's point beside PGD's)."""
@@ -263,12 +263,11 @@ def _reference_traces(references: Sequence[Reference], attack: str, marker: int,
         many = len(refs) > 1
         colour = MODEL_COLORS.get(first.ours, "#000")
         note = " (1 − error)" if "error" in first.reported else ""
-        traces.append(go.Scatter(
-            x=[r.eps for r in refs], y=[100 * r.accuracy for r in refs],
+        traces.append(line(
+            [r.eps for r in refs], [100 * r.accuracy for r in refs],
             mode="lines+markers" if many else "markers",
             name=f"paper · {group}{note}",
-            legendgroup=f"ref-{group}", showlegend=True,
-            line={"color": colour, "width": 2, "dash": "dash"},
+            legendgroup=f"ref-{group}", showlegend=True, color=colour, width=2, dash="dash",
             marker={"symbol": REFERENCE_SYMBOLS.get(first.source, "circle-open"),
                     "size": marker + 9, "color": colour, "line": {"width": 2.5, "color": colour}},
             customdata=[[r.reported, r.setting, eps_255(r.eps)] for r in refs],
