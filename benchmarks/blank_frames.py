@@ -2,6 +2,11 @@
 
     python benchmarks/blank_frames.py                       # 20 ε steps per page, both modes
     python benchmarks/blank_frames.py --presses 3 --digits-scene "model=mnist-linear&attack=fgsm"
+    python benchmarks/blank_frames.py --modes inplace --before main   # main's code, then this
+
+--before REF also runs each mode on commit REF's code (a `git archive` of it in a temporary
+folder, its own server), before this tree's, in the same run: on a loaded machine only figures
+taken side by side compare.
 
 Each mode gets its own server: `native` (ADVPLAY_CHART=native: every chart is st.plotly_chart,
 which mounts a new chart for each new figure) and `inplace` (pages/chart.py: Plotly.react on the
@@ -28,9 +33,13 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import math
 import re
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -188,6 +197,24 @@ def median(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} ms" if values else "–"
 
 
+def p90(values: list[float]) -> str:
+    """The 90th percentile (nearest rank)."""
+    if not values:
+        return "–"
+    ranked = sorted(values)
+    return f"{ranked[min(len(ranked) - 1, math.ceil(0.9 * len(ranked)) - 1)]:.0f} ms"
+
+
+def checkout(ref: str) -> Path:
+    """Commit `ref`'s files (git archive) in a temporary folder: the app as it was."""
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-blank-{re.sub(r'[^A-Za-z0-9]', '_', ref)}-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", ref],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
 def main() -> None:
     import harness as c
 
@@ -197,6 +224,10 @@ def main() -> None:
     ap.add_argument("--boundary-scene", default="",
                     help="URL parameters of the /boundary scene (default: the page's own)")
     ap.add_argument("--digits-scene", default="model=mnist-cnn&attack=fgsm&index=0")
+    ap.add_argument("--before", metavar="REF", default="",
+                    help="also measure each mode on git commit REF's code (say main), first")
+    ap.add_argument("--pages", default="/boundary,/digits",
+                    help="which pages to measure (comma-separated)")
     args = ap.parse_args()
     pages = {
         "/boundary": dict(path=f"/boundary?{args.boundary_scene + '&' if args.boundary_scene else ''}"
@@ -205,17 +236,24 @@ def main() -> None:
         "/digits": dict(path=f"/digits?{args.digits_scene}&eps=0.1", eps0=0.1, step=0.005,
                         title=None, scroll_to=f"{CHART}"),
     }
+    pages = {page: how for page, how in pages.items() if page in args.pages.split(",")}
+    roots = {"": ROOT}
+    if args.before:
+        roots = {f"@{args.before}": checkout(args.before), **roots}
+    runs = [(mode + tag, mode, root) for tag, root in roots.items()
+            for mode in args.modes.split(",")]
     results: dict[tuple[str, str], dict[str, Any]] = {}
-    for mode in args.modes.split(","):
+    for label, mode, root in runs:
         env = {"ADVPLAY_CHART": "native" if mode == "native" else "inplace"}
         with c.served_tab(width=1400, height=1000, log_prefix=f"bench-blank-{mode}-",
-                          env=env) as (base, tab):
+                          env=env, root=root) as (base, tab):
             clock = c.PaintClock(tab, CHART)  # the keydown's time, and the map's new title
             tab.add_init_script(MESSAGE_JS)
             for page, how in pages.items():
-                results[mode, page] = measure(tab, c, clock, base, presses=args.presses, **how)
-                r = results[mode, page]
-                print(f"{mode:>8} {page:<10} {r['presses']} presses, {r['charts']} charts: "
+                results[label, page] = measure(tab, c, clock, base, presses=args.presses,
+                                               **how)
+                r = results[label, page]
+                print(f"{label:>8} {page:<10} {r['presses']} presses, {r['charts']} charts: "
                       f"{r['blank_frames']} blank frames ({r['blank_presses']} presses with "
                       f"one), {r['removed']} charts removed, {r['empty_painted']} of "
                       f"{r['painted']} painted frames with a chart missing"
@@ -224,17 +262,23 @@ def main() -> None:
                          f"{median(r['server_ms'])}, message → painted "
                          f"{median(r['browser_ms'])})" if r["clock_ms"] else ""),
                       flush=True)
+    labels = [label for label, _, _ in runs]
     print()
-    print(f"{'':<30}" + "".join(f"{m:>14}" for m in args.modes.split(",")))
+    print(f"{'':<30}" + "".join(f"{m:>16}" for m in labels))
     for page in pages:
-        for label, field in (("blank frames", "blank_frames"), ("charts removed", "removed"),
-                             ("empty painted frames", "empty_painted")):
-            print(f"{page + ' ' + label:<30}" + "".join(
-                f"{results[m, page][field]:>14}" for m in args.modes.split(",")))
-    for label, field in (("paint (screencast)", "shown_ms"), ("paint (PaintClock)", "clock_ms"),
-                         ("  key → message", "server_ms"), ("  message → painted", "browser_ms")):
-        print(f"{'/boundary ' + label:<30}" + "".join(
-            f"{median(results[m, '/boundary'][field]):>14}" for m in args.modes.split(",")))
+        for what, field in (("blank frames", "blank_frames"), ("charts removed", "removed"),
+                            ("empty painted frames", "empty_painted")):
+            print(f"{page + ' ' + what:<30}" + "".join(
+                f"{results[m, page][field]:>16}" for m in labels))
+    if "/boundary" in pages:
+        for what, field in (("paint (screencast)", "shown_ms"),
+                            ("paint (PaintClock)", "clock_ms"),
+                            ("  key → message", "server_ms"),
+                            ("  message → painted", "browser_ms")):
+            print(f"{'/boundary ' + what:<30}" + "".join(
+                f"{median(results[m, '/boundary'][field]):>16}" for m in labels))
+        print(f"{'/boundary PaintClock p90':<30}" + "".join(
+            f"{p90(results[m, '/boundary']['clock_ms']):>16}" for m in labels))
     print(f"(per page {args.presses} ε presses; paint = key press → figure painted, median; "
           f"target: 0 blank frames, /boundary paint ≤ 100 ms)")
 

@@ -518,8 +518,8 @@ def slides(scene: Scene, result: Variant) -> None:
             + (f", {scene.steps} steps" if ATTACKS[scene.attack].iterative else ""))
     with st.expander("For your slides: this animation as GIF, MP4 or HTML", expanded=False):
         ui.boundary_exports(X, result.grid, result.attacked,
-                            figs.boundary_spec(X, result.grid, result.attacked, talk=False,
-                                               height=620),
+                            lambda: figs.boundary_spec(X, result.grid, result.attacked,
+                                                       talk=False, height=620),
                             url=ui.scene_url({k: st.query_params.get(k)
                                               for k in st.query_params}), what=what)
 

@@ -111,6 +111,66 @@ function selectionOf(event) {
   return selection;
 }
 
+// A new figure that only moves points (an ε step: the same traces at new positions, a new
+// title, slider labels and frames) is drawn without Plotly.react. React takes any new data
+// array as a reason to redraw everything (axes, map image, legend, buttons, slider, every
+// trace: 50-180 ms for the boundary map on a loaded machine); an animation step with
+// redraw: false re-plots only the traces it names, as the ▶ Play frames do, and a relayout of
+// the title and slider redraws only those. Anything else (a trace added, a style, the axes,
+// the config) goes through Plotly.react, and so does any figure the visitor has changed since
+// it was drawn (a frame played, a pan or zoom, a legend click, a selected point): the quick
+// path compares with the last figure sent, which then is not what is shown.
+const MOVING = new Set(["x", "y", "customdata", "text", "hovertext"]);  // per trace: animated
+const RELAYOUT = new Set(["title", "sliders", "shapes", "annotations"]);  // each redrawn alone
+
+// The figure's parts as JSON text, to tell which changed (Plotly keeps and edits the objects).
+function partsOf(spec) {
+  const each = o => Object.fromEntries(Object.entries(o || {}).map(
+    ([k, v]) => [k, JSON.stringify(v)]));
+  return {traces: (spec.data || []).map(each), layout: each(spec.layout),
+          frames: JSON.stringify(spec.frames || []), frameCount: (spec.frames || []).length};
+}
+
+function quickPlan(state, after, spec) {
+  const before = state.parts, gd = state.gd;
+  if (!before || state.touched || before.traces.length !== after.traces.length) return null;
+  if ((gd.data || []).some(t => t.selectedpoints !== undefined && t.selectedpoints !== null)) {
+    return null;  // a click's selection, which react clears
+  }
+  const traces = [], updates = [];
+  for (let i = 0; i < after.traces.length; i++) {
+    const a = before.traces[i], b = after.traces[i], update = {};
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      if (a[k] === b[k]) continue;
+      if (!MOVING.has(k) || b[k] === undefined) return null;
+      update[k] = spec.data[i][k];
+    }
+    if (Object.keys(update).length) { traces.push(i); updates.push(update); }
+  }
+  const layout = {};
+  for (const k of new Set([...Object.keys(before.layout), ...Object.keys(after.layout)])) {
+    if (before.layout[k] === after.layout[k]) continue;
+    if (!RELAYOUT.has(k) || (k === "title" && spec.layout.title === undefined)) return null;
+    layout[k] = spec.layout[k] || [];
+  }
+  return {traces, updates, layout, frames: before.frames !== after.frames,
+          oldFrames: before.frameCount};
+}
+
+async function quick(Plotly, gd, plan, spec) {
+  if (plan.traces.length) {
+    await Plotly.animate(gd, {data: plan.updates, traces: plan.traces},
+                         {frame: {duration: 0, redraw: false}, transition: {duration: 0},
+                          mode: "immediate"});
+  }
+  if (Object.keys(plan.layout).length) await Plotly.relayout(gd, plan.layout);
+  if (plan.frames) {
+    // One at a time: deleteFrames sorts a list of indices as strings (10 before 2).
+    for (let i = plan.oldFrames - 1; i >= 0; i--) await Plotly.deleteFrames(gd, [i]);
+    await Plotly.addFrames(gd, spec.frames || []);
+  }
+}
+
 function widthOf(box) {
   return Math.max(Math.floor(box.getBoundingClientRect().width), 150);
 }
@@ -137,8 +197,24 @@ async function draw(state) {
       const remove = new Set(config.modeBarButtonsToRemove || []);
       ["lasso2d", "select2d", "sendChartToCloud"].forEach(b => remove.add(b));
       config.modeBarButtonsToRemove = [...remove];
-      await Plotly.react(state.gd, {data: spec.data || [], layout: spec.layout, config,
-                                    frames: spec.frames || []});
+      const parts = partsOf(spec);
+      const configured = JSON.stringify([data.config, select]);
+      const plan = configured === state.configured ? quickPlan(state, parts, spec) : null;
+      state.drawing = true;  // Plotly's events from here on are ours, not the visitor's
+      try {
+        if (plan) {
+          await quick(Plotly, state.gd, plan, spec);
+        } else {
+          await Plotly.react(state.gd, {data: spec.data || [], layout: spec.layout, config,
+                                        frames: spec.frames || []});
+        }
+      } finally {
+        state.drawing = false;
+      }
+      state.parts = parts;
+      state.configured = configured;
+      state.touched = false;
+      state.box.dataset.quickDraws = String(Number(state.box.dataset.quickDraws || 0) + !!plan);
       state.figure = spec;
       state.signature = signature;
       state.drawnData = data;
@@ -165,6 +241,10 @@ function listen(state, Plotly) {
   };
   state.gd.on("plotly_selected", event => { if (event) send(selectionOf(event)); });
   state.gd.on("plotly_deselect", () => send(emptySelection()));
+  // What the visitor changes in the figure (a frame, a pan or zoom, a legend click): the next
+  // figure is then drawn with Plotly.react, which puts everything back as the figure says.
+  const touch = () => { if (!state.drawing) state.touched = true; };
+  ["plotly_animatingframe", "plotly_relayout", "plotly_restyle"].forEach(e => state.gd.on(e, touch));
   // The width follows the column, as st.plotly_chart's does.
   new ResizeObserver(() => {
     const width = widthOf(state.box);

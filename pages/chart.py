@@ -5,7 +5,8 @@ chart: the old one is removed, the new one drawn from nothing, and the browser s
 frame in between (a stable `key` does not help when the chart is selectable). This draws the
 figure with a Streamlit custom component (components v2, not an iframe: a div in the page) whose
 JavaScript (pages/chart.js) calls `Plotly.react` on the same div, so the chart stays and only
-what changed is redrawn. It keeps what the pages use from st.plotly_chart: the Streamlit chart
+what changed is redrawn; a figure that only moves points (an ε step) is drawn as an animation
+step plus a relayout of its title and slider, cheaper than react's full redraw. It keeps what the pages use from st.plotly_chart: the Streamlit chart
 theme, width="stretch" and the figure's height, the config (modebar hidden), animation frames
 with their ▶ Play, and a click selecting a point, reported in `st.session_state[key]` as
 `{"selection": {"points": [...], "point_indices": [...], "box": [], "lasso": []}}` like

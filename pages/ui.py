@@ -7,7 +7,7 @@ and shared by every browser session, so nothing here (or in advcore) may mutate 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -231,10 +231,11 @@ def export_buttons(stem: str, *, gif: Any, mp4: Any, html: Any | None = None,
                                 icon=":material/code:")
 
 
-def boundary_exports(X: np.ndarray, grid: Any, attacked: Any, spec_dict: dict[str, Any],
-                     *, url: str, what: str) -> None:
+def boundary_exports(X: np.ndarray, grid: Any, attacked: Any,
+                     spec_of: Callable[[], dict[str, Any]], *, url: str, what: str) -> None:
     """The boundary animation as GIF and MP4 (drawn with Pillow, no browser) and the page's own
-    figure as one offline HTML file, each stamped with the scene's URL, model and attack."""
+    figure (`spec_of()`, built only when the HTML is asked for) as one offline HTML file, each
+    stamped with the scene's URL, model and attack."""
     import re
 
     from advcore.playground import export
@@ -249,7 +250,7 @@ def boundary_exports(X: np.ndarray, grid: Any, attacked: Any, spec_dict: dict[st
 
     stem = f"boundary-{attacked.attack}-eps{attacked.eps:g}"
     export_buttons(stem, gif=lambda: export.to_gif(frames()), mp4=lambda: export.to_mp4(frames()),
-                   html=lambda: export.figure_html(spec_dict, title=what, stamp=stamp),
+                   html=lambda: export.figure_html(spec_of(), title=what, stamp=stamp),
                    key="boundary.export")
 
 

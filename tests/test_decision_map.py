@@ -86,3 +86,39 @@ def test_map_image_spans_the_window() -> None:
     im = dm.map_image(gx, gy, np.zeros((5, 5)))
     assert (im["x"], im["y"], im["sizex"], im["sizey"]) == (-1.0, 2.0, 4.0, 4.0)
     assert im["layer"] == "below" and im["xanchor"] == "left" and im["yanchor"] == "top"
+
+
+def test_the_picture_and_the_line_are_made_once_per_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page redraws its figure on every ε step; the map and boundary depend on the grid only,
+    so they are built once per grid content, and an edit of one figure never reaches the next."""
+    gx, gy, xx, yy = _grid(31)
+    z = 1 / (1 + np.exp(-4 * (np.hypot(xx, yy) - 1.0)))
+    calls = {"png": 0, "contour": 0}
+    png, contour = dm.probability_png, dm.contour_segments
+
+    def counted_png(prob: np.ndarray) -> str:
+        calls["png"] += 1
+        return png(prob)
+
+    def counted_contour(*args: object, **kwargs: object) -> np.ndarray:
+        calls["contour"] += 1
+        return contour(*args, **kwargs)
+
+    monkeypatch.setattr(dm, "probability_png", counted_png)
+    monkeypatch.setattr(dm, "contour_segments", counted_contour)
+    monkeypatch.setattr(dm, "_memo", type(dm._memo)())
+    first = dm.boundary_trace(gx, gy, z)
+    first["line"]["width"] = 99  # the page edits its copy
+    first["x"].append(7.0)
+    again = dm.boundary_trace(gx, gy, z.copy())  # the same content in a new array
+    assert calls["contour"] == 1
+    assert again["line"]["width"] == 2.5 and again["x"][-1] != 7.0
+    assert again == dm.boundary_trace(gx, gy, z)
+    assert dm.map_image(gx, gy, z)["source"] == dm.map_image(gx, gy, z.copy())["source"]
+    assert calls["png"] == 1
+    other = z.copy()
+    other[0, 0] = 0.25  # one cell differs: a new picture
+    assert dm.map_image(gx, gy, other)["source"] != dm.map_image(gx, gy, z)["source"]
+    assert calls["png"] == 2
+    dm.boundary_trace(gx, gy, 1 - z)  # a new model's grid: its own line
+    assert calls["contour"] == 2

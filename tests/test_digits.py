@@ -231,6 +231,19 @@ def test_race_animation_redraws_every_frame() -> None:
     assert len(fig.frames) == 4
     play = fig.layout.updatemenus[0].buttons[0].args[1]
     assert play["frame"]["redraw"] is True  # a heatmap animated without redraw vanishes
+    # The slider's "ε = …" sits at its right end, clear of the Play/Pause buttons on its left.
+    assert fig.layout.sliders[0].currentvalue.xanchor == "right"
+
+
+def test_fragility_labels_stay_inside_the_figure() -> None:
+    """A digit no attack flips up to eps_max has its bar to eps_max and its words inside it
+    (beside it they ran past the right edge in talk mode); a finite ε's label is beside its bar."""
+    fig = figs.fragility_figure({"a": 0.05, "b": float("inf")}, current_eps=0.1, norm="linf",
+                                eps_max=0.5, talk=True)
+    beside, inside = fig.layout.annotations[:2]
+    assert beside.xanchor == "left" and beside.x == 0.05
+    assert inside.xanchor == "right" and inside.x == 0.5 <= fig.layout.xaxis.range[1]
+    assert inside.text.startswith("not flipped up to<br>")
 
 
 # --- the new attacks: what they cost, HopSkipJump's ε-free walk, no gradient for black boxes --

@@ -273,6 +273,15 @@ def test_curves_figure_labels_papers_and_units() -> None:
     both = figs.curves_figure(live, (), compare=curves, talk=True)
     assert sum(t.line.dash == "dot" for t in both.data) == 2
     assert both.layout.font.size > fig.layout.font.size
+    # On a projector the legend sits above the panels in short names: the paper's without
+    # "paper ·" and its unit note, the model's own name; the full names stay for the page.
+    talk = figs.curves_figure(curves, rb.REFERENCES, talk=True)
+    shown = [t.name for t in talk.data if t.showlegend is not False]
+    assert "Goodfellow 2015: softmax" in shown and "mnist-cnn" in shown
+    assert not any("paper ·" in n or "(" in n for n in shown), shown
+    assert sum(map(len, shown)) < 0.7 * sum(len(t.name) for t in fig.data
+                                            if t.showlegend is not False)
+    assert talk.layout.legend.yanchor == "bottom" and talk.layout.legend.font.size >= 15
 
 
 def test_robust_bars_figure() -> None:

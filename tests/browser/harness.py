@@ -41,16 +41,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path,
-                 env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_server(port: int, log_path: Path, env: dict[str, str] | None = None,
+                 root: Path = ROOT) -> subprocess.Popen:
     """`streamlit run app.py` on 127.0.0.1:port, its output in log_path; `env` adds to the
-    environment (ADVPLAY_CHART=native, say)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    environment (ADVPLAY_CHART=native, say); `root`: the app's folder (another commit's copy,
+    for a benchmark's before/after)."""
+    env = {**os.environ, "PYTHONPATH": str(root), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+        cwd=root, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
     )
 
 
@@ -83,8 +84,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 @contextmanager
 def served_tab(*, width: int = 1400, height: int = 1000, log_prefix: str = "bench-",
-               env: dict[str, str] | None = None) -> Iterator[tuple[str, Any]]:
-    """The app on a free local port and a Chromium tab; yields (base URL, tab), stops both.
+               env: dict[str, str] | None = None,
+               root: Path = ROOT) -> Iterator[tuple[str, Any]]:
+    """The app (from `root`) on a free local port and a Chromium tab; yields (base URL, tab),
+    stops both.
 
     The tab has opened / once, so app.py's st.navigation has run in the server: until then
     Streamlit serves a pages/ folder the old way (see the browser tests' page fixture).
@@ -93,7 +96,7 @@ def served_tab(*, width: int = 1400, height: int = 1000, log_prefix: str = "benc
 
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix=log_prefix)) / "streamlit.log"
-    proc = start_server(port, log, env)
+    proc = start_server(port, log, env, root)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc, log)

@@ -144,3 +144,62 @@ def test_digits_race_and_fragility_stay_in_the_page_while_eps_moves(tab: Any,
         _step(tab)
     assert tab.evaluate("() => window.__removed") == 0
     assert tab.evaluate(SAME), "a chart was replaced by a new element"
+
+
+def _chart_pixels(page: Any) -> Any:
+    """The map as an RGB array (the first chart on the page, with its title and slider)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    png = page.locator(FIG).first.screenshot(animations="disabled")
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def _quick_draws(page: Any) -> int:
+    return int(page.locator("[data-testid=stPlotlyChart]").first.get_attribute(
+        "data-quick-draws") or 0)
+
+
+def _same_as_a_fresh_page(page: Any, app_server: str, eps: str) -> None:
+    """The map drawn step by step looks as the page opened afresh at the same ε draws it."""
+    import numpy as np
+
+    stepped = _chart_pixels(page)
+    open_page(page, app_server, BOUNDARY.replace("eps=0.3", f"eps={eps}"))
+    assert f"ε = {eps}" in _title(page)
+    fresh = _chart_pixels(page)
+    assert stepped.shape == fresh.shape
+    differ = np.abs(stepped - fresh).sum(axis=2) > 60
+    assert differ.mean() < 0.002, f"{differ.sum()} pixels differ from a fresh draw"
+
+
+def test_an_eps_step_moves_only_the_points_and_draws_what_a_fresh_page_draws(
+        tab: Any, app_server: str) -> None:
+    """An ε step changes the points, the title, the slider and the frames: it is drawn without
+    Plotly.react's full redraw (the quick path counts itself), and the result is the picture the
+    page draws when opened at that ε."""
+    open_page(tab, app_server, BOUNDARY)
+    for _ in range(3):
+        _step(tab)
+    assert _quick_draws(tab) == 3
+    assert "ε = 0.45" in _title(tab)
+    _same_as_a_fresh_page(tab, app_server, "0.45")
+
+
+def test_a_played_frame_is_put_back_by_the_next_eps_step(tab: Any, app_server: str) -> None:
+    """The quick path compares with the last figure sent; once the visitor has shown another
+    frame, the next ε step redraws everything (Plotly.react), so no frame's points linger."""
+    open_page(tab, app_server, BOUNDARY)
+    _step(tab)
+    assert _quick_draws(tab) == 1
+    tab.evaluate(f"""() => Plotly.animate(document.querySelector('{FIG}'), ['1'],
+        {{frame: {{duration: 0, redraw: true}}, transition: {{duration: 0}},
+          mode: 'immediate'}})""")  # as a click on the frame slider's second stop does
+    tab.wait_for_function(f"() => /step/.test(document.querySelector('{FIG} .gtitle')"
+                          ".textContent)")
+    _step(tab)
+    assert _quick_draws(tab) == 1  # this one went through Plotly.react
+    assert "ε = 0.4" in _title(tab)
+    _same_as_a_fresh_page(tab, app_server, "0.4")

@@ -12,7 +12,12 @@ traces that a frame does not name are never removed, so the background stays dra
 from __future__ import annotations
 
 import base64
+import copy
+import hashlib
 import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +28,37 @@ HEAT_STOPS = np.array([0.0, 0.5, 1.0])
 HEAT_RGB = np.array([[0xC6, 0xDB, 0xEF], [0xFF, 0xFF, 0xFF], [0xFD, 0xD0, 0xA2]], dtype=float)
 HEAT_SCALE = [[float(s), "#{:02x}{:02x}{:02x}".format(*map(int, c))]
               for s, c in zip(HEAT_STOPS, HEAT_RGB, strict=True)]
+
+
+# The map's picture and its boundary line depend on the grid only, yet a page rebuilds its figure
+# on every ε step: encoding the PNG and chaining the contour cost ~45 ms of the /boundary
+# fragment's ~95 ms per step. Kept here per grid content (a few kB each, the last MEMO_SIZE).
+MEMO_SIZE = 32
+_memo: OrderedDict[tuple, Any] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def _memoised(kind: str, arrays: tuple[np.ndarray, ...], extra: tuple,
+              build: Callable[[], Any]) -> Any:
+    """build() once per (kind, the arrays' contents, extra); a deep copy for each caller, who
+    may edit it (the page sets a trace's showlegend)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype}{a.shape}".encode())
+        digest.update(a.tobytes())
+    key = (kind, digest.hexdigest(), extra)
+    with _memo_lock:
+        hit = _memo.get(key)
+        if hit is not None:
+            _memo.move_to_end(key)
+    if hit is None:
+        hit = build()
+        with _memo_lock:
+            _memo[key] = hit
+            while len(_memo) > MEMO_SIZE:
+                _memo.popitem(last=False)
+    return copy.deepcopy(hit)
 
 
 def probability_png(prob: np.ndarray) -> str:
@@ -143,7 +179,8 @@ def map_image(gx: np.ndarray, gy: np.ndarray, prob: np.ndarray) -> dict[str, Any
     """The probability map as a Plotly layout image spanning the grid's window, under the
     traces."""
     return {
-        "source": probability_png(prob), "xref": "x", "yref": "y",
+        "source": _memoised("png", (prob,), (), lambda: probability_png(prob)),
+        "xref": "x", "yref": "y",
         "x": float(gx[0]), "y": float(gy[-1]), "sizex": float(gx[-1] - gx[0]),
         "sizey": float(gy[-1] - gy[0]), "xanchor": "left", "yanchor": "top",
         "sizing": "stretch", "layer": "below", "name": "P(class 1)",
@@ -155,8 +192,10 @@ def boundary_trace(gx: np.ndarray, gy: np.ndarray, prob: np.ndarray, *, width: f
     """The decision boundary (P = level) as one scatter line trace with gaps.
 
     typed: an optional encoder for the coordinate arrays (the boundary page sends typed
-    arrays); plain lists otherwise, with None in the gaps."""
-    xs, ys = polyline(contour_segments(gx, gy, prob, level))
+    arrays); plain lists otherwise, with None in the gaps. The contour is computed once per
+    grid (memoised)."""
+    xs, ys = _memoised("boundary", (gx, gy, prob), (level,),
+                       lambda: polyline(contour_segments(gx, gy, prob, level)))
     if typed is not None:
         x, y = typed(xs), typed(ys)
     else:

@@ -351,7 +351,9 @@ def logit_race_figure(
             }],
             "sliders": [{
                 "active": last, "x": 0.22, "len": 0.78, "y": -0.16, "yanchor": "top",
-                "currentvalue": {"prefix": "ε = ", "font": {"size": 14}},
+                # At the slider's right end: at its left (the default) the value sat under the
+                # Pause button on a wide page.
+                "currentvalue": {"prefix": "ε = ", "font": {"size": 14}, "xanchor": "right"},
                 "steps": [{"label": format_eps(e, norm).split(" ")[0], "method": "animate",
                            "args": [[names[k]], {**play, "frame": {"duration": 0,
                                                                    "redraw": True}}]}
@@ -442,9 +444,14 @@ def fragility_figure(
             texts.append(format_eps(float(v), norm))
             colors.append(FLIP_COLOR if v <= current_eps else BEFORE_COLOR)
     unit = "per-pixel L∞ ε on [0, 1]" if norm == "linf" else "L2 ε over the whole image"
+    # Each value beside its bar; "not flipped up to …" inside its bar, which reaches eps_max, on
+    # two lines: beside it, in talk mode's larger font, it ran off the figure's right edge.
     labels = [{"x": v, "y": name, "text": t, "xanchor": "left", "xshift": 4,
                "showarrow": False, "bgcolor": "rgba(255,255,255,0.9)"}
-              for v, name, t in zip(values, names, texts, strict=True)]
+              if c != LABEL_COLOR else
+              {"x": v, "y": name, "text": t.replace("up to ", "up to<br>"), "xanchor": "right",
+               "xshift": -6, "align": "right", "showarrow": False, "font": {"color": "#ffffff"}}
+              for v, name, t, c in zip(values, names, texts, colors, strict=True)]
     fig = go.Figure(
         data=[go.Bar(x=values, y=names, orientation="h", marker_color=colors, text=texts,
                      textposition="none", hovertemplate="%{y}: %{text}<extra></extra>")],

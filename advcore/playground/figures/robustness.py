@@ -133,18 +133,19 @@ def curves_figure(
         for c in compare:
             if c.attack == attack:
                 fig.add_trace(_curve_trace(c, attack, col, dotted=True, width=width,
-                                           marker=marker), row=1, col=col)
+                                           marker=marker, short=talk), row=1, col=col)
         for c in curves:
             if c.attack == attack:
                 fig.add_trace(_curve_trace(c, attack, col, dotted=False, width=width,
-                                           marker=marker), row=1, col=col)
+                                           marker=marker, short=talk), row=1, col=col)
         for c in exact:
-            fig.add_trace(_exact_trace(c, col, width=width), row=1, col=col)
+            fig.add_trace(_exact_trace(c, col, width=width, short=talk), row=1, col=col)
         if attack == "pgd":
             for trace in _worst_traces(worst, width=width, marker=marker, short=talk):
                 fig.add_trace(trace, row=1, col=col)
         traces, labels = _reference_traces(references, attack, marker,
-                                           also=("worst-case",) if attack == "pgd" else ())
+                                           also=("worst-case",) if attack == "pgd" else (),
+                                           short=talk)
         for trace in traces:
             fig.add_trace(trace, row=1, col=col)
         for label in labels:
@@ -161,15 +162,19 @@ def curves_figure(
     fig.add_annotation(text="ε per pixel: on the [0, 1] scale, and below it in grey levels (out of 255)",
                        xref="paper", yref="paper", x=0.5, y=-0.2, yanchor="top",
                        showarrow=False)
-    # On a projector the legend goes on top, so that it is on the first screen with the curves.
-    legend_y = {"yanchor": "bottom", "y": 1.1} if talk else {"yanchor": "top", "y": -0.3}
+    # On a projector the legend goes on top, so that it is on the first screen with the curves,
+    # in short names (the model's, the paper's) that keep it to two or three rows: with the
+    # long ones it took five and pushed the curves below the first screen.
+    legend_y = {"yanchor": "bottom", "y": 1.08} if talk else {"yanchor": "top", "y": -0.3}
     fig.update_layout(
         legend={"orientation": "h", **legend_y, "x": 0, "xanchor": "left",
-                "font": {"size": 17 if talk else 13}},
+                "font": {"size": 13}, "tracegroupgap": 0},
         hovermode="closest",
     )
     _finish(fig, talk=talk, height=(520 if worst else 460) if talk else 600)
-    fig.update_layout(margin={"b": 110, "t": 190 if worst else 150} if talk else {"b": 170})
+    fig.update_layout(margin={"b": 110, "t": 118 if worst else 100} if talk else {"b": 170})
+    if talk:  # a size under the lab's other legends (_finish): thirteen entries, three rows
+        fig.update_layout(legend_font_size=15)
     return fig
 
 
@@ -216,12 +221,14 @@ def _worst_traces(worst: Sequence[WorstCase], *, width: float, marker: int,
     return traces
 
 
-def _exact_trace(c: Curve, col: int, *, width: float) -> dict[str, Any]:
-    """A true robust-accuracy curve: a step function (it falls where a digit's ε* lies)."""
+def _exact_trace(c: Curve, col: int, *, width: float, short: bool = False) -> dict[str, Any]:
+    """A true robust-accuracy curve: a step function (it falls where a digit's ε* lies).
+    short: the legend's name for a projector."""
     label = MODEL_LABELS.get(c.model, c.model)
     return line(
         list(c.epsilons), [100 * a for a in c.accuracy],
-        name=f"{label}: exact (no attack can do better)", legendgroup=f"{c.model}-exact",
+        name=(f"{c.model}: exact" if short else f"{label}: exact (no attack can do better)"),
+        legendgroup=f"{c.model}-exact",
         showlegend=col == 1, color=MODEL_COLORS.get(c.model, "#444"), width=width * 0.8,
         dash="dash", step=True,
         hovertemplate=(f"<b>{c.model}: exact</b><br>ε = %{{x:.3f}}<br>true robust accuracy "
@@ -230,8 +237,9 @@ def _exact_trace(c: Curve, col: int, *, width: float) -> dict[str, Any]:
 
 
 def _curve_trace(c: Curve, attack: str, col: int, *, dotted: bool, width: float,
-                 marker: int) -> dict[str, Any]:
-    label = MODEL_LABELS.get(c.model, c.model)
+                 marker: int, short: bool = False) -> dict[str, Any]:
+    """One model's accuracy curve; short: the model's own name in the legend (a projector)."""
+    label = c.model if short else MODEL_LABELS.get(c.model, c.model)
     what = "FGSM" if attack == "fgsm" else f"PGD-{c.steps}"
     source = "model card" if c.source == "card" else f"live, {c.n:,} digits"
     return line(
@@ -249,10 +257,13 @@ def _curve_trace(c: Curve, attack: str, col: int, *, dotted: bool, width: float,
 
 
 def _reference_traces(references: Sequence[Reference], attack: str, marker: int,
-                      also: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                      also: Sequence[str] = (), short: bool = False,
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One trace per reference group in this panel, in the colour of the model of ours it is
     compared with, and a value label (an annotation on white) for each lone point. `also`:
-    further reference attacks drawn in this panel (AutoAttack's point beside PGD's)."""
+    further reference attacks drawn in this panel (AutoAttack's point beside PGD's). short:
+    the legend names the paper only ("Madry 2018: PGD-trained CNN"; its symbol marks it as a
+    published point), for a projector."""
     groups: dict[str, list[Reference]] = {}
     for r in references:
         if r.attack == attack or r.attack in also:
@@ -266,7 +277,7 @@ def _reference_traces(references: Sequence[Reference], attack: str, marker: int,
         traces.append(line(
             [r.eps for r in refs], [100 * r.accuracy for r in refs],
             mode="lines+markers" if many else "markers",
-            name=f"paper · {group}{note}",
+            name=group if short else f"paper · {group}{note}",
             legendgroup=f"ref-{group}", showlegend=True, color=colour, width=2, dash="dash",
             marker={"symbol": REFERENCE_SYMBOLS.get(first.source, "circle-open"),
                     "size": marker + 9, "color": colour, "line": {"width": 2.5, "color": colour}},
