@@ -149,7 +149,7 @@ seen = {}
 warm._warm = lambda after: seen.setdefault("heavy", sorted(
     m for m in ("torch", "sklearn", "pages.ui", "advcore.attacks", "advcore.models")
     if m in sys.modules))
-at = AppTest.from_file(sys.argv[1], default_timeout=120)
+at = AppTest.from_file(sys.argv[1], default_timeout=240)
 at.run()
 warm._thread.join()
 print(json.dumps({"heavy": seen["heavy"], "exception": [e.value for e in at.exception],

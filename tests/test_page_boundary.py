@@ -11,7 +11,7 @@ SMALL = {"n": "60", "width": "8", "depth": "1"}  # a scene that trains in a blin
 
 
 def _app(params: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
+    at = AppTest.from_file(PAGE, default_timeout=240)
     for k, v in {**SMALL, **(params or {})}.items():
         at.query_params[k] = v
     return at.run()

@@ -32,7 +32,7 @@ def _one_thread() -> Iterator[None]:
 
 
 def _page(**params: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
+    at = AppTest.from_file(PAGE, default_timeout=240)
     for k, v in params.items():
         at.query_params[k] = v
     return at.run()

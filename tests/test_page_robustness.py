@@ -17,7 +17,7 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "robustness.py")
 
 
 def page(**params: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
+    at = AppTest.from_file(PAGE, default_timeout=240)
     for k, v in params.items():
         at.query_params[k] = v
     return at.run()
@@ -132,7 +132,7 @@ import json, sys
 from streamlit.testing.v1 import AppTest
 out = {}
 for section in ("curves", "training", "transfer"):
-    at = AppTest.from_file("pages/robustness.py", default_timeout=120)
+    at = AppTest.from_file("pages/robustness.py", default_timeout=240)
     at.query_params["section"] = section
     at.run()
     out[section] = {"exceptions": [e.value for e in at.exception],
@@ -162,7 +162,7 @@ def test_missing_and_corrupt_weights_give_a_message_not_a_traceback(tmp_path: Pa
         shutil.copy(src, tmp_path / "assets" / src.name)
     (tmp_path / "assets" / "mnist-cnn.safetensors").write_bytes(b"not a safetensors file")
     run = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300, env={"PATH": "/usr/bin:/bin",
+                         text=True, timeout=600, env={"PATH": "/usr/bin:/bin",
                                                       "PYTHONPATH": str(tmp_path),
                                                       "HOME": str(tmp_path)})
     assert run.returncode == 0, run.stderr[-2000:]

@@ -64,7 +64,7 @@ def test_softmax_regression_falls_at_goodfellows_eps():
 
 @pytest.mark.parametrize("scene", scenes.SCENES, ids=lambda s: s.slug)
 def test_scene_opens_its_page_and_sets_its_controls(scene):
-    at = AppTest.from_file(str(ROOT / "pages" / f"{scene.page}.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "pages" / f"{scene.page}.py"), default_timeout=240)
     for name, value in scene.query(talk=True).items():
         at.query_params[name] = value
     at.run()
