@@ -45,6 +45,16 @@ def fits(spec: AttackSpec, case: Case) -> None:
         pytest.skip(f"{spec.name} needs {spec.min_classes} classes")
 
 
+# The properties that hold at any query budget (the ε-ball, the model left alone, chunking) run
+# the black-box attacks on a small one: their cost is a Python loop per query on tiny inputs.
+SMALL_BUDGET = 100
+
+
+def budget(spec: AttackSpec) -> dict[str, int]:
+    """The small query budget for a black-box attack; nothing for a gradient attack."""
+    return {"queries": SMALL_BUDGET} if spec.black_box else {}
+
+
 def radius(spec: AttackSpec, case: Case) -> float:
     """A moderate ε in the attack's norm for the inputs of `case`."""
     d = case.x[0].numel()
@@ -94,7 +104,8 @@ def test_unknown_attack_lists_the_known_ones():
 def test_output_within_bounds_and_eps_ball(name, cnn_case, scale, seed):
     spec, case = ATTACKS[name], cnn_case
     eps = radius(spec, case) * scale
-    x_adv = spec(case.model, case.x, case.y, eps=eps, steps=5, bounds=case.bounds, seed=seed)
+    x_adv = spec(case.model, case.x, case.y, eps=eps, steps=5, bounds=case.bounds, seed=seed,
+                 **budget(spec))
     assert x_adv.shape == case.x.shape and x_adv.dtype == case.x.dtype
     assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
     assert (norm_of(x_adv - case.x, spec.norm) <= eps * (1 + TOL) + TOL).all()
@@ -128,7 +139,8 @@ def test_model_and_input_are_unchanged(name, any_case, x_requires_grad):
     x = case.x.clone().requires_grad_(x_requires_grad)
     x_before = x.detach().clone()
     before = snapshot(case.model)
-    x_adv = spec(case.model, x, case.y, eps=radius(spec, case), steps=3, bounds=case.bounds)
+    x_adv = spec(case.model, x, case.y, eps=radius(spec, case), steps=3, bounds=case.bounds,
+                 **budget(spec))
     assert_unchanged(case.model, before)
     assert torch.equal(x.detach(), x_before)
     assert x.requires_grad == x_requires_grad and x.grad is None
@@ -430,9 +442,11 @@ def test_same_seed_same_pgd_output(norm, cnn_case):
 @pytest.mark.parametrize("name", NAMES)
 def test_results_do_not_depend_on_chunk_size(name, cnn_case, monkeypatch):
     spec, case = ATTACKS[name], cnn_case
-    whole = spec(case.model, case.x, case.y, eps=radius(spec, case), steps=3, seed=5)
+    whole = spec(case.model, case.x, case.y, eps=radius(spec, case), steps=3, seed=5,
+                 **budget(spec))
     monkeypatch.setattr(geometry, "CHUNK_VALUES", 7 * 64)
-    split = spec(case.model, case.x, case.y, eps=radius(spec, case), steps=3, seed=5)
+    split = spec(case.model, case.x, case.y, eps=radius(spec, case), steps=3, seed=5,
+                 **budget(spec))
     torch.testing.assert_close(split, whole, rtol=0, atol=TOL)
 
 
