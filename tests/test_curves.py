@@ -31,7 +31,10 @@ def _curve(attack: str, n: int = 21) -> AccuracyCurve:
 
 
 def _lines(fig: go.Figure) -> list:
-    return [t for t in fig.data if "lines" in (t.mode or "") or t.name and "paper" in t.name]
+    """The lines, and the papers' points (legend group "ref-…": in talk mode their legend names
+    are the papers' alone)."""
+    return [t for t in fig.data
+            if "lines" in (t.mode or "") or (t.legendgroup or "").startswith("ref-")]
 
 
 @pytest.mark.parametrize("talk", [False, True])
