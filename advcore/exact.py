@@ -251,6 +251,22 @@ def _pad(verts: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def _crossings(verts: np.ndarray, count: np.ndarray, s: np.ndarray,
+               valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each edge of each convex polygon (P, V, 2) crosses a line, given the line's value s
+    (P, V) at the vertices: crossing (P, V) bool for the edge from vertex k to vertex k + 1
+    (the last to the first), and inter (P, V, 2) the crossing point on it (the vertex itself
+    where the edge does not cross). Every caller computes a crossing from the same edge in the
+    same direction, so two pieces that share an edge share its crossing point bit for bit."""
+    width = verts.shape[1]
+    nxt = np.where(np.arange(width)[None, :] + 1 < count[:, None], np.arange(width) + 1, 0)
+    s_next = np.take_along_axis(s, nxt, 1)
+    v_next = np.take_along_axis(verts, nxt[..., None], 1)
+    crossing = valid & (s * s_next < 0)
+    frac = np.where(crossing, s / np.where(crossing, s - s_next, 1.0), 0.0)
+    return crossing, verts + frac[..., None] * (v_next - verts)
+
+
 def _cut(verts: np.ndarray, count: np.ndarray, coef: np.ndarray, tol: np.ndarray):
     """Sutherland–Hodgman clipping of convex polygons by their own line coef·(x, y, 1) = 0.
 
@@ -265,12 +281,7 @@ def _cut(verts: np.ndarray, count: np.ndarray, coef: np.ndarray, tol: np.ndarray
     s = np.where(np.abs(s) <= tol[:, None], 0.0, s)
     cut = (valid & (s > 0)).any(1) & (valid & (s < 0)).any(1)
     verts, count, s, valid = verts[cut], count[cut], s[cut], valid[cut]
-    nxt = np.where(np.arange(width)[None, :] + 1 < count[:, None], np.arange(width) + 1, 0)
-    s_next = np.take_along_axis(s, nxt, 1)
-    v_next = np.take_along_axis(verts, nxt[..., None], 1)
-    crossing = valid & (s * s_next < 0)
-    frac = np.where(crossing, s / np.where(crossing, s - s_next, 1.0), 0.0)
-    inter = verts + frac[..., None] * (v_next - verts)
+    crossing, inter = _crossings(verts, count, s, valid)
     both = np.stack([verts, inter], 2).reshape(len(verts), 2 * width, 2)
 
     def piece(keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -313,12 +324,7 @@ def _clip_to_zero_line(verts: np.ndarray, count: np.ndarray, margin: np.ndarray,
     tol = SNAP * (np.abs(margin[:, :2]).sum(-1) * scale + np.abs(margin[:, 2]))
     s = _values(verts, margin)
     s = np.where(np.abs(s) <= tol[:, None], 0.0, s)
-    nxt = np.where(np.arange(width)[None, :] + 1 < count[:, None], np.arange(width) + 1, 0)
-    s_next = np.take_along_axis(s, nxt, 1)
-    v_next = np.take_along_axis(verts, nxt[..., None], 1)
-    crossing = valid & (s * s_next < 0)
-    frac = np.where(crossing, s / np.where(crossing, s - s_next, 1.0), 0.0)
-    inter = verts + frac[..., None] * (v_next - verts)
+    crossing, inter = _crossings(verts, count, s, valid)
     on_line = np.concatenate([valid & (s == 0), crossing], 1)
     pts = np.concatenate([verts, inter], 1)
     along = margin[:, None, 1] * pts[..., 0] - margin[:, None, 0] * pts[..., 1]
