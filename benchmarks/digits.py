@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PAGE = str(ROOT / "pages" / "digits.py")
 
+from advcore.playground.state import DigitsScene  # noqa: E402  (after the path)
+
 SCENES = [  # (model, attack, steps)
     ("mnist-cnn", "fgsm", 1),
     ("mnist-cnn", "bim", 10),
@@ -43,7 +45,10 @@ SCENES = [  # (model, attack, steps)
     ("mnist-cnn-robust", "pgd", 40),
     ("mnist-linear", "pgd", 40),
 ]
-EPS_WALK = [0.1, 0.105, 0.11, 0.115, 0.12]
+# One arrow-key press on the L∞ ε slider: the page quantises ε to it, so a walk in smaller steps
+# would meet cached values.
+STEP = DigitsScene.EPS_RANGES["linf"][2]
+EPS_WALK = [round(0.1 + k * STEP, 4) for k in range(5)]
 
 
 def ms(seconds: float) -> str:
@@ -98,7 +103,7 @@ def server_side(repeats: int) -> None:
                 # Back and forth between two values already seen: everything comes from caches.
                 at.slider(key=slider).set_value(EPS_WALK[0])
                 cached.append(timed(at.run))
-            EPS_WALK[1:] = [e + 0.0025 for e in EPS_WALK[1:]]  # fresh values for the next round
+            EPS_WALK[1:] = [round(e + 4 * STEP, 4) for e in EPS_WALK[1:]]  # fresh for the next round
         print(f"{model_name:18} {attack:8} {steps:5d} {ms(statistics.median(panels)):>12} "
               f"{ms(statistics.median(cold)):>12} {ms(statistics.median(cached)):>13}")
 
@@ -146,7 +151,7 @@ def browser(repeats: int) -> None:
     import harness  # the browser tests' server and Chromium harness
 
     print("\n3. ε change -> panels painted in headless Chromium (keyboard → on the ε slider, "
-          "+0.005 a press)")
+          f"+{STEP:g} a press)")
     print(f"{'model':18} {'attack':8} {'steps':>5} {'new ε: median':>14} {'p95':>7} "
           f"{'max':>7} {'seen ε: median':>15} {'max':>7} {'whole run':>10}")
     with harness.served_tab(log_prefix="bench-digits-") as (base, tab):
@@ -162,7 +167,7 @@ def browser(repeats: int) -> None:
             thumb = tab.locator("[data-testid='stSlider'] input[type='range']").first
             cold, cached, whole, eps = [], [], [], 0.1
             # Right: ε values never seen (the attack runs); left: back over cached ones.
-            for key, step, times in (("ArrowRight", 0.005, cold), ("ArrowLeft", -0.005,
+            for key, step, times in (("ArrowRight", STEP, cold), ("ArrowLeft", -STEP,
                                                                      cached)):
                 for _ in range(repeats * 4):
                     eps = round(eps + step, 3)
