@@ -38,6 +38,11 @@ def controls(talk: bool) -> st.delta_generator.DeltaGenerator:
     return st.expander("Controls", expanded=False) if talk else st.container()
 
 
+# Why this page hands each widget its value from the scene (value=scene.x) where the other pages
+# seed session state once (ui.Binding.seed) and read it back (Binding.read): a tab's controls are
+# drawn only while the tab is open, and Streamlit forgets the state of a widget a run did not
+# draw. Each tab's ε, steps and attack control is therefore made anew from the scene when its
+# tab opens, and the scene (which the URL carries) is what moves ε from one tab to the next.
 def eps_slider(value: float, widget: str) -> float:
     """ε on the [0, 1] pixel scale, each stop also shown in grey levels (n/255)."""
     options = sorted({*EPS_GRID, round(value, 4)})
