@@ -212,19 +212,6 @@ def status_mb(pid: int) -> dict[str, float]:
     return out
 
 
-def start() -> tuple[subprocess.Popen, str, int]:
-    port = harness.free_port()
-    log = Path(tempfile.mkdtemp(prefix="advplay-hostile-")) / "streamlit.log"
-    proc = harness.start_server(port, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        harness.wait_healthy(base, proc, log, seconds=120)
-    except RuntimeError:
-        harness.stop(proc)
-        raise
-    return proc, base, port
-
-
 def upload_bytes(base: str) -> int:
     with urllib.request.urlopen(base + "/_stcore/metrics", timeout=10) as r:
         text = r.read().decode()
@@ -236,7 +223,7 @@ def flood(puts: int) -> None:
     from playwright.sync_api import sync_playwright
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    proc, base, _ = start()
+    proc, base, _ = harness.serve_app("advplay-hostile-")
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=harness.CHROMIUM,
@@ -335,7 +322,8 @@ def visit(port: int, page: str, query: str) -> None:
 
 
 def urls(n: int, parallel: int, mix: str) -> None:
-    proc, _, port = start()
+    proc, base, _ = harness.serve_app("advplay-hostile-")
+    port = int(base.rsplit(":", 1)[1])
     try:
         print(f"server pid {proc.pid}: {status_mb(proc.pid)}")
         plan = distinct_urls(n, mix)

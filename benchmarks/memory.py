@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,20 +39,6 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def start_server() -> tuple[subprocess.Popen, str, Path]:
-    """The app on a free port on 127.0.0.1, through the browser tests' harness."""
-    port = harness.free_port()
-    log = Path(tempfile.mkdtemp(prefix="advplay-mem-")) / "streamlit.log"
-    proc = harness.start_server(port, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        harness.wait_healthy(base, proc, log, seconds=120)
-    except RuntimeError:
-        harness.stop(proc)
-        raise
-    return proc, base, log
-
-
 def wait_idle(page: object, after: float | None = None, timeout_s: float = 300) -> None:
     """The app's last run (one finished after `after`, if given) and 0.3 s of quiet."""
     harness.RunLog.of(page).settle(after, quiet_s=0.3, timeout_s=timeout_s)
@@ -68,7 +53,7 @@ def main() -> None:
     from advcore.playground.scenes import SCENES
     from pages.catalog import PAGES
 
-    proc, base, log = start_server()
+    proc, base, log = harness.serve_app("advplay-mem-")
     profile = tempfile.mkdtemp(prefix="advplay-mem-chromium-")
     try:
         print(f"server pid {proc.pid}; RSS at start {rss_mb(proc.pid):.0f} MB "

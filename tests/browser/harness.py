@@ -82,6 +82,21 @@ def stop(proc: subprocess.Popen) -> None:
         proc.stdout.close()
 
 
+def serve_app(log_prefix: str, seconds: float = 120) -> tuple[subprocess.Popen, str, Path]:
+    """`streamlit run app.py` on a free port of 127.0.0.1, healthy: (process, base URL, log).
+    For scripts that drive the server themselves; the caller stops it (`stop`)."""
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix=log_prefix)) / "streamlit.log"
+    proc = start_server(port, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc, log, seconds=seconds)
+    except RuntimeError:
+        stop(proc)
+        raise
+    return proc, base, log
+
+
 @contextmanager
 def served_tab(*, width: int = 1400, height: int = 1000, log_prefix: str = "bench-",
                env: dict[str, str] | None = None,
