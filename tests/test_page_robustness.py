@@ -233,3 +233,25 @@ def test_live_worst_case_matches_a_direct_engine_call_and_its_bar_ends_full() ->
     assert "done" in bars[-1].proto.text
     spec = json.dumps(figures(at)[0].spec)
     assert "worst case (live, 50 digits)" in spec
+
+
+@needs_models
+def test_eps_moved_on_one_tab_is_the_eps_of_the_next() -> None:
+    """Each tab has its own ε slider, drawn only while the tab is open (Streamlit then forgets
+    it): the scene, which the URL carries, takes the ε the visitor moved to over to the next
+    tab, and back again."""
+    at = page(section="transfer", attack="fgsm", eps="0.2", n="100")
+    at.select_slider(key="robustness.eps.transfer").set_value(0.25).run()
+    assert not at.exception
+    assert url(at, "eps") == "0.25"
+    at.session_state["robustness.section"] = ":material/shield: Adversarial training"
+    at.run()
+    assert not at.exception
+    assert url(at, "section") == "training"
+    assert at.select_slider(key="robustness.eps.training").value == pytest.approx(0.25)
+    at.select_slider(key="robustness.eps.training").set_value(0.1).run()
+    at.session_state["robustness.section"] = ":material/swap_horiz: Transferability"
+    at.run()
+    assert not at.exception
+    assert url(at, "section") == "transfer"
+    assert at.select_slider(key="robustness.eps.transfer").value == pytest.approx(0.1)
