@@ -398,14 +398,45 @@ def point_details(scene: Scene, spec: Any, results: list[Variant], truths: list[
               on_click=clear_selection)
 
 
+def map_spec(scene: Scene, result: Variant, truth: Any, *, prefix: str, chosen: int | None,
+             adding: bool, height: int, frames: bool = True) -> dict[str, Any]:
+    """The map of `result` (its attack at its own ε), the points as the attack moved them."""
+    return figs.boundary_spec(X, result.grid, result.attacked, selected=chosen,
+                              talk=scene.talk, title_prefix=prefix, height=height, truth=truth,
+                              clickable=adding, frames=frames)
+
+
 def boundary_chart(scene: Scene, result: Variant, truth: Any, i: int, *, prefix: str,
-                   chosen: int | None, adding: bool, height: int) -> None:
-    """Figure i: the map, the points as the attack moved them, the selection."""
-    fig = figs.LeanFigure(figs.boundary_spec(X, result.grid, result.attacked, selected=chosen,
-                                             talk=scene.talk, title_prefix=prefix,
-                                             height=height, truth=truth, clickable=adding))
-    chart.chart(fig, on_select="rerun", selection_mode="points", key=chart_key(i),
-                config=NO_CHART_BAR)
+                   chosen: int | None, adding: bool, height: int,
+                   near: dict[float, Variant] | None = None) -> None:
+    """Figure i: the map, the points as the attack moved them, the selection; with `near`
+    (the same model attacked at the neighbouring ε values) the browser moves the points the
+    moment ε changes, before this page has answered (pages/chart.py's preview)."""
+    how = dict(prefix=prefix, chosen=chosen, adding=adding, height=height)
+    spec_now = map_spec(scene, result, truth, **how)
+    preview = chart.previews(key("eps"), scene.eps, {
+        e: map_spec(scene, r, truth, frames=False, **how) for e, r in (near or {}).items()},
+        spec_now) if near else None
+    chart.chart(figs.LeanFigure(spec_now), on_select="rerun", selection_mode="points",
+                key=chart_key(i), config=NO_CHART_BAR, preview=preview)
+
+
+EPS_STEP = 0.05  # the ε slider's step
+
+
+def nearby(scene: Scene, result: Variant) -> dict[float, Variant]:
+    """`result`'s model attacked at the ε values one and two slider steps either side (each
+    attack cached: stepping on, all but the farthest were computed one step earlier).
+
+    Only the standard model: the adversarially trained one is trained at ε itself, and a
+    model per neighbour is seconds of training, so the side-by-side view has no preview
+    (neither map moves early rather than one). Nor with ADVPLAY_CHART=native, which has no
+    preview to draw."""
+    if chart.native():
+        return {}
+    return {e: result._replace(attacked=ui.boundary_attack(result.key, scene.attack, e,
+                                                           scene.steps))
+            for e in chart.neighbours(scene.eps, EPS_STEP, *rng("eps"))}
 
 
 def accuracy_curves(scene: Scene, spec: Any, results: list[Variant],
@@ -442,15 +473,20 @@ def one_model(scene: Scene, spec: Any, result: Variant, truth: Any, chosen: int 
               adding: bool) -> None:
     """The standard model alone: the map on the left, numbers, curve and point on the right."""
     curve_fig, curves = accuracy_curves(scene, spec, [result], [truth])
+    near = nearby(scene, result)
+    # The accuracy curve's ε marker moves with the map's points: the same neighbours.
+    curve_preview = chart.previews(key("eps"), scene.eps, {
+        e: accuracy_curves(dataclasses.replace(scene, eps=e), spec, [r], [truth])[0].spec
+        for e, r in near.items()}, curve_fig.spec) if near else None
     left, right = st.columns([3, 2], gap="medium")
     with left:
         boundary_chart(scene, result, truth, 0, prefix="", chosen=chosen, adding=adding,
-                       height=520 if scene.talk else 680)
+                       height=520 if scene.talk else 680, near=near)
     with right:
         metrics(scene, spec, result.attacked, len(y), truth)
         query_count(spec, result.attacked)
         versus_fgsm(scene, spec, result.key, result.attacked)
-        chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
+        chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR, preview=curve_preview)
         if not scene.talk:
             curve_note(*curves)
         selection_or_hint(scene, spec, [result], [truth], chosen)
