@@ -398,32 +398,71 @@ def point_details(scene: Scene, spec: Any, results: list[Variant], truths: list[
               on_click=clear_selection)
 
 
+def map_spec(scene: Scene, result: Variant, truth: Any, *, prefix: str, chosen: int | None,
+             adding: bool, height: int, frames: bool = True) -> dict[str, Any]:
+    """The map of `result` (its attack at its own ε), the points as the attack moved them."""
+    return figs.boundary_spec(X, result.grid, result.attacked, selected=chosen,
+                              talk=scene.talk, title_prefix=prefix, height=height, truth=truth,
+                              clickable=adding, frames=frames)
+
+
 def boundary_chart(scene: Scene, result: Variant, truth: Any, i: int, *, prefix: str,
-                   chosen: int | None, adding: bool, height: int) -> None:
-    """Figure i: the map, the points as the attack moved them, the selection."""
-    fig = figs.LeanFigure(figs.boundary_spec(X, result.grid, result.attacked, selected=chosen,
-                                             talk=scene.talk, title_prefix=prefix,
-                                             height=height, truth=truth, clickable=adding))
-    chart.chart(fig, on_select="rerun", selection_mode="points", key=chart_key(i),
-                config=NO_CHART_BAR)
+                   chosen: int | None, adding: bool, height: int,
+                   near: dict[float, Variant] | None = None) -> dict[str, Any] | None:
+    """Figure i: the map, the points as the attack moved them, the selection; with `near`
+    (the same model attacked at the neighbouring ε values) the browser moves the points the
+    moment ε changes, before this page has answered (pages/chart.py's preview). Returns that
+    preview (None without one)."""
+    how = dict(prefix=prefix, chosen=chosen, adding=adding, height=height)
+    spec_now = map_spec(scene, result, truth, **how)
+    preview = chart.previews(key("eps"), scene.eps, {
+        e: map_spec(scene, r, truth, frames=False, **how) for e, r in (near or {}).items()},
+        spec_now) if near else None
+    chart.chart(figs.LeanFigure(spec_now), on_select="rerun", selection_mode="points",
+                key=chart_key(i), config=NO_CHART_BAR, preview=preview)
+    return preview
 
 
-def accuracy_curves(scene: Scene, spec: Any, results: list[Variant],
-                    truths: list[Any]) -> tuple[Any, list[Any]]:
+EPS_STEP = 0.05  # the ε slider's step
+
+
+def nearby(scene: Scene, result: Variant) -> dict[float, Variant]:
+    """`result`'s model attacked at the ε values one and two slider steps either side (each
+    attack cached: stepping on, all but the farthest were computed one step earlier).
+
+    Only the standard model: the adversarially trained one is trained at ε itself, and a
+    model per neighbour is seconds of training, so the side-by-side view has no preview
+    (neither map moves early rather than one). Nor with ADVPLAY_CHART=native, which has no
+    preview to draw."""
+    if chart.native():
+        return {}
+    return {e: result._replace(attacked=ui.boundary_attack(result.key, scene.attack, e,
+                                                           scene.steps))
+            for e in chart.neighbours(scene.eps, EPS_STEP, *rng("eps"))}
+
+
+def accuracy_curves(scene: Scene, spec: Any, results: list[Variant], truths: list[Any],
+                    lines: tuple[list[Any], tuple[Any, ...]] | None = None
+                    ) -> tuple[Any, list[Any], tuple[list[Any], tuple[Any, ...]]]:
     """The accuracy-vs-ε figure of every variant (with ground truth, the certified and exact
-    curves of the standard model beside it), and the attack's curves themselves."""
-    curves = [(spec.label if scene.truth and len(results) == 1 else r.label,
-               ui.boundary_curve(r.key, scene.attack, scene.steps), r.attacked.adversarial_accuracy)
-              for r in results]
+    curves of the standard model beside it) as a figure dict, the attack's curves themselves,
+    and all the curves (pass them back as `lines` to draw the same curves at another ε)."""
+    if lines is None:
+        lines = ([ui.boundary_curve(r.key, scene.attack, scene.steps) for r in results],
+                 truths[0].curves() if truths[0] is not None else ())
+    attack_curves, truth_curves = lines
+    curves = [(spec.label if scene.truth and len(results) == 1 else r.label, c,
+               r.attacked.adversarial_accuracy)
+              for r, c in zip(results, attack_curves, strict=True)]
     bounds = []
-    if truths[0] is not None:  # the sandwich, for the standard model
-        exact_curve, certified_curve = truths[0].curves()
+    if truth_curves:  # the sandwich, for the standard model
+        exact_curve, certified_curve = truth_curves
         bounds = [("certified (CROWN)", certified_curve,
                    truths[0].certified_accuracy(scene.eps)),
                   ("exact (true robust accuracy)", exact_curve,
                    truths[0].exact_accuracy(scene.eps))]
-    fig = figs.LeanFigure(figs.curve_spec(curves, eps=scene.eps, talk=scene.talk, bounds=bounds))
-    return fig, [c for _, c, _ in curves]
+    fig = figs.curve_spec(curves, eps=scene.eps, talk=scene.talk, bounds=bounds)
+    return fig, attack_curves, lines
 
 
 HINT = ("Click a point in the figure to see its ε-ball, its gradient-sign arrow, its path "
@@ -441,16 +480,26 @@ def selection_or_hint(scene: Scene, spec: Any, results: list[Variant], truths: l
 def one_model(scene: Scene, spec: Any, result: Variant, truth: Any, chosen: int | None,
               adding: bool) -> None:
     """The standard model alone: the map on the left, numbers, curve and point on the right."""
-    curve_fig, curves = accuracy_curves(scene, spec, [result], [truth])
+    curve_fig, curves, lines = accuracy_curves(scene, spec, [result], [truth])
+    near = nearby(scene, result)
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        boundary_chart(scene, result, truth, 0, prefix="", chosen=chosen, adding=adding,
-                       height=520 if scene.talk else 680)
+        map_preview = boundary_chart(scene, result, truth, 0, prefix="", chosen=chosen,
+                                     adding=adding, height=520 if scene.talk else 680,
+                                     near=near)
+    # The accuracy curve's ε marker moves with the map's points, at the same ε values only
+    # (with ground truth the map's legend counts the missed points, and where that count
+    # changes the map waits for the server: so does the curve).
+    curve_preview = chart.previews(key("eps"), scene.eps, {
+        e: accuracy_curves(dataclasses.replace(scene, eps=e), spec, [r], [truth], lines)[0]
+        for e, r in near.items() if f"{e:g}" in map_preview["values"]},
+        curve_fig) if map_preview else None
     with right:
         metrics(scene, spec, result.attacked, len(y), truth)
         query_count(spec, result.attacked)
         versus_fgsm(scene, spec, result.key, result.attacked)
-        chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
+        chart.chart(figs.LeanFigure(curve_fig), key=key("curve"), config=NO_CHART_BAR,
+                    preview=curve_preview)
         if not scene.talk:
             curve_note(*curves)
         selection_or_hint(scene, spec, [result], [truth], chosen)
@@ -460,7 +509,7 @@ def side_by_side(scene: Scene, spec: Any, results: list[Variant], truths: list[A
                  chosen: int | None, adding: bool) -> None:
     """The standard and the adversarially trained model side by side, and what training on
     adversarial examples bought."""
-    curve_fig, curves = accuracy_curves(scene, spec, results, truths)
+    curve_fig, curves, _ = accuracy_curves(scene, spec, results, truths)
     cols = st.columns(2, gap="medium")
     for i, (result, truth, col) in enumerate(zip(results, truths, cols, strict=True)):
         with col:
@@ -478,7 +527,7 @@ def side_by_side(scene: Scene, spec: Any, results: list[Variant], truths: list[A
                icon=":material/shield:")
     left, right = st.columns(2, gap="medium")
     with left:
-        chart.chart(curve_fig, key=key("curve"), config=NO_CHART_BAR)
+        chart.chart(figs.LeanFigure(curve_fig), key=key("curve"), config=NO_CHART_BAR)
         curve_note(*curves)
     with right:
         selection_or_hint(scene, spec, results, truths, chosen)

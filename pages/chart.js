@@ -2,6 +2,10 @@
 // on every rerun that changes the figure, with the same parentElement; the chart div stays and
 // Plotly.react redraws it, so a new ε never shows a blank frame. plotly.js is the plotly
 // package's own plotly.min.js, loaded once per page through a <script> tag (data.plotly_url).
+// With data.preview the figure also moves when a slider's value changes, before the server has
+// answered (see themedPreview). The chart's box counts in its dataset what it did: `received`
+// (figures from the server), `serverDraws`, `quickDraws` (of those, drawn without react),
+// `previewDraws` (moves on the slider alone); `shown` is the slider value the figure shows.
 
 // Streamlit's light chart theme, as its st.plotly_chart applies it: the placeholder colours of
 // its Python "streamlit" template, and the layout it merges into every figure's template.
@@ -72,17 +76,20 @@ function loadPlotly(url) {
   return window.__advplayPlotly;
 }
 
+const bold = t => {
+  const title = typeof t === "string" ? {text: t} : t;
+  return {...title, text: `<b>${typeof title.text === "string" ? title.text : ""}</b>`};
+};
+const colours = text => text.replace(/#0000[0-4]\d/g, m => PLACEHOLDERS[m] || m);
+
 // The figure as st.plotly_chart would draw it: theme colours and layout, a bold title, and for
 // a selectable chart a click that selects a point (Streamlit's own defaults).
 function themed(specText, select) {
-  const spec = JSON.parse(specText.replace(/#0000[0-4]\d/g, m => PLACEHOLDERS[m] || m));
+  const spec = JSON.parse(colours(specText));
   const layout = spec.layout = isObject(spec.layout) ? spec.layout : {};
   const template = layout.template = isObject(layout.template) ? layout.template : {};
   template.layout = merge(isObject(template.layout) ? template.layout : {}, THEME);
-  if (layout.title !== undefined && layout.title !== null) {
-    const title = typeof layout.title === "string" ? {text: layout.title} : layout.title;
-    layout.title = {...title, text: `<b>${typeof title.text === "string" ? title.text : ""}</b>`};
-  }
+  if (layout.title !== undefined && layout.title !== null) layout.title = bold(layout.title);
   if (select) {
     layout.clickmode = layout.clickmode || "event+select";
     layout.hovermode = layout.hovermode || "closest";
@@ -131,33 +138,141 @@ function partsOf(spec) {
           frames: JSON.stringify(spec.frames || []), frameCount: (spec.frames || []).length};
 }
 
-function quickPlan(state, after, spec) {
-  const before = state.parts, gd = state.gd;
-  if (!before || state.touched || before.traces.length !== after.traces.length) return null;
-  if ((gd.data || []).some(t => t.selectedpoints !== undefined && t.selectedpoints !== null)) {
-    return null;  // a click's selection, which react clears
-  }
+// The plan that turns the parts shown (`before`) into `after`, or null if it takes more than the
+// quick path does; value(i, k) and layoutValue(k) give after's values.
+function planFrom(before, after, value, layoutValue) {
+  if (!before || before.traces.length !== after.traces.length) return null;
   const traces = [], updates = [];
   for (let i = 0; i < after.traces.length; i++) {
     const a = before.traces[i], b = after.traces[i], update = {};
     for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
       if (a[k] === b[k]) continue;
       if (!MOVING.has(k) || b[k] === undefined) return null;
-      update[k] = spec.data[i][k];
+      update[k] = value(i, k);
     }
     if (Object.keys(update).length) { traces.push(i); updates.push(update); }
   }
   const layout = {};
   for (const k of new Set([...Object.keys(before.layout), ...Object.keys(after.layout)])) {
     if (before.layout[k] === after.layout[k]) continue;
-    if (!RELAYOUT.has(k) || (k === "title" && spec.layout.title === undefined)) return null;
-    layout[k] = spec.layout[k] || [];
+    const v = layoutValue(k);
+    if (!RELAYOUT.has(k) || (k === "title" && v === undefined)) return null;
+    layout[k] = v || [];
   }
   return {traces, updates, layout, frames: before.frames !== after.frames,
           oldFrames: before.frameCount};
 }
 
-async function quick(Plotly, gd, plan, spec) {
+// Whether the figure shown is still the last one drawn: no frame played, no pan or zoom, no
+// legend click (state.touched), no click's selection (which react clears).
+function untouched(state) {
+  return !state.touched && !(state.gd.data || []).some(
+    t => t.selectedpoints !== undefined && t.selectedpoints !== null);
+}
+
+function quickPlan(state, after, spec) {
+  if (!untouched(state)) return null;
+  return planFrom(state.parts, after, (i, k) => spec.data[i][k], k => spec.layout[k]);
+}
+
+// A preview (pages/chart.py's `previews`): {slider: the selector of a slider's thumb, value: the
+// slider value this figure is for, values: {"0.35": diff, ...}}, each diff the quick changes
+// that make this figure the server's figure at that value. When the slider's value changes to
+// one of them, the figure moves at once, before the server has answered: the diff is applied
+// to the parts of the server's last figure (never to a preview on top of a preview), so what
+// is shown is exactly that value's figure; when the server's figure for it comes, the quick
+// path finds nothing to move but the ▶ Play frames. Nothing is previewed on a figure the
+// visitor changed (a frame played, a pan, a selected point): that waits for the server.
+function themedPreview(text) {
+  const preview = JSON.parse(colours(text));
+  for (const diff of Object.values(preview.values || {})) {
+    if (diff.layout.title !== undefined) diff.layout.title = bold(diff.layout.title);
+  }
+  return preview;
+}
+
+const same = (a, b) => Math.abs(a - b) < 1e-9;
+
+// The watched slider's value as the visitor has set it (before the server has heard of it).
+function sliderValue(preview) {
+  const el = preview && document.querySelector(preview.slider);
+  if (!el) return NaN;
+  return parseFloat(el.getAttribute("aria-valuenow") ?? el.value);
+}
+
+// The diff to show at slider value `value`: null for the figure's own value (no change),
+// undefined for a value with no preview.
+function diffAt(preview, value) {
+  if (!preview || !Number.isFinite(value)) return undefined;
+  if (same(value, preview.value)) return null;
+  const hit = Object.keys(preview.values).find(k => same(parseFloat(k), value));
+  return hit === undefined ? undefined : preview.values[hit];
+}
+
+// `base` (a server figure's parts) with a preview's diff applied.
+function ahead(base, diff) {
+  if (!diff) return base;
+  const traces = base.traces.map((t, i) => {
+    const d = diff.traces[String(i)];
+    if (!d) return t;
+    const out = {...t};
+    for (const [k, v] of Object.entries(d)) out[k] = JSON.stringify(v);
+    return out;
+  });
+  const layout = {...base.layout};
+  for (const [k, v] of Object.entries(diff.layout)) layout[k] = JSON.stringify(v);
+  return {...base, traces, layout};
+}
+
+const parsedPlan = (before, after) => planFrom(
+  before, after, (i, k) => JSON.parse(after.traces[i][k]),
+  k => after.layout[k] === undefined ? undefined : JSON.parse(after.layout[k]));
+
+const bump = (box, name) => { box.dataset[name] = String(Number(box.dataset[name] || 0) + 1); };
+
+// Watch the preview's slider: any change of a thumb's value (the attribute filter keeps this
+// to sliders) matching the selector redraws. One observer per chart, on the whole document,
+// so a thumb Streamlit replaces is watched too.
+function watchSlider(state) {
+  if (state.watching) return;
+  state.watching = new MutationObserver(records => {
+    if (!state.box.isConnected) { state.watching.disconnect(); return; }
+    const selector = state.preview && state.preview.slider;
+    if (selector && records.some(r => r.target.matches && r.target.matches(selector))) {
+      void draw(state);
+    }
+  });
+  state.watching.observe(document.body, {
+    subtree: true, attributes: true, attributeFilter: ["aria-valuenow", "aria-valuetext", "value"]});
+}
+
+// One preview step: the slider's value now, shown if it has a diff and is not shown yet.
+// Returns false when there is nothing (more) to do.
+async function previewStep(state, Plotly) {
+  const value = sliderValue(state.preview);
+  if (same(value, state.shown) || !untouched(state)) return false;
+  const diff = diffAt(state.preview, value);
+  if (diff === undefined) return false;  // no preview here: the server's figure comes as ever
+  // The ▶ Play frames are this figure's own ε's: a preview takes them away (a Play before the
+  // server's figure comes would end on the old ε's points), the server's figure brings its own.
+  const target = diff ? {...ahead(state.serverParts, diff), frames: "[]", frameCount: 0}
+    : state.serverParts;
+  const plan = parsedPlan(state.parts, target);
+  if (!plan) return false;
+  state.drawing = true;
+  try {
+    await quick(Plotly, state.gd, plan, plan.frames ? JSON.parse(target.frames) : []);
+  } finally {
+    state.drawing = false;
+  }
+  state.parts = target;
+  state.shown = value;
+  state.box.dataset.shown = String(value);
+  bump(state.box, "previewDraws");
+  return true;
+}
+
+async function quick(Plotly, gd, plan, frames) {
   if (plan.traces.length) {
     await Plotly.animate(gd, {data: plan.updates, traces: plan.traces},
                          {frame: {duration: 0, redraw: false}, transition: {duration: 0},
@@ -167,7 +282,7 @@ async function quick(Plotly, gd, plan, spec) {
   if (plan.frames) {
     // One at a time: deleteFrames sorts a list of indices as strings (10 before 2).
     for (let i = plan.oldFrames - 1; i >= 0; i--) await Plotly.deleteFrames(gd, [i]);
-    await Plotly.addFrames(gd, spec.frames || []);
+    if (frames.length) await Plotly.addFrames(gd, frames);
   }
 }
 
@@ -180,7 +295,11 @@ async function draw(state) {
   state.busy = true;
   try {
     const Plotly = await loadPlotly(state.want.plotly_url);
-    while (state.want !== state.drawnData) {
+    for (;;) {
+      if (state.want === state.drawnData) {
+        if (await previewStep(state, Plotly)) continue;
+        break;
+      }
       const data = state.want;
       const select = data.select || null;
       const signature = JSON.stringify([data.config, select]) + data.spec;
@@ -189,6 +308,7 @@ async function draw(state) {
         continue;
       }
       const spec = themed(data.spec, select);
+      const preview = data.preview ? themedPreview(data.preview) : null;
       const height = spec.layout.height || DEFAULT_HEIGHT;
       spec.layout.width = widthOf(state.box);
       spec.layout.height = height;
@@ -199,11 +319,21 @@ async function draw(state) {
       config.modeBarButtonsToRemove = [...remove];
       const parts = partsOf(spec);
       const configured = JSON.stringify([data.config, select]);
-      const plan = configured === state.configured ? quickPlan(state, parts, spec) : null;
+      let plan = configured === state.configured ? quickPlan(state, parts, spec) : null;
+      // The visitor has moved the slider on since this figure's run began (two quick presses):
+      // draw it straight at the slider's value if its preview has that value, so the points
+      // do not step back to this figure's ε on the way.
+      let shown = preview ? preview.value : NaN, target = parts;
+      const value = sliderValue(preview), diff = plan && diffAt(preview, value);
+      if (diff) {
+        const further = {...ahead(parts, diff), frames: "[]", frameCount: 0};  // as previewStep
+        const direct = parsedPlan(state.parts, further);
+        if (direct) { plan = direct; target = further; shown = value; }
+      }
       state.drawing = true;  // Plotly's events from here on are ours, not the visitor's
       try {
         if (plan) {
-          await quick(Plotly, state.gd, plan, spec);
+          await quick(Plotly, state.gd, plan, target === parts ? spec.frames || [] : []);
         } else {
           await Plotly.react(state.gd, {data: spec.data || [], layout: spec.layout, config,
                                         frames: spec.frames || []});
@@ -211,15 +341,21 @@ async function draw(state) {
       } finally {
         state.drawing = false;
       }
-      state.parts = parts;
+      state.parts = target;
+      state.serverParts = parts;
+      state.preview = preview;
+      state.shown = shown;
       state.configured = configured;
       state.touched = false;
       state.box.dataset.quickDraws = String(Number(state.box.dataset.quickDraws || 0) + !!plan);
+      state.box.dataset.shown = String(shown);
+      bump(state.box, "serverDraws");
       state.figure = spec;
       state.signature = signature;
       state.drawnData = data;
       state.select = select;
       if (!state.listening) listen(state, Plotly);
+      if (preview) watchSlider(state);
     }
   } catch (error) {
     const note = state.box.querySelector(".chart-error") || state.box.appendChild(
@@ -266,9 +402,11 @@ export default function (component) {
     const gd = document.createElement("div");
     box.appendChild(gd);
     parentElement.appendChild(box);
-    box.__chart = {box, gd, want: null, drawnData: null, busy: false, listening: false};
+    box.__chart = {box, gd, want: null, drawnData: null, busy: false, listening: false,
+                   preview: null, shown: NaN};
   }
   const state = box.__chart;
+  bump(box, "received");  // a new figure from the server reached the chart
   state.want = data;
   state.setStateValue = setStateValue;
   if (!state.select && data.select) state.sent = JSON.stringify(emptySelection());

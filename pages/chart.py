@@ -16,6 +16,12 @@ plotly.js is the installed plotly package's own `package_data/plotly.min.js`, se
 Streamlit's component asset route (/_stcore/bidi-components/<name>/...) and loaded once per
 page, never sent with a rerun: nothing is downloaded and nothing 4.8 MB travels per ε.
 
+A chart can also move before the server answers: `preview` sends, beside the figure, what the
+figure would become at the neighbouring values of a slider (`quick_diff`: only the keys the quick
+path moves). pages/chart.js watches that slider and applies the neighbour's difference the
+moment its value changes; the server's figure for that value, when it comes, then finds the
+points already where it puts them and only replaces the ▶ Play frames.
+
 `ADVPLAY_CHART=native` draws every chart with st.plotly_chart instead (benchmarks/blank_frames.py
 compares the two). AppTest runs the component like any element; `figures(at)`
 reads the figures whichever way they were drawn (tests/apptest_figures.py).
@@ -41,6 +47,11 @@ NAME = "advplay_chart"
 ASSETS = "advplay.plotlyjs"  # a component that only serves plotly.min.js; never mounted
 PLOTLY_DIR = Path(plotly.__file__).resolve().parent
 EMPTY_SELECTION: dict[str, list] = {"points": [], "point_indices": [], "box": [], "lasso": []}
+# What pages/chart.js's quick path redraws without Plotly.react (its MOVING and RELAYOUT): per
+# trace, these keys (an animation step); in the layout, these (a relayout each). Keep in step.
+MOVING = frozenset({"x", "y", "customdata", "text", "hovertext"})
+RELAYOUT = frozenset({"title", "sliders", "shapes", "annotations"})
+_ABSENT = object()
 
 _draw = components.component(NAME, js=(Path(__file__).with_name("chart.js")).read_text(),
                              isolate_styles=False)
@@ -68,13 +79,91 @@ def _plotly_url() -> str:
     return f"{'/' + base if base else ''}/_stcore/bidi-components/{ASSETS}/plotly.min.js"
 
 
+def quick_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
+    """What turns figure dict `before` into `after` on pages/chart.js's quick path, or None when
+    that path cannot (a trace more or less, a style, the axes: anything but moving keys).
+
+    Returns {"traces": {"<index>": {key: after's value}}, "layout": {key: after's value}}: per
+    trace the changed keys among MOVING, in the layout those among RELAYOUT (a layout key that
+    `after` lacks becomes [], which clears it, as the quick path does). Frames are not compared:
+    a preview leaves them, and the server's own figure replaces them."""
+    data_b, data_a = before.get("data") or [], after.get("data") or []
+    if len(data_b) != len(data_a):
+        return None
+    traces: dict[str, dict[str, Any]] = {}
+    for i, (b, a) in enumerate(zip(data_b, data_a, strict=True)):
+        update = {}
+        for k in b.keys() | a.keys():
+            new = a.get(k, _ABSENT)
+            if b.get(k, _ABSENT) == new:
+                continue
+            if k not in MOVING or new is _ABSENT or new is None:
+                return None
+            update[k] = new
+        if update:
+            traces[str(i)] = update
+    layout_b, layout_a = before.get("layout") or {}, after.get("layout") or {}
+    layout: dict[str, Any] = {}
+    for k in layout_b.keys() | layout_a.keys():
+        new = layout_a.get(k, _ABSENT)
+        if layout_b.get(k, _ABSENT) == new:
+            continue
+        if k not in RELAYOUT or (k == "title" and (new is _ABSENT or new is None)):
+            return None
+        layout[k] = [] if new is _ABSENT or new is None else new
+    return {"traces": traces, "layout": layout}
+
+
+def apply_diff(fig: dict[str, Any], diff: dict[str, Any]) -> dict[str, Any]:
+    """`fig` with `diff` (from quick_diff) applied, as a new dict (frames dropped): what the
+    browser shows after a preview. For tests and for anyone checking a diff."""
+    data = [dict(t) for t in fig.get("data") or []]
+    for i, update in diff["traces"].items():
+        data[int(i)].update(update)
+    return {"data": data, "layout": {**(fig.get("layout") or {}), **diff["layout"]}}
+
+
+def neighbours(value: float, step: float, lo: float, hi: float, reach: int = 2) -> list[float]:
+    """The slider values `reach` steps either side of `value` within [lo, hi], nearest first,
+    rounded off (0.35, not 0.35000000000000003: the value the slider itself sends)."""
+    out = []
+    for k in range(1, reach + 1):
+        for sign in (1, -1):
+            v = round(value + sign * k * step, 9)
+            if lo - 1e-9 <= v <= hi + 1e-9:
+                out.append(v + 0.0)
+    return out
+
+
+def previews(slider_key: str, value: float,
+            figures: dict[float, dict[str, Any] | None], current: dict[str, Any]) -> dict | None:
+    """The `preview` argument of chart(): for each neighbouring slider value with a figure, the
+    quick difference from `current` (values whose difference is not quick are left out).
+    slider_key: the st.slider's key; its thumb is the element the browser watches."""
+    import re
+
+    values = {}
+    for v, fig in figures.items():
+        diff = None if fig is None else quick_diff(current, fig)
+        if diff is not None:
+            values[f"{v:g}"] = diff
+    if not values:
+        return None
+    cls = "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", slider_key)
+    return {"slider": f".{cls} [role=slider], .{cls} input[type=range]",
+            "value": value, "values": values}
+
+
 def chart(fig: Any, *, key: str, on_select: Literal["rerun"] | None = None,
-          selection_mode: str = "points", config: dict[str, Any] | None = None) -> Any:
+          selection_mode: str = "points", config: dict[str, Any] | None = None,
+          preview: dict[str, Any] | None = None) -> Any:
     """Draw a Plotly figure (a go.Figure or a figure dict) full width, in place across reruns.
 
     key: the chart's identity (the same key on the next run redraws the same chart); with
     on_select="rerun" a click on a point selects it and reruns (the fragment, inside one), the
     selection in `st.session_state[key]["selection"]`. Returns that state, as st.plotly_chart.
+    preview: what `previews()` returns, or None (st.plotly_chart, with ADVPLAY_CHART=native,
+    ignores it).
     """
     if native():
         extra = {} if on_select is None else {"on_select": on_select,
@@ -86,6 +175,8 @@ def chart(fig: Any, *, key: str, on_select: Literal["rerun"] | None = None,
         raise ValueError("only selection_mode='points' is supported")
     data = {"spec": plotly.io.to_json(fig, validate=False), "config": config or {},
             "select": selection_mode if on_select else None, "plotly_url": _plotly_url()}
+    if preview:
+        data["preview"] = plotly.io.json.to_json_plotly(preview)
     if on_select is None:
         _draw(key=key, data=data, width="stretch", height="content")
         return None

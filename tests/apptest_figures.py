@@ -22,6 +22,7 @@ class Figure:
     id: str          # the element id (ends with the key)
     spec: dict[str, Any]  # the figure: data, layout, frames
     kind: str        # "plotly_chart" or "bidi_component"
+    preview: dict[str, Any] | None = None  # pages/chart.py's preview sent with it, if any
 
     def __getitem__(self, name: str) -> Any:
         return self.spec[name]
@@ -35,5 +36,7 @@ def figures(at: AppTest) -> list[Figure]:
             found.append(Figure(node.key, node.proto.id, json.loads(node.proto.spec), kind))
         elif kind == "bidi_component" and node.proto.component_name == NAME:
             data = json.loads(node.proto.json or node.proto.mixed.json)
-            found.append(Figure(node.key, node.proto.id, json.loads(data["spec"]), kind))
+            preview = json.loads(data["preview"]) if data.get("preview") else None
+            found.append(Figure(node.key, node.proto.id, json.loads(data["spec"]), kind,
+                                preview))
     return found

@@ -6,6 +6,11 @@ the browser painted a blank frame before the new one. Here a MutationObserver co
 and the chart must be the very same element after the steps. Clicking a point still selects it
 (and it stays selected while ε moves), ▶ Play still plays after an ε step re-created the frames,
 and plotly.js came from this server, once.
+
+An ε press moves the points before the server has answered (the preview pages/chart.py sends
+beside each figure): the map and the curve change before the new figure reaches the chart, and
+once the server's figure is drawn the map is the picture a fresh page draws, also after presses
+faster than the server, and never on a figure the visitor has changed.
 """
 
 from __future__ import annotations
@@ -201,5 +206,80 @@ def test_a_played_frame_is_put_back_by_the_next_eps_step(tab: Any, app_server: s
                           ".textContent)")
     _step(tab)
     assert _quick_draws(tab) == 1  # this one went through Plotly.react
+    assert _counter(tab, "preview-draws") == 1  # and no preview on the played frame
     assert "ε = 0.4" in _title(tab)
     _same_as_a_fresh_page(tab, app_server, "0.4")
+
+
+def _counter(page: Any, name: str, i: int = 0) -> int:
+    return int(page.locator("[data-testid=stPlotlyChart]").nth(i).get_attribute(
+        f"data-{name}") or 0)
+
+
+# Each chart's counters as they change, in order, with the map's title at that moment:
+# "preview-draws" (the figure moved on the slider's value alone), "received" (a new figure from
+# the server reached the chart), "server-draws" (it was drawn).
+EVENTS = """() => {
+    window.__events = [];
+    document.querySelectorAll("[data-testid=stPlotlyChart]").forEach((box, i) =>
+        new MutationObserver(records => { for (const r of records) window.__events.push({
+            chart: i, what: r.attributeName.slice(5),
+            title: (document.querySelector('.js-plotly-plot .gtitle') || {}).textContent});
+        }).observe(box, {attributes: true, attributeFilter: [
+            "data-preview-draws", "data-received", "data-server-draws"]}));
+}"""
+
+
+def test_an_eps_press_moves_the_points_before_the_server_answers(tab: Any,
+                                                                 app_server: str) -> None:
+    open_page(tab, app_server, BOUNDARY)
+    for eps in ("0.35", "0.4", "0.45"):
+        tab.evaluate(EVENTS)
+        _step(tab)
+        events = tab.evaluate("() => window.__events")
+        for chart in (0, 1):  # the map, and the accuracy curve's ε marker with it
+            mine = [e["what"] for e in events if e["chart"] == chart]
+            assert mine and mine[0] == "preview-draws", (chart, mine)
+            assert "received" in mine and "server-draws" in mine, (chart, mine)
+        first = next(e for e in events if e["chart"] == 0)
+        assert f"ε = {eps}:" in first["title"], first  # the new ε's picture, at once
+        assert f"ε = {eps}:" in _title(tab)
+    assert _counter(tab, "preview-draws") == 3 and _counter(tab, "server-draws") >= 4
+    assert _quick_draws(tab) == 3  # the server's figures found the points already moved
+    _same_as_a_fresh_page(tab, app_server, "0.45")
+
+
+def test_presses_faster_than_the_server_end_on_the_fresh_pages_picture(
+        tab: Any, app_server: str) -> None:
+    """Three presses before the server answers the first: 0.35 and 0.4 are previewed from
+    0.3's figure, 0.45 (three steps away) is not; whichever figures the server sends on the way,
+    the last one leaves exactly the fresh page's map."""
+    open_page(tab, app_server, BOUNDARY)
+    _eps_thumb(tab).focus()
+    start = time.perf_counter()
+    for _ in range(3):
+        tab.keyboard.press("ArrowRight")
+    RunLog.of(tab).wait_finished(start)
+    RunLog.of(tab).settle(after=start)
+    wait_rendered(tab, quiet_ms=300)
+    tab.wait_for_function(f"() => /ε = 0.45:/.test(document.querySelector('{FIG} .gtitle')"
+                          ".textContent)")
+    assert _counter(tab, "preview-draws") >= 1
+    _same_as_a_fresh_page(tab, app_server, "0.45")
+
+
+def test_a_point_selected_then_eps_previewed_draws_the_fresh_pages_ball(
+        tab: Any, app_server: str) -> None:
+    """A clicked point's ε-ball grows with ε: the preview carries the shapes too."""
+    scene = BOUNDARY + "&point=5"
+    open_page(tab, app_server, scene)
+    assert tab.evaluate(f"() => document.querySelector('{FIG}').layout.shapes.length") == 1
+    _step(tab)
+    assert _counter(tab, "preview-draws") == 1
+    stepped = _chart_pixels(tab)
+    open_page(tab, app_server, scene.replace("eps=0.3", "eps=0.35"))
+    import numpy as np
+
+    fresh = _chart_pixels(tab)
+    assert stepped.shape == fresh.shape
+    assert (np.abs(stepped - fresh).sum(axis=2) > 60).mean() < 0.002

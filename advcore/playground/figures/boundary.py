@@ -261,7 +261,7 @@ def _selection(spec: dict[str, Any], X: np.ndarray, a: Attacked, i: int, talk: b
 def boundary_spec(
     X: np.ndarray, grid: Grid, a: Attacked, *, selected: int | None = None, talk: bool = False,
     title_prefix: str = "", height: int = 620, truth: GroundTruth | None = None,
-    clickable: bool = False,
+    clickable: bool = False, frames: bool = True,
 ) -> dict[str, Any]:
     """The probability map, the boundary, and every point animated from clean to adversarial,
     as a plain Plotly figure dict (what `boundary_figure` wraps; the page sends it unvalidated).
@@ -270,7 +270,8 @@ def boundary_spec(
     selected: index of a clicked point (ε-ball, gradient arrow, path), or None.
     truth: the exact answer in the attack's norm: ε* in each point's hover text, diamonds on
     the points the attack missed, and for the selected point its certified ball and optimal
-    adversarial point. clickable: add the invisible click grid (adding points).
+    adversarial point. clickable: add the invisible click grid (adding points). frames=False
+    leaves out the animation's frames (a figure only compared, never played: a preview).
 
     Lean on purpose: moving ε resends all of it. Arrays go as base64 float32 typed arrays and
     frames carry only what moves; the probability map is a small PNG.
@@ -319,6 +320,8 @@ def boundary_spec(
             _truth_selection(spec, X, truth, selected, talk)
     if clickable:
         data.append(click_grid(grid))
+    if not frames:
+        return spec
     spec["frames"] = [
         {"name": str(k), "traces": ANIMATED, "data": _point_traces(a, k, size, full=False),
          "layout": {"title": {"text": title_text(a, k, prefix=title_prefix)}}}
