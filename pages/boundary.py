@@ -39,6 +39,7 @@ FIELDS = ("dataset", "n", "noise", "seed", "model", "width", "depth", "attack", 
 
 
 key, rng = ui.BOUNDARY.key, ui.BOUNDARY.bounds
+EPS_STEP = 0.05  # one arrow-key press on the ε slider; the previews are one and two away
 
 
 # --- the scene: URL -> widgets (first run of a session) -> scene -> URL ---------------------------
@@ -120,7 +121,7 @@ def attack_controls(*, with_eps: bool, with_rest: bool, columns: bool = False) -
         spec = ATTACKS[ss[key("attack")]]
     if with_eps:
         norm_name = "L∞" if spec.norm == "linf" else "L2"
-        c_eps.slider(f"ε ({norm_name} radius, feature units)", *rng("eps"), step=0.05,
+        c_eps.slider(f"ε ({norm_name} radius, feature units)", *rng("eps"), step=EPS_STEP,
                      key=key("eps"),
                      help="How far each point may move: a square of half-side ε for L∞ "
                           "attacks, a disc of radius ε for L2 attacks. DeepFool stops at the "
@@ -423,9 +424,6 @@ def boundary_chart(scene: Scene, result: Variant, truth: Any, i: int, *, prefix:
     return preview
 
 
-EPS_STEP = 0.05  # the ε slider's step
-
-
 def nearby(scene: Scene, result: Variant) -> dict[float, Variant]:
     """`result`'s model attacked at the ε values one and two slider steps either side (each
     attack cached: stepping on, all but the farthest were computed one step earlier).
@@ -487,9 +485,9 @@ def one_model(scene: Scene, spec: Any, result: Variant, truth: Any, chosen: int 
         map_preview = boundary_chart(scene, result, truth, 0, prefix="", chosen=chosen,
                                      adding=adding, height=520 if scene.talk else 680,
                                      near=near)
-    # The accuracy curve's ε marker moves with the map's points, at the same ε values only
-    # (with ground truth the map's legend counts the missed points, and where that count
-    # changes the map waits for the server: so does the curve).
+    # The accuracy curve's ε marker moves with the map's points, at the same ε values only:
+    # where the map has no quick diff (a figure that changes more than points, names and
+    # shapes), it waits for the server, and so does the curve.
     curve_preview = chart.previews(key("eps"), scene.eps, {
         e: accuracy_curves(dataclasses.replace(scene, eps=e), spec, [r], [truth], lines)[0]
         for e, r in near.items() if f"{e:g}" in map_preview["values"]},

@@ -129,6 +129,7 @@ function selectionOf(event) {
 // path compares with the last figure sent, which then is not what is shown.
 const MOVING = new Set(["x", "y", "customdata", "text", "hovertext"]);  // per trace: animated
 const RELAYOUT = new Set(["title", "sliders", "shapes", "annotations"]);  // each redrawn alone
+const RESTYLE = new Set(["name"]);  // per trace, restyled: a legend entry (the missed points' count)
 
 // The figure's parts as JSON text, to tell which changed (Plotly keeps and edits the objects).
 function partsOf(spec) {
@@ -142,15 +143,16 @@ function partsOf(spec) {
 // quick path does; value(i, k) and layoutValue(k) give after's values.
 function planFrom(before, after, value, layoutValue) {
   if (!before || before.traces.length !== after.traces.length) return null;
-  const traces = [], updates = [];
+  const traces = [], updates = [], styles = [];
   for (let i = 0; i < after.traces.length; i++) {
-    const a = before.traces[i], b = after.traces[i], update = {};
+    const a = before.traces[i], b = after.traces[i], update = {}, style = {};
     for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
       if (a[k] === b[k]) continue;
-      if (!MOVING.has(k) || b[k] === undefined) return null;
-      update[k] = value(i, k);
+      if (!(MOVING.has(k) || RESTYLE.has(k)) || b[k] === undefined) return null;
+      (RESTYLE.has(k) ? style : update)[k] = value(i, k);
     }
     if (Object.keys(update).length) { traces.push(i); updates.push(update); }
+    if (Object.keys(style).length) styles.push([i, style]);
   }
   const layout = {};
   for (const k of new Set([...Object.keys(before.layout), ...Object.keys(after.layout)])) {
@@ -159,7 +161,7 @@ function planFrom(before, after, value, layoutValue) {
     if (!RELAYOUT.has(k) || (k === "title" && v === undefined)) return null;
     layout[k] = v || [];
   }
-  return {traces, updates, layout, frames: before.frames !== after.frames,
+  return {traces, updates, styles, layout, frames: before.frames !== after.frames,
           oldFrames: before.frameCount};
 }
 
@@ -277,6 +279,10 @@ async function quick(Plotly, gd, plan, frames) {
     await Plotly.animate(gd, {data: plan.updates, traces: plan.traces},
                          {frame: {duration: 0, redraw: false}, transition: {duration: 0},
                           mode: "immediate"});
+  }
+  // Plotly.restyle takes a value per trace: wrapped in a list, a name is one trace's name.
+  for (const [i, style] of plan.styles) {
+    await Plotly.restyle(gd, Object.fromEntries(Object.entries(style).map(([k, v]) => [k, [v]])), [i]);
   }
   if (Object.keys(plan.layout).length) await Plotly.relayout(gd, plan.layout);
   if (plan.frames) {

@@ -47,10 +47,12 @@ NAME = "advplay_chart"
 ASSETS = "advplay.plotlyjs"  # a component that only serves plotly.min.js; never mounted
 PLOTLY_DIR = Path(plotly.__file__).resolve().parent
 EMPTY_SELECTION: dict[str, list] = {"points": [], "point_indices": [], "box": [], "lasso": []}
-# What pages/chart.js's quick path redraws without Plotly.react (its MOVING and RELAYOUT): per
+# What pages/chart.js's quick path redraws without Plotly.react (its MOVING, RESTYLE, RELAYOUT): per
 # trace, these keys (an animation step); in the layout, these (a relayout each). Keep in step.
 MOVING = frozenset({"x", "y", "customdata", "text", "hovertext"})
 RELAYOUT = frozenset({"title", "sliders", "shapes", "annotations"})
+# Per trace, restyled rather than animated: a legend entry's name (the missed points' count).
+RESTYLE = frozenset({"name"})
 _ABSENT = object()
 
 _draw = components.component(NAME, js=(Path(__file__).with_name("chart.js")).read_text(),
@@ -84,7 +86,7 @@ def quick_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] 
     that path cannot (a trace more or less, a style, the axes: anything but moving keys).
 
     Returns {"traces": {"<index>": {key: after's value}}, "layout": {key: after's value}}: per
-    trace the changed keys among MOVING, in the layout those among RELAYOUT (a layout key that
+    trace the changed keys among MOVING and RESTYLE, in the layout those among RELAYOUT (a layout key that
     `after` lacks becomes [], which clears it, as the quick path does). Frames are not compared:
     a preview leaves them, and the server's own figure replaces them."""
     data_b, data_a = before.get("data") or [], after.get("data") or []
@@ -97,7 +99,7 @@ def quick_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] 
             new = a.get(k, _ABSENT)
             if b.get(k, _ABSENT) == new:
                 continue
-            if k not in MOVING or new is _ABSENT or new is None:
+            if k not in MOVING | RESTYLE or new is _ABSENT or new is None:
                 return None
             update[k] = new
         if update:

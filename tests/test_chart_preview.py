@@ -103,19 +103,21 @@ def test_a_layout_list_the_neighbour_lacks_is_cleared(world):
     assert chart.quick_diff(now, after) == {"traces": {}, "layout": {"annotations": []}}
 
 
-def test_ground_truth_figures_preview_only_when_the_legend_stays(world):
-    """With ground truth the missed points' legend entry counts them: where the count changes
-    the legend changes, which the quick path does not draw, so that ε has no preview; where it
-    stays, the diamonds move with the diff."""
+def test_ground_truth_figures_preview_with_the_missed_count_in_the_legend(world):
+    """With ground truth the missed points' legend entry counts them, and the count changes
+    with ε: the diff restyles that trace's name (RESTYLE) beside moving the diamonds, and
+    applied it is the neighbour's figure."""
     *_, truth = world
     now = _spec(world, "pgd", 0.3, truth=truth)
+    renamed = 0
     for e in EPSILONS[1:]:
         after = _spec(world, "pgd", e, frames=False, truth=truth)
         diff = chart.quick_diff(now, after)
+        assert diff is not None and _drawn(chart.apply_diff(now, diff)) == _drawn(after)
         if now["data"][5]["name"] != after["data"][5]["name"]:
-            assert diff is None
-        else:
-            assert diff is not None and _drawn(chart.apply_diff(now, diff)) == _drawn(after)
+            renamed += 1
+            assert diff["traces"]["5"]["name"] == after["data"][5]["name"]
+    assert renamed  # the count did change somewhere, so the name path was exercised
 
 
 def test_the_accuracy_curve_previews_its_marker(world):
@@ -162,3 +164,4 @@ def test_python_and_javascript_agree_on_what_the_quick_path_moves():
 
     assert js_set("MOVING") == chart.MOVING
     assert js_set("RELAYOUT") == chart.RELAYOUT
+    assert js_set("RESTYLE") == chart.RESTYLE

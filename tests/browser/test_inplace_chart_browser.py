@@ -167,12 +167,12 @@ def _quick_draws(page: Any) -> int:
         "data-quick-draws") or 0)
 
 
-def _same_as_a_fresh_page(page: Any, app_server: str, eps: str) -> None:
+def _same_as_a_fresh_page(page: Any, app_server: str, eps: str, scene: str = BOUNDARY) -> None:
     """The map drawn step by step looks as the page opened afresh at the same ε draws it."""
     import numpy as np
 
     stepped = _chart_pixels(page)
-    open_page(page, app_server, BOUNDARY.replace("eps=0.3", f"eps={eps}"))
+    open_page(page, app_server, scene.replace("eps=0.3", f"eps={eps}"))
     assert f"ε = {eps}" in _title(page)
     fresh = _chart_pixels(page)
     assert stepped.shape == fresh.shape
@@ -283,3 +283,23 @@ def test_a_point_selected_then_eps_previewed_draws_the_fresh_pages_ball(
     fresh = _chart_pixels(tab)
     assert stepped.shape == fresh.shape
     assert (np.abs(stepped - fresh).sum(axis=2) > 60).mean() < 0.002
+
+
+def test_ground_truth_previews_carry_the_missed_points_and_their_count(
+        tab: Any, app_server: str) -> None:
+    """With ground truth the legend counts the points the attack missed, and the count changes
+    with ε: the preview restyles that legend entry as it moves the diamonds, and the map ends
+    on the fresh page's picture, legend included."""
+    scene = BOUNDARY + "&truth=1"
+    open_page(tab, app_server, scene)
+    legend = lambda: tab.locator(f"{FIG} .legend").first.text_content()  # noqa: E731
+    seen = {legend()}
+    for _ in range(3):
+        _step(tab)
+        seen.add(legend())
+    assert len(seen) > 1, seen  # the missed count did change on the way
+    assert _counter(tab, "preview-draws") == 3
+    assert _counter(tab, "preview-draws", 1) == 3  # the curve's ε marker moved with it
+    assert "ε = 0.45" in _title(tab)
+    _same_as_a_fresh_page(tab, app_server, "0.45", scene)
+    assert legend() in seen
