@@ -20,9 +20,9 @@ after the key press:
   tenth of what the chart had before the press.
 - removed: how many times a `.js-plotly-plot` left the DOM (a MutationObserver), and painted
   frames (requestAnimationFrame) in which a chart region held no drawn Plotly chart.
-- on /boundary, key press → points moved: the first screencast frame whose map region is much
-  closer to the finished picture than the picture before the press was (clock_check's rule);
-  with a preview (pages/chart.py) that is the preview's frame, the picture being the same.
+- on /boundary, key press → points moved: the first screencast frame in which three quarters of
+  the map pixels the step changes (by more than CHANGED_LEVEL grey levels between the picture
+  before the press and the finished one) look finished (within CLOSE_LEVEL); with a preview (pages/chart.py) that is the preview's frame, the picture being the same.
 - on /boundary, key press → the server's figure painted: two animation frames after the chart
   says it drew a figure from the server (its `data-server-draws` counter); code without that
   counter (before previews) draws the title only from the server's figure, so there it is
@@ -57,6 +57,9 @@ CHART = "[data-testid='stPlotlyChart']"
 SHOT_WIDTH = 1400
 INK_LEVEL = 12       # grey levels from white that count as drawn
 BLANK_SHARE = 0.1    # a chart with less than this share of its ink before the press is blank
+CHANGED_LEVEL = 40   # grey levels: a map pixel the ε step changes (JPEG noise stays well under)
+CLOSE_LEVEL = 16     # grey levels: a changed pixel that already looks as in the finished map
+MIN_CHANGED = 30     # fewer changed pixels than this: the step moved nothing to time
 
 WATCH_JS = """() => {
     // Removals of a Plotly chart from the DOM, and painted frames with a chart region empty.
@@ -212,12 +215,19 @@ def measure(tab: Any, c: Any, clock: Any, base: str, *, path: str, presses: int,
         blank_frames += blanks
         blank_presses += blanks > 0
         if title:  # the map (first chart): first frame close to the finished picture
+            # The pixels an ε step changes are few (the points move a little): judge only
+            # those that differ clearly between the picture before the press and the finished
+            # one, and take the first frame in which three quarters of them look finished. (A
+            # mean over the whole map was under one grey level for most steps, which left
+            # them out of the figure.)
             final = after[-1][1][0]
-            gap = np.abs(earlier[-1][0] - final).mean()
-            shown = next((t for t, r in later if np.abs(r[0] - final).mean() < 0.25 * gap),
-                         None)
-            if shown is not None and gap >= 1:
-                shown_ms.append(shown - key)
+            changed = np.abs(earlier[-1][0] - final) > CHANGED_LEVEL
+            if changed.sum() >= MIN_CHANGED:
+                shown = next((t for t, r in later
+                              if (np.abs(r[0] - final)[changed] < CLOSE_LEVEL).mean() >= 0.75),
+                             None)
+                if shown is not None:
+                    shown_ms.append(shown - key)
     watch = tab.evaluate("() => { window.__blank.on = false; return window.__blank; }")
     return {"presses": analysed, "charts": len(boxes), "blank_frames": blank_frames,
             "blank_presses": blank_presses, "removed": watch["removed"],
