@@ -289,7 +289,8 @@ def open_page(page: Any, base: str, path: str, *, timeout_s: float = 240) -> Non
     enter(page, base, timeout_s=timeout_s)
     before = time.perf_counter()
     page.goto(base + path)
-    page.get_by_test_id("stSidebarNav").wait_for(timeout=timeout_s * 1000)
+    # Attached, not visible: in talk mode (talk=1) the menu sits in the collapsed sidebar.
+    page.get_by_test_id("stSidebarNav").wait_for(state="attached", timeout=timeout_s * 1000)
     log.settle(after=before, timeout_s=timeout_s)
     wait_rendered(page, timeout_ms=timeout_s * 1000)
 
