@@ -345,10 +345,10 @@ def test_shipped_worst_case_is_consistent_and_at_most_pgd(name):
     assert block["ci95"] == [round(lo, 4), round(hi, 4)]
 
 
-def test_linear_cards_worst_case_is_reproduced_exactly_by_a_live_cell():
+def test_linear_cards_worst_case_is_reproduced_exactly_by_a_live_cell(worst_case_counts):
     """The live path and the card agree: the curve's cells of sweep.CHUNK digits at ε = 0.05
     and ε = 0.3, run live, add up to the card curve's counts exactly (mnist-linear: seconds of
-    CPU)."""
+    CPU; through conftest's memo, which runs each cell once per session)."""
     from advcore import sweep
 
     model, card = shipped("mnist-linear")
@@ -360,6 +360,6 @@ def test_linear_cards_worst_case_is_reproduced_exactly_by_a_live_cell():
     m = curve["digits"]
     for eps in (0.05, 0.3):
         i = curve["epsilons"].index(eps)
-        live = sum(sweep.worst_case_count(model, x[a:b], y[a:b], eps=eps).robust
+        live = sum(worst_case_counts(model, x[a:b], y[a:b], eps=eps).robust
                    for a, b in sweep.spans(m, sweep.CHUNK))
         assert live == curve["robust"][i]

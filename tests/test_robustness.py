@@ -18,7 +18,7 @@ from advcore.evaluate import robust_accuracy
 from advcore.models import AssetError, load_card, pretrained
 from advcore.playground import robustness as rb
 from advcore.playground.figures import robustness as figs
-from tests.conftest import TinyCNN, labels_of
+from tests.conftest import TinyCNN, WorstCaseCounts, labels_of
 
 
 @pytest.fixture(autouse=True)
@@ -331,14 +331,16 @@ def _linear_digits(n: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     return shipped("mnist-linear"), x[:n], y[:n]
 
 
-def test_worst_case_count_is_a_direct_engine_call_and_its_progress_reaches_the_end() -> None:
+def test_worst_case_count_is_a_direct_engine_call_and_its_progress_reaches_the_end(
+        worst_case_counts: WorstCaseCounts) -> None:
     """The wrappers that report progress and ask should_stop only watch: the counts are those
     of robust_accuracy called directly on the same digits (the oracle), and the reported
     fraction only grows and ends at 1.0. Shipped mnist-linear, 50 digits, ε = 0.05."""
     model, x, y = _linear_digits(50)
     seen: list[float] = []
-    got = sweep.worst_case_count(model, x, y, eps=0.05, progress=lambda f, what: seen.append(f),
-                              should_stop=lambda: False)
+    # Watched, so it runs here; the counts are kept for the next test (conftest's memo).
+    got = worst_case_counts(model, x, y, eps=0.05, progress=lambda f, what: seen.append(f),
+                            should_stop=lambda: False)
     direct = robust_accuracy(model, x, y, eps=0.05, seed=rb.SEED)
     assert got.n == 50 and got.robust == int(direct.robust.sum())
     assert got.clean == int(direct.clean.sum())
@@ -348,14 +350,16 @@ def test_worst_case_count_is_a_direct_engine_call_and_its_progress_reaches_the_e
     assert 0 < got.robust < got.clean  # a setting where the figure means something
 
 
-def test_worst_case_line_lies_at_or_below_pgd_on_the_same_digits() -> None:
+def test_worst_case_line_lies_at_or_below_pgd_on_the_same_digits(
+        worst_case_counts: WorstCaseCounts) -> None:
     """The property, on a real small run: at every ε the ensemble leaves at most as many of the
     same digits robust as PGD-20, and the figure draws exactly those points in the PGD panel.
-    Shipped mnist-linear on 50 digits at six ε, and mnist-cnn on 20 digits at ε = 0.1."""
+    Shipped mnist-linear on 50 digits at six ε, and mnist-cnn on 20 digits at ε = 0.1 (the
+    counts through conftest's memo: cells another test ran are not run twice)."""
     points = []
     model, x, y = _linear_digits(50)
     for e in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
-        count = sweep.worst_case_count(model, x, y, eps=e)
+        count = worst_case_counts(model, x, y, eps=e)
         pgd = sweep.correct(model, x, y, attack="pgd", eps=e, steps=20)
         points.append(sweep.combine_worst_case("mnist-linear", e, [count], pgd=pgd, pgd_steps=20))
     cnn = shipped("mnist-cnn")

@@ -1,7 +1,9 @@
 """Fixtures for the browser tests: one Streamlit server per session, headless Chromium.
 
 - `app_server`: `streamlit run app.py` on a free port bound to 127.0.0.1, waited on through
-  /_stcore/health; yields the base URL and stops the process by its PID at the end.
+  /_stcore/health, its app.py run once (harness.navigate_once: direct links then get the real
+  pages, so tests need not visit / first); yields the base URL and stops the process by its PID
+  at the end.
 - `browser`: a Playwright Chromium (Debian's /usr/bin/chromium; never `playwright install`).
 
 The harness itself (server, Chromium, RunLog, PaintClock) is harness.py, which the benchmarks
@@ -18,7 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, start_server, stop, wait_healthy
+from harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NAVIGATED,
+    ROOT,
+    free_port,
+    navigate_once,
+    start_server,
+    stop,
+    wait_healthy,
+)
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -49,8 +61,10 @@ def app_server() -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc, log_path)
+        navigate_once(base)
         yield base
     finally:
+        NAVIGATED.discard(base)
         stop(proc)
 
 

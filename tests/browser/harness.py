@@ -7,7 +7,10 @@
 - `served_tab`: both at once for a script (the benchmarks): the app and a Chromium tab.
 - `RunLog`: the app's websocket messages, decoded: when a script run finished.
 - `wait_rendered`: the browser has drawn what the server sent (no placeholder, DOM quiet).
-- `open_page`: / first, then a page or scene, waited on until it is drawn.
+- `open_page`: / first (unless the server is in `NAVIGATED`), then a page or scene, waited on
+  until it is drawn.
+- `navigate_once`: run app.py once on a fresh server over the websocket, so that direct links
+  get the real pages; the server's base goes into `NAVIGATED`.
 - `PaintClock`: key press → the frame that shows a text, timed inside the page.
 """
 
@@ -20,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -248,19 +252,80 @@ def wait_rendered(page: Any, quiet_ms: int = 700, timeout_ms: float = 300_000) -
         raise TimeoutError(f"the page was still drawing after {timeout_ms / 1000:.0f} s")
 
 
-def open_page(page: Any, base: str, path: str, *, timeout_s: float = 240) -> None:
-    """Open `path` as a visitor would: the entry page first (until a session has run app.py's
-    st.navigation, a fresh server serves pages/ the old way), then `path`; return when the
-    server's run has finished and the browser has drawn it."""
+# Servers (by base URL) on which a session has run app.py's st.navigation: from then on a direct
+# link gets the real pages. Only `navigate_once` adds to it, for a server that is never restarted
+# under the same address (conftest's app_server); a restarted server serves pages/ the old way
+# again, so a test that restarts its server must not be here.
+NAVIGATED: set[str] = set()
+
+
+def navigate_once(base: str, timeout_s: float = STARTUP_SECONDS) -> None:
+    """Run app.py (the home page) once in a new session on the server at `base`, over the
+    websocket as a tab would (no browser): until a session has run app.py's st.navigation, a
+    fresh server serves pages/ the old way (every file a page, app.py skipped). Marks `base` in
+    NAVIGATED, so that `open_page` goes to its page directly."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import wsclient
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    session = wsclient.Session(base.replace("http://", "ws://") + "/_stcore/stream")
+    try:
+        with warnings.catch_warnings():
+            # websockets' note that a connection used outside `with` is deprecated (wsclient's).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            finished = session.open("", "", timeout=timeout_s)
+    finally:
+        session.close()
+    if not finished:
+        raise RuntimeError(f"the home page of {base} did not run")
+    errors = [t for t in session.texts if t.startswith("exception")]
+    if errors:
+        raise RuntimeError(f"the home page of {base} failed: {errors}")
+    NAVIGATED.add(base)
+
+
+def enter(page: Any, base: str, *, timeout_s: float = 240) -> None:
+    """What a visitor's first click lands on: / and its real menu, once the run has finished.
+    Skipped on a server in NAVIGATED, where a direct link already gets the real pages."""
+    if base in NAVIGATED:
+        return
     log = RunLog.of(page)
     page.goto(base + "/")
     page.get_by_test_id("stSidebarNav").wait_for(timeout=timeout_s * 1000)
     log.settle(timeout_s=timeout_s)
+
+
+def open_page(page: Any, base: str, path: str, *, timeout_s: float = 240) -> None:
+    """Open `path` as a visitor would: the entry page first on a server where no session has
+    run app.py's st.navigation yet (until then a fresh server serves pages/ the old way), then
+    `path`; return when the server's run has finished and the browser has drawn it."""
+    log = RunLog.of(page)
+    enter(page, base, timeout_s=timeout_s)
     before = time.perf_counter()
     page.goto(base + path)
-    page.get_by_test_id("stSidebarNav").wait_for(timeout=timeout_s * 1000)
+    # Attached, not visible: in talk mode (talk=1) the menu sits in the collapsed sidebar.
+    page.get_by_test_id("stSidebarNav").wait_for(state="attached", timeout=timeout_s * 1000)
     log.settle(after=before, timeout_s=timeout_s)
     wait_rendered(page, timeout_ms=timeout_s * 1000)
+
+
+# Text that must fit its box: titles, widget labels, metric values and labels, tab labels.
+FITS = ("[data-testid='stMain'] h1, [data-testid='stMain'] h2, [data-testid='stMain'] h3, "
+        "[data-testid='stWidgetLabel'] p, [data-testid='stMetricValue'] > div, "
+        "[data-testid='stMetricLabel'] p, [data-testid='stTab'] p")
+
+
+def cut_off(page: Any) -> list[str]:
+    """The titles, labels, metrics and tab labels on `page` wider than their box (cut off)."""
+    return page.evaluate("""sel => [...document.querySelectorAll(sel)]
+        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+        .map(e => `${e.textContent.slice(0, 60)} (${e.scrollWidth} > ${e.clientWidth})`)""", FITS)
+
+
+def assert_nothing_cut(page: Any, name: str) -> None:
+    cut = cut_off(page)
+    assert not cut, f"cut off on {name}: {cut}"
 
 
 class PaintClock:

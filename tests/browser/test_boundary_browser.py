@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RunLog
+from harness import RunLog, enter
 
 from advcore.playground.scenes import SCENES
 
@@ -37,10 +37,8 @@ def tab(app_server: str, browser: Any) -> Iterator[Any]:
     page.set_default_timeout(30_000)
     RunLog.of(page)  # before the app opens its websocket
     # Until a session has run app.py's st.navigation, Streamlit serves pages/ the old way:
-    # open the entry page first and wait for the real menu, as a visitor arriving at / would.
-    page.goto(app_server + "/")
-    page.get_by_test_id("stSidebarNav").get_by_text("Decision boundary").wait_for(
-        timeout=LOAD_MS)
+    # harness.enter opens the entry page first unless app_server has already run it.
+    enter(page, app_server, timeout_s=LOAD_MS / 1000)
     page.goto(app_server + SCENE)
     page.locator(f"{FIG} .scatterlayer path.point").first.wait_for(timeout=LOAD_MS)
     _wait_idle(page)
@@ -170,9 +168,7 @@ def test_every_boundary_scene_keeps_its_map_through_play(app_server: str, browse
     page.set_default_timeout(LOAD_MS)
     try:
         log = RunLog.of(page)
-        page.goto(app_server + "/")
-        page.get_by_test_id("stSidebarNav").wait_for()
-        log.settle()
+        enter(page, app_server, timeout_s=LOAD_MS / 1000)
         page.goto(app_server + scene.url(talk=talk))
         page.locator(f"{FIG} .scatterlayer path.point").first.wait_for()
         log.settle(timeout_s=LOAD_MS / 1000)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RunLog
+from harness import RunLog, enter
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ACTION_MS = 30_000
@@ -30,12 +30,9 @@ def page(app_server: str, browser: Any) -> Iterator[Any]:
     tab.set_default_timeout(ACTION_MS)
     RunLog.of(tab)  # before the app opens its websocket
     # Until some session has run app.py's st.navigation, Streamlit serves a pages/ folder the
-    # old way (every file a page, app.py's layout skipped): open the entry page first, as a
-    # visitor arriving at / would.
-    tab.goto(app_server + "/")
-    # "Digits" (capitalised) is the st.navigation menu; the old-style menu says "digits".
-    tab.get_by_test_id("stSidebarNav").get_by_text("Digits", exact=True).wait_for(
-        timeout=COMPUTE_MS)
+    # old way (every file a page, app.py's layout skipped): harness.enter opens the entry page
+    # first unless app_server has already run it.
+    enter(tab, app_server, timeout_s=COMPUTE_MS / 1000)
     try:
         yield tab
     finally:

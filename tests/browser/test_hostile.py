@@ -9,8 +9,8 @@
   short text.
 - The server restarts under an open tab, and the tab comes back to its scene by itself.
 
-Each test module gets its own server (the CPU measurements need a server nobody else uses), bound
-to 127.0.0.1 and stopped by its PID. Waits are on conditions (a log line, a message, a CPU
+The module gets its own server (the CPU measurements need a server nobody else uses), bound
+to 127.0.0.1 and stopped by its PID; the restart test, the last, restarts that one. Waits are on conditions (a log line, a message, a CPU
 window), never fixed sleeps.
 """
 
@@ -304,10 +304,11 @@ def test_uploads_are_dropped_once_read_bounded_per_tab_and_freed_on_close(
 # --- a server restart under an open tab ----------------------------------------------------------
 
 
-def test_a_tab_comes_back_to_its_scene_after_a_server_restart(browser: Any) -> None:
-    require_browser()
-    s = Server()
-    s.start()
+def test_a_tab_comes_back_to_its_scene_after_a_server_restart(server: Server,
+                                                              browser: Any) -> None:
+    """The module's server, last: it is stopped and started again under the open tab (a new
+    process on the same port that has never seen the tab)."""
+    s = server
     scene = "/digits?model=mnist-linear&attack=fgsm&eps=0.123&steps=10&index=7"
     context = None
     try:
@@ -331,4 +332,3 @@ def test_a_tab_comes_back_to_its_scene_after_a_server_restart(browser: Any) -> N
     finally:
         if context is not None:
             context.close()
-        s.stop()

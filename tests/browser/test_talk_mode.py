@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RunLog, open_page, wait_rendered
+from harness import RunLog, assert_nothing_cut, enter, open_page, wait_rendered
 
 from advcore.playground.scenes import SCENES
 from pages.catalog import PAGES
@@ -74,11 +74,9 @@ def test_each_scene_shows_its_point_on_the_first_projector_screen(browser: Any, 
                                                                    scene: Any) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
-    log = RunLog.of(page)
+    RunLog.of(page)  # before the app opens its websocket
     try:
-        page.goto(app_server + "/")
-        page.get_by_test_id("stSidebarNav").wait_for(timeout=COMPUTE_MS)
-        log.settle(timeout_s=COMPUTE_MS / 1000)
+        enter(page, app_server, timeout_s=COMPUTE_MS / 1000)
         # What is measured is the key element's place, which the parts of the page drawn after
         # it (a gallery, a test-set count further down) do not move: wait for it, not for them.
         page.goto(app_server + scene.url(talk=True))
@@ -98,35 +96,13 @@ def test_each_scene_shows_its_point_on_the_first_projector_screen(browser: Any, 
         assert box["scroll"] == 0, box
         assert box["top"] >= 0 and box["bottom"] <= 720, f"{scene.slug}: {box}"
         assert box["left"] >= 0 and box["right"] <= 1280, f"{scene.slug}: {box}"
-        _assert_nothing_cut(page, scene.slug)
+        assert_nothing_cut(page, scene.slug)
     finally:
         context.close()
 
 
-# Text that must fit its box: titles, widget labels, metric values and labels, tab labels.
-FITS = ("[data-testid='stMain'] h1, [data-testid='stMain'] h2, [data-testid='stMain'] h3, "
-        "[data-testid='stWidgetLabel'] p, [data-testid='stMetricValue'] > div, "
-        "[data-testid='stMetricLabel'] p, [data-testid='stTab'] p")
-
-
-def _assert_nothing_cut(page: Any, name: str) -> None:
-    cut = page.evaluate("""sel => [...document.querySelectorAll(sel)]
-        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
-        .map(e => `${e.textContent.slice(0, 60)} (${e.scrollWidth} > ${e.clientWidth})`)""", FITS)
-    assert not cut, f"cut off on {name}: {cut}"
-
-
-@pytest.mark.parametrize(("name", "path"), [(p.url_path, f"/{p.url_path}") for p in PAGES])
-def test_nothing_is_cut_off_at_1280_px(browser: Any, app_server: str, name: str,
-                                       path: str) -> None:
-    """Normal mode at 1280 px (talk mode is checked with each scene above)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    try:
-        open_page(page, app_server, path, timeout_s=COMPUTE_MS / 1000)
-        _assert_nothing_cut(page, name)
-    finally:
-        context.close()
+# Normal mode at 1280 px: test_e2e.py's test_every_page_and_scene_opens_without_errors checks
+# that nothing is cut off on every page, at 1280 px, as it opens them.
 
 
 def test_talk_mode_shows_the_room_a_qr_code_of_the_scene(browser: Any, app_server: str) -> None:
