@@ -40,6 +40,7 @@ FIELDS = ("dataset", "n", "noise", "seed", "model", "width", "depth", "attack", 
 
 key, rng = ui.BOUNDARY.key, ui.BOUNDARY.bounds
 EPS_STEP = 0.05  # one arrow-key press on the ε slider; the previews are one and two away
+EPS_SLIDER = ui.BOUNDARY.control_selectors("eps")[0]  # its container, which the previews watch
 
 
 # --- the scene: URL -> widgets (first run of a session) -> scene -> URL ---------------------------
@@ -416,7 +417,7 @@ def boundary_chart(scene: Scene, result: Variant, truth: Any, i: int, *, prefix:
     preview (None without one)."""
     how = dict(prefix=prefix, chosen=chosen, adding=adding, height=height)
     spec_now = map_spec(scene, result, truth, **how)
-    preview = chart.previews(key("eps"), scene.eps, {
+    preview = chart.previews(EPS_SLIDER, scene.eps, {
         e: map_spec(scene, r, truth, frames=False, **how) for e, r in (near or {}).items()},
         spec_now) if near else None
     chart.chart(figs.LeanFigure(spec_now), on_select="rerun", selection_mode="points",
@@ -488,7 +489,7 @@ def one_model(scene: Scene, spec: Any, result: Variant, truth: Any, chosen: int 
     # The accuracy curve's ε marker moves with the map's points, at the same ε values only:
     # where the map has no quick diff (a figure that changes more than points, names and
     # shapes), it waits for the server, and so does the curve.
-    curve_preview = chart.previews(key("eps"), scene.eps, {
+    curve_preview = chart.previews(EPS_SLIDER, scene.eps, {
         e: accuracy_curves(dataclasses.replace(scene, eps=e), spec, [r], [truth], lines)[0]
         for e, r in near.items() if f"{e:g}" in map_preview["values"]},
         curve_fig) if map_preview else None

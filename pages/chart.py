@@ -53,6 +53,7 @@ MOVING = frozenset({"x", "y", "customdata", "text", "hovertext"})
 RELAYOUT = frozenset({"title", "sliders", "shapes", "annotations"})
 # Per trace, restyled rather than animated: a legend entry's name (the missed points' count).
 RESTYLE = frozenset({"name"})
+PER_TRACE = MOVING | RESTYLE
 _ABSENT = object()
 
 _draw = components.component(NAME, js=(Path(__file__).with_name("chart.js")).read_text(),
@@ -99,7 +100,7 @@ def quick_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] 
             new = a.get(k, _ABSENT)
             if b.get(k, _ABSENT) == new:
                 continue
-            if k not in MOVING | RESTYLE or new is _ABSENT or new is None:
+            if k not in PER_TRACE or new is _ABSENT or new is None:
                 return None
             update[k] = new
         if update:
@@ -137,13 +138,12 @@ def neighbours(value: float, step: float, lo: float, hi: float, reach: int = 2) 
     return out
 
 
-def previews(slider_key: str, value: float,
-            figures: dict[float, dict[str, Any] | None], current: dict[str, Any]) -> dict | None:
+def previews(slider: str, value: float,
+             figures: dict[float, dict[str, Any] | None], current: dict[str, Any]) -> dict | None:
     """The `preview` argument of chart(): for each neighbouring slider value with a figure, the
     quick difference from `current` (values whose difference is not quick are left out).
-    slider_key: the st.slider's key; its thumb is the element the browser watches."""
-    import re
-
+    slider: the CSS selector of the st.slider's container (ui.Binding.control_selectors); its
+    thumb is the element the browser watches."""
     values = {}
     for v, fig in figures.items():
         diff = None if fig is None else quick_diff(current, fig)
@@ -151,8 +151,7 @@ def previews(slider_key: str, value: float,
             values[f"{v:g}"] = diff
     if not values:
         return None
-    cls = "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", slider_key)
-    return {"slider": f".{cls} [role=slider], .{cls} input[type=range]",
+    return {"slider": f"{slider} [role=slider], {slider} input[type=range]",
             "value": value, "values": values}
 
 

@@ -146,12 +146,12 @@ def test_neighbours_stay_in_bounds_and_match_the_sliders_values():
 
 def test_previews_leave_out_values_without_a_quick_diff(world):
     now = _spec(world, "pgd", 0.3)
-    p = chart.previews("boundary.eps", 0.3, {0.35: _spec(world, "pgd", 0.35, frames=False),
+    p = chart.previews(".st-key-boundary-eps", 0.3, {0.35: _spec(world, "pgd", 0.35, frames=False),
                                             0.4: _spec(world, "pgd", 0.4, selected=2),
                                             0.25: None}, now)
     assert p["value"] == 0.3 and set(p["values"]) == {"0.35"}
     assert ".st-key-boundary-eps " in p["slider"]
-    assert chart.previews("boundary.eps", 0.3, {0.4: _spec(world, "pgd", 0.4, selected=2)},
+    assert chart.previews(".st-key-boundary-eps", 0.3, {0.4: _spec(world, "pgd", 0.4, selected=2)},
                           now) is None
 
 
