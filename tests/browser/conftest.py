@@ -14,7 +14,6 @@ reason, unless ADVPLAY_REQUIRE_BROWSER=1 (CI), where that is a failure.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,10 @@ from harness import (
     CHROMIUM_ARGS,
     NAVIGATED,
     ROOT,
-    free_port,
+    STARTUP_SECONDS,
     navigate_once,
-    start_server,
+    serve_app,
     stop,
-    wait_healthy,
 )
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -55,12 +53,8 @@ def require_browser() -> None:
 def app_server() -> Iterator[str]:
     """The app served on a free local port; yields its base URL ("http://127.0.0.1:PORT")."""
     require_browser()
-    port = free_port()
-    log_path = Path(tempfile.mkdtemp(prefix="streamlit-app-")) / "streamlit.log"
-    proc = start_server(port, log_path)
-    base = f"http://127.0.0.1:{port}"
+    proc, base, _ = serve_app("streamlit-app-", STARTUP_SECONDS)
     try:
-        wait_healthy(base, proc, log_path)
         navigate_once(base)
         yield base
     finally:

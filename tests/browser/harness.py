@@ -86,12 +86,13 @@ def stop(proc: subprocess.Popen) -> None:
         proc.stdout.close()
 
 
-def serve_app(log_prefix: str, seconds: float = 120) -> tuple[subprocess.Popen, str, Path]:
-    """`streamlit run app.py` on a free port of 127.0.0.1, healthy: (process, base URL, log).
-    For scripts that drive the server themselves; the caller stops it (`stop`)."""
+def serve_app(log_prefix: str, seconds: float = 120, env: dict[str, str] | None = None,
+              root: Path = ROOT) -> tuple[subprocess.Popen, str, Path]:
+    """`streamlit run app.py` (from `root`, with `env` added) on a free port of 127.0.0.1,
+    healthy: (process, base URL, log). The caller stops it (`stop`)."""
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix=log_prefix)) / "streamlit.log"
-    proc = start_server(port, log)
+    proc = start_server(port, log, env, root)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc, log, seconds=seconds)
@@ -113,12 +114,8 @@ def served_tab(*, width: int = 1400, height: int = 1000, log_prefix: str = "benc
     """
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    log = Path(tempfile.mkdtemp(prefix=log_prefix)) / "streamlit.log"
-    proc = start_server(port, log, env, root)
-    base = f"http://127.0.0.1:{port}"
+    proc, base, _ = serve_app(log_prefix, STARTUP_SECONDS, env, root)
     try:
-        wait_healthy(base, proc, log)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
