@@ -164,7 +164,7 @@ def measure(tab: Any, c: Any, clock: Any, base: str, *, path: str, presses: int,
 
     cdp.on("Page.screencastFrame", on_frame)
     eps = eps0
-    blank_frames = blank_presses = analysed = 0
+    blank_frames = blank_presses = analysed = no_reference = 0
     shown_ms: list[float] = []
     clock_ms: list[float] = []
     server_ms: list[float] = []
@@ -176,7 +176,10 @@ def measure(tab: Any, c: Any, clock: Any, base: str, *, path: str, presses: int,
         cdp.send("Page.startScreencast", {"format": "jpeg", "quality": 70,
                                           "maxWidth": SHOT_WIDTH, "everyNthFrame": 1})
         tab.wait_for_timeout(300)
-        frames.clear()
+        # The picture before the press: the last frame so far (the screencast sends one as it
+        # starts; a still page sends no more). Without it a preview painted in the first frame
+        # after the key would leave nothing to compare with, and that press out of the figures.
+        del frames[:-1]
         clock.expect(title.format(eps=eps) if title else "\u0000 (only the key press)")
         tab.evaluate("() => { window.__figureMessage = 0; }")
         if title:
@@ -204,9 +207,12 @@ def measure(tab: Any, c: Any, clock: Any, base: str, *, path: str, presses: int,
         key = tab.evaluate("() => (performance.timeOrigin + window.__paintClock.key)")
         if not frames:
             continue
-        analysed += 1
         after = [(t * 1e3, regions(jpeg)) for t, jpeg in frames]
-        earlier = [r for t, r in after if t <= key] or [after[0][1]]
+        earlier = [r for t, r in after if t <= key]
+        if not earlier:
+            no_reference += 1
+            continue
+        analysed += 1
         reference = [ink(r) for r in earlier[-1]]
         later = [(t, r) for t, r in after if t > key]
         blanks = sum(1 for _, r in later
@@ -229,7 +235,8 @@ def measure(tab: Any, c: Any, clock: Any, base: str, *, path: str, presses: int,
                 if shown is not None:
                     shown_ms.append(shown - key)
     watch = tab.evaluate("() => { window.__blank.on = false; return window.__blank; }")
-    return {"presses": analysed, "charts": len(boxes), "blank_frames": blank_frames,
+    return {"presses": analysed, "no_reference": no_reference, "charts": len(boxes),
+            "blank_frames": blank_frames,
             "blank_presses": blank_presses, "removed": watch["removed"],
             "empty_painted": watch["emptyFrames"], "painted": watch["frames"],
             "shown_ms": shown_ms, "clock_ms": clock_ms, "server_ms": server_ms,
@@ -300,7 +307,10 @@ def main() -> None:
                       f"{r['blank_frames']} blank frames ({r['blank_presses']} presses with "
                       f"one), {r['removed']} charts removed, {r['empty_painted']} of "
                       f"{r['painted']} painted frames with a chart missing"
-                      + (f"; points moved (screencast) median {median(r['shown_ms'])}, "
+                      + (f" ({r['no_reference']} left out: no frame before the key)"
+                         if r["no_reference"] else "")
+                      + (f"; points moved (screencast) median {median(r['shown_ms'])} "
+                         f"({len(r['shown_ms'])} presses timed), "
                          f"server's figure painted median {median(r['figure_ms'])} (key → "
                          f"figure message {median(r['server_ms'])}, message → painted "
                          f"{median(r['browser_ms'])}), title (PaintClock) median "

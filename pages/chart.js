@@ -6,6 +6,8 @@
 // answered (see themedPreview). The chart's box counts in its dataset what it did: `received`
 // (figures from the server), `serverDraws`, `quickDraws` (of those, drawn without react),
 // `previewDraws` (moves on the slider alone); `shown` is the slider value the figure shows.
+// An arrow key on the watched slider moves the figure before Streamlit even handles the key
+// (see keysAhead).
 
 // Streamlit's light chart theme, as its st.plotly_chart applies it: the placeholder colours of
 // its Python "streamlit" template, and the layout it merges into every figure's template.
@@ -195,11 +197,117 @@ function themedPreview(text) {
 
 const same = (a, b) => Math.abs(a - b) < 1e-9;
 
-// The watched slider's value as the visitor has set it (before the server has heard of it).
-function sliderValue(preview) {
+// The watched slider's value as the visitor has set it (before the server has heard of it):
+// the value of an arrow key keysAhead holds back, else the thumb's.
+function sliderValue(preview, state) {
+  if (state && Number.isFinite(state.ahead)) return state.ahead;
   const el = preview && document.querySelector(preview.slider);
   if (!el) return NaN;
   return parseFloat(el.getAttribute("aria-valuenow") ?? el.value);
+}
+
+// Arrow keys ahead of Streamlit. Streamlit handles a key on its slider in one long task (its
+// handler and a re-render of the whole page: 45-70 ms on a laptop CPU, more on a loaded one),
+// and the browser paints only after it, so a preview that waits for the thumb to change is
+// painted after all of that. Here a capture listener on the window sees the key first: when a
+// chart watching that slider has a preview for the value the key will give, it holds the key
+// back, moves the figure, and hands the key on to Streamlit once that frame is painted (the
+// same key, dispatched on the same thumb, in order with any key held behind it). So the points
+// move in the frame after the press and the thumb a frame later; the value Streamlit sets, and
+// sends to the server, is the one it would have set anyway. Keys with a modifier (Shift: a
+// page step), keys on a slider no chart previews, and keys the previews cannot show go to
+// Streamlit at once, as ever. No key is held longer than HOLD_MS.
+const STEP_KEYS = {ArrowRight: 1, Right: 1, ArrowUp: 1, Up: 1,
+                   ArrowLeft: -1, Left: -1, ArrowDown: -1, Down: -1};
+const HOLD_MS = 250;
+
+// The value a range input's arrow key gives from `from`: one step up or down, on the grid of
+// steps from min, within min and max (as Streamlit's slider snaps it).
+function stepped(input, from, direction) {
+  const min = parseFloat(input.min), max = parseFloat(input.max), step = parseFloat(input.step);
+  if (![min, max, step, from].every(Number.isFinite) || step <= 0) return NaN;
+  const places = (String(step).split(".")[1] || "").length;
+  const snapped = min + Math.round((from + direction * step - min) / step) * step;
+  return Number(Math.min(max, Math.max(min, snapped)).toFixed(places));
+}
+
+// Resolves once the browser has painted what is drawn now: its next frame, then a task.
+const painted = () => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
+
+function keysAhead() {
+  if (window.__advplayKeys) return window.__advplayKeys;
+  const keys = window.__advplayKeys = {charts: new Set(), held: [], ahead: NaN, timer: 0};
+  // Hand the held keys on, one per task: Streamlit's slider steps from the value of its last
+  // render, so two keys in one task would both step from the same value.
+  const handOn = () => {
+    keys.handing = true;
+    clearTimeout(keys.timer);
+    keys.timer = 0;
+    const next = keys.held.shift();
+    if (next) {
+      const {event, target} = next, init = {bubbles: true, cancelable: true, composed: true};
+      for (const k of ["key", "code", "location", "repeat", "shiftKey", "ctrlKey", "altKey",
+                       "metaKey"]) init[k] = event[k];
+      // The thumb Streamlit had; if a rerun replaced it, the element that has the focus now.
+      (target.isConnected ? target : document.activeElement || document.body).dispatchEvent(
+        new KeyboardEvent(event.type, init));
+    }
+    if (keys.held.length) { setTimeout(handOn, 0); return; }
+    keys.handing = false;
+    keys.ahead = NaN;
+    for (const state of keys.charts) state.ahead = NaN;
+  };
+  const release = () => { if (!keys.handing) handOn(); };
+  const hold = (event, charts) => {
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    keys.held.push({event, target: event.target});
+    if (!keys.timer) keys.timer = setTimeout(release, HOLD_MS);
+    // The first chart in the page (on /boundary the map) moves in the key's own frame, the
+    // others in the next, and Streamlit gets the keys once those are painted too: each Plotly
+    // call costs a frame's worth of work on a laptop CPU, and the map is what the room watches.
+    if (charts.length) {
+      const [first, ...rest] = [...charts].sort(
+        (a, b) => a.box.compareDocumentPosition(b.box) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1);
+      first.slowLater = true;
+      draw(first).catch(() => {}).then(painted).then(() => {
+        first.slowLater = false;
+        return Promise.allSettled([first, ...rest].map(draw));
+      }).then(painted).then(release);
+    }
+  };
+  // The charts that can show now what `event` (an arrow key on a watched slider) will set,
+  // each told the value; keys.ahead is the value the slider will have once the held keys
+  // are handed on.
+  const moveAhead = event => {
+    const input = event.target;
+    if (event.type !== "keydown" || !(input instanceof HTMLInputElement)
+        || input.type !== "range" || !STEP_KEYS[event.key]
+        || event.shiftKey || event.ctrlKey || event.altKey || event.metaKey) return [];
+    const charts = [...keys.charts].filter(s => {
+      if (!s.box.isConnected) { keys.charts.delete(s); return false; }
+      return s.preview && input.matches(s.preview.slider);
+    });
+    if (!charts.length) return [];
+    const value = stepped(input, Number.isFinite(keys.ahead) ? keys.ahead
+      : parseFloat(input.value), STEP_KEYS[event.key]);
+    if (keys.held.length) keys.ahead = value;
+    const ready = charts.filter(s => !s.busy && untouched(s) && !same(value, s.shown)
+                                     && diffAt(s.preview, value) !== undefined);
+    if (ready.length) keys.ahead = value;
+    for (const s of ready) s.ahead = value;
+    return ready;
+  };
+  const onKey = event => {
+    if (!event.isTrusted) return;  // a held key handed on, or a script's
+    const waiting = keys.held.length > 0;  // a key behind a held one waits too, in order
+    const ready = moveAhead(event);
+    if (ready.length || waiting) hold(event, ready);
+  };
+  // Keyup too, so that a key held behind another reaches Streamlit in the order it came.
+  addEventListener("keydown", onKey, true);
+  addEventListener("keyup", onKey, true);
+  return keys;
 }
 
 // The diff to show at slider value `value`: null for the figure's own value (no change),
@@ -251,14 +359,18 @@ function watchSlider(state) {
 // One preview step: the slider's value now, shown if it has a diff and is not shown yet.
 // Returns false when there is nothing (more) to do.
 async function previewStep(state, Plotly) {
-  const value = sliderValue(state.preview);
-  if (same(value, state.shown) || !untouched(state)) return false;
+  const value = sliderValue(state.preview, state);
+  if ((same(value, state.shown) && !state.partial) || !untouched(state)) return false;
   const diff = diffAt(state.preview, value);
   if (diff === undefined) return false;  // no preview here: the server's figure comes as ever
   // The ▶ Play frames are this figure's own ε's: a preview takes them away (a Play before the
   // server's figure comes would end on the old ε's points), the server's figure brings its own.
-  const target = diff ? {...ahead(state.serverParts, diff), frames: "[]", frameCount: 0}
+  let target = diff ? {...ahead(state.serverParts, diff), frames: "[]", frameCount: 0}
     : state.serverParts;
+  // The key's own frame (keysAhead) leaves the Play slider's labels for the next one: redrawn
+  // with the title, they cost that frame 6-10 ms on a laptop CPU.
+  const partial = state.slowLater && !same(value, state.shown);
+  if (partial) target = {...target, layout: {...target.layout, sliders: state.parts.layout.sliders}};
   const plan = parsedPlan(state.parts, target);
   if (!plan) return false;
   state.drawing = true;
@@ -268,23 +380,27 @@ async function previewStep(state, Plotly) {
     state.drawing = false;
   }
   state.parts = target;
+  state.partial = partial;
+  if (!same(value, state.shown)) bump(state.box, "previewDraws");
   state.shown = value;
   state.box.dataset.shown = String(value);
-  bump(state.box, "previewDraws");
   return true;
 }
 
 async function quick(Plotly, gd, plan, frames) {
-  if (plan.traces.length) {
-    await Plotly.animate(gd, {data: plan.updates, traces: plan.traces},
-                         {frame: {duration: 0, redraw: false}, transition: {duration: 0},
-                          mode: "immediate"});
-  }
+  // The legend and the layout first, then the points: each call draws at once, in this task,
+  // but an animation step's promise resolves only on the next animation frame, so with the
+  // points first the title and the rest were drawn a frame later than the points.
   // Plotly.restyle takes a value per trace: wrapped in a list, a name is one trace's name.
   for (const [i, style] of plan.styles) {
     await Plotly.restyle(gd, Object.fromEntries(Object.entries(style).map(([k, v]) => [k, [v]])), [i]);
   }
   if (Object.keys(plan.layout).length) await Plotly.relayout(gd, plan.layout);
+  if (plan.traces.length) {
+    await Plotly.animate(gd, {data: plan.updates, traces: plan.traces},
+                         {frame: {duration: 0, redraw: false}, transition: {duration: 0},
+                          mode: "immediate"});
+  }
   if (plan.frames) {
     // One at a time: deleteFrames sorts a list of indices as strings (10 before 2).
     for (let i = plan.oldFrames - 1; i >= 0; i--) await Plotly.deleteFrames(gd, [i]);
@@ -330,7 +446,7 @@ async function draw(state) {
       // draw it straight at the slider's value if its preview has that value, so the points
       // do not step back to this figure's ε on the way.
       let shown = preview ? preview.value : NaN, target = parts;
-      const value = sliderValue(preview), diff = plan && diffAt(preview, value);
+      const value = sliderValue(preview, state), diff = plan && diffAt(preview, value);
       if (diff) {
         const further = {...ahead(parts, diff), frames: "[]", frameCount: 0};  // as previewStep
         const direct = parsedPlan(state.parts, further);
@@ -348,6 +464,7 @@ async function draw(state) {
         state.drawing = false;
       }
       state.parts = target;
+      state.partial = false;
       state.serverParts = parts;
       state.preview = preview;
       state.shown = shown;
@@ -361,7 +478,7 @@ async function draw(state) {
       state.drawnData = data;
       state.select = select;
       if (!state.listening) listen(state, Plotly);
-      if (preview) watchSlider(state);
+      if (preview) { watchSlider(state); keysAhead().charts.add(state); }
     }
   } catch (error) {
     const note = state.box.querySelector(".chart-error") || state.box.appendChild(
@@ -409,7 +526,7 @@ export default function (component) {
     box.appendChild(gd);
     parentElement.appendChild(box);
     box.__chart = {box, gd, want: null, drawnData: null, busy: false, listening: false,
-                   preview: null, shown: NaN};
+                   preview: null, shown: NaN, ahead: NaN};
   }
   const state = box.__chart;
   bump(box, "received");  // a new figure from the server reached the chart

@@ -342,7 +342,10 @@ class PaintClock:
     SCRIPT = """selector => {
         const clock = window.__paintClock = {key: 0, message: 0, drawn: 0, want: null,
                                              seen: null};
-        addEventListener("keydown", () => { clock.key = performance.now(); }, true);
+        // The key as the visitor pressed it (isTrusted), not the same key handed on later
+        // by pages/chart.js once the moved figure is painted.
+        addEventListener("keydown", e => { if (e.isTrusted) clock.key = performance.now(); },
+                         true);
         // The websocket message that carries the text, on the same clock: listen before
         // Streamlit's own handler (set after the socket is built) sees it.
         const Socket = window.WebSocket;

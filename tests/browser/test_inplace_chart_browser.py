@@ -249,6 +249,66 @@ def test_an_eps_press_moves_the_points_before_the_server_answers(tab: Any,
     _same_as_a_fresh_page(tab, app_server, "0.45")
 
 
+# What the ε slider said at the moment each chart's figure first moved ahead (data-shown
+# changed), and whether Streamlit had handled the key by then.
+SLIDER_WHEN_MOVED = """() => {
+    window.__moved = [];
+    const input = () => [...document.querySelectorAll("[data-testid=stSlider]")]
+        .find(s => s.textContent.startsWith("ε")).querySelector("input[type=range]");
+    document.querySelectorAll("[data-testid=stPlotlyChart]").forEach((box, i) =>
+        new MutationObserver(() => window.__moved.push(
+            {chart: i, shown: box.dataset.shown, slider: input().value}))
+        .observe(box, {attributes: true, attributeFilter: ["data-shown"]}));
+}"""
+
+
+def test_an_arrow_key_moves_the_map_before_streamlit_handles_it(tab: Any,
+                                                                app_server: str) -> None:
+    """pages/chart.js holds an arrow key back until the map has moved (and been painted), then
+    hands the same key on: the map shows 0.35 while the slider still says 0.3, and the slider,
+    the server's run and the final picture are then exactly those of a normal press."""
+    open_page(tab, app_server, BOUNDARY)
+    tab.evaluate(SLIDER_WHEN_MOVED)
+    _step(tab)
+    moved = tab.evaluate("() => window.__moved")
+    assert moved[0] == {"chart": 0, "shown": "0.35", "slider": "0.3"}, moved
+    assert any(m["chart"] == 1 and m["shown"] == "0.35" for m in moved), moved  # the curve too
+    assert _eps_thumb(tab).input_value() == "0.35"
+    assert "ε = 0.35:" in _title(tab)
+    _same_as_a_fresh_page(tab, app_server, "0.35")
+
+
+def test_held_keys_reach_the_slider_in_order_and_none_is_lost(tab: Any,
+                                                              app_server: str) -> None:
+    """Keys pressed while one is held back wait behind it and are handed on one per task (two
+    in one task would step from the same value): → → → ← from 0.3 ends at 0.4, and a Shift
+    (page) step, which no preview shows, goes to Streamlit at once and still lands."""
+    open_page(tab, app_server, BOUNDARY)
+    _eps_thumb(tab).focus()
+    start = time.perf_counter()
+    for key in ("ArrowRight", "ArrowRight", "ArrowRight", "ArrowLeft"):
+        tab.keyboard.press(key)
+    tab.wait_for_function("() => !(window.__advplayKeys || {held: []}).held.length")
+    assert _eps_thumb(tab).input_value() == "0.4"
+    RunLog.of(tab).wait_finished(start)
+    RunLog.of(tab).settle(after=start)
+    wait_rendered(tab, quiet_ms=300)
+    tab.wait_for_function(f"() => /ε = 0.4:/.test(document.querySelector('{FIG} .gtitle')"
+                          ".textContent)")
+    _same_as_a_fresh_page(tab, app_server, "0.4")
+    before = _counter(tab, "preview-draws")
+    _eps_thumb(tab).focus()
+    start = time.perf_counter()
+    tab.keyboard.press("Shift+ArrowRight")
+    RunLog.of(tab).wait_finished(start)
+    RunLog.of(tab).settle(after=start)
+    wait_rendered(tab, quiet_ms=300)
+    page_step = float(_eps_thumb(tab).input_value())
+    assert page_step > 0.45, page_step  # more than one step: Streamlit's own page step
+    assert _counter(tab, "preview-draws") == before
+    assert f"ε = {page_step:g}:" in _title(tab)
+
+
 def test_presses_faster_than_the_server_end_on_the_fresh_pages_picture(
         tab: Any, app_server: str) -> None:
     """Three presses before the server answers the first: 0.35 and 0.4 are previewed from
