@@ -287,6 +287,11 @@ def test_a_presenter_url_names_the_controls_it_shows():
     assert shown == {"eps"}  # width is /boundary's, not /digits'
     assert len(warnings) == 2 and "“width”" in warnings[0]
     assert "](" not in warnings[1]  # the visitor's text is shown inert
+    assert "this page's controls: " in warnings[1] and ", eps," in warnings[1]  # what works
+    assert "only the figures" not in warnings[1]  # eps is still shown
+    shown, warnings = shown_controls(BoundaryScene, {"show": "epsilon"})
+    assert shown == frozenset() and len(warnings) == 1
+    assert "only the figures are shown" in warnings[0] and "eps" in warnings[0]
     assert not unknown_names(DigitsScene, ["show", "eps"])  # `show` is a known parameter
     shown, warnings = shown_controls(BoundaryScene, {"show": "eps," * 1000})
     assert shown == frozenset() and "longer than" in warnings[0]

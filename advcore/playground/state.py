@@ -227,7 +227,14 @@ def shown_controls(cls: type, params: Mapping[str, Any]) -> tuple[frozenset[str]
     known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     warnings = [f"URL parameter {SHOW_PARAM} names “{visitor_text(n)}”, which is not a control "
                 "of this page; ignoring it" for n in dict.fromkeys(names) if n not in known]
-    return frozenset(n for n in names if n in known), warnings
+    shown = frozenset(n for n in names if n in known)
+    if warnings:
+        # Once, on the last warning: what the page does now, and the names that would work.
+        outcome = ("" if shown else f". As {SHOW_PARAM} names no control of this page, only "
+                   "the figures are shown")
+        controls = ", ".join(f.name for f in fields(cls))  # type: ignore[arg-type]
+        warnings[-1] += f"{outcome} (this page's controls: {controls})"
+    return shown, warnings
 
 
 def _float_text(value: float) -> str:
