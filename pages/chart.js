@@ -263,17 +263,19 @@ function keysAhead() {
     event.preventDefault();
     keys.held.push({event, target: event.target});
     if (!keys.timer) keys.timer = setTimeout(release, HOLD_MS);
-    // The first chart in the page (on /boundary the map) moves in the key's own frame, the
-    // others in the next, and Streamlit gets the keys once those are painted too: each Plotly
-    // call costs a frame's worth of work on a laptop CPU, and the map is what the room watches.
+    // Only the first chart in the page (on /boundary the map) moves in the key's own frame, and
+    // Streamlit gets the keys as soon as that frame is painted, so that its run starts as early
+    // as it can: each Plotly call costs a frame's worth of work on a laptop CPU, and the map is
+    // what the room watches. The other charts, and the map's Play slider, follow the thumb as
+    // ever (watchSlider) once Streamlit has moved it.
     if (charts.length) {
-      const [first, ...rest] = [...charts].sort(
+      const [first] = [...charts].sort(
         (a, b) => a.box.compareDocumentPosition(b.box) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1);
       first.slowLater = true;
       draw(first).catch(() => {}).then(painted).then(() => {
         first.slowLater = false;
-        return Promise.allSettled([first, ...rest].map(draw));
-      }).then(painted).then(release);
+        release();
+      });
     }
   };
   // The charts that can show now what `event` (an arrow key on a watched slider) will set,
