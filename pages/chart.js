@@ -258,53 +258,52 @@ function keysAhead() {
     for (const state of keys.charts) state.ahead = NaN;
   };
   const release = () => { if (!keys.handing) handOn(); };
-  const hold = (event, charts) => {
+  // Only the first chart in the page that can move (on /boundary the map) moves in the key's
+  // own frame, and Streamlit gets the keys as soon as that frame is painted, so that its run
+  // starts as early as it can: each Plotly call costs a frame's worth of work on a laptop CPU,
+  // and the map is what the room watches. The other charts, and the map's Play slider, follow
+  // the thumb as ever (watchSlider) once Streamlit has moved it.
+  const hold = (event, chart) => {
     event.stopImmediatePropagation();
     event.preventDefault();
     keys.held.push({event, target: event.target});
     if (!keys.timer) keys.timer = setTimeout(release, HOLD_MS);
-    // Only the first chart in the page (on /boundary the map) moves in the key's own frame, and
-    // Streamlit gets the keys as soon as that frame is painted, so that its run starts as early
-    // as it can: each Plotly call costs a frame's worth of work on a laptop CPU, and the map is
-    // what the room watches. The other charts, and the map's Play slider, follow the thumb as
-    // ever (watchSlider) once Streamlit has moved it.
-    if (charts.length) {
-      const [first] = [...charts].sort(
-        (a, b) => a.box.compareDocumentPosition(b.box) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1);
-      first.slowLater = true;
-      draw(first).catch(() => {}).then(painted).then(() => {
-        first.slowLater = false;
-        release();
-      });
-    }
+    if (!chart) return;
+    chart.slowLater = true;
+    draw(chart).catch(() => {}).then(painted).then(() => {
+      chart.slowLater = false;
+      release();
+    });
   };
-  // The charts that can show now what `event` (an arrow key on a watched slider) will set,
-  // each told the value; keys.ahead is the value the slider will have once the held keys
-  // are handed on.
+  // The chart that can show now what `event` (an arrow key on a watched slider) will set, told
+  // the value, or null; keys.ahead is the value the slider will have once the held keys are
+  // handed on.
   const moveAhead = event => {
     const input = event.target;
     if (event.type !== "keydown" || !(input instanceof HTMLInputElement)
         || input.type !== "range" || !STEP_KEYS[event.key]
-        || event.shiftKey || event.ctrlKey || event.altKey || event.metaKey) return [];
+        || event.shiftKey || event.ctrlKey || event.altKey || event.metaKey) return null;
     const charts = [...keys.charts].filter(s => {
       if (!s.box.isConnected) { keys.charts.delete(s); return false; }
       return s.preview && input.matches(s.preview.slider);
     });
-    if (!charts.length) return [];
+    if (!charts.length) return null;
     const value = stepped(input, Number.isFinite(keys.ahead) ? keys.ahead
       : parseFloat(input.value), STEP_KEYS[event.key]);
-    if (keys.held.length) keys.ahead = value;
-    const ready = charts.filter(s => !s.busy && untouched(s) && !same(value, s.shown)
-                                     && diffAt(s.preview, value) !== undefined);
-    if (ready.length) keys.ahead = value;
-    for (const s of ready) s.ahead = value;
-    return ready;
+    const [chart = null] = charts
+      .filter(s => !s.busy && untouched(s) && !same(value, s.shown)
+                   && diffAt(s.preview, value) !== undefined)
+      .sort((a, b) => a.box.compareDocumentPosition(b.box) & Node.DOCUMENT_POSITION_FOLLOWING
+        ? -1 : 1);
+    if (chart || keys.held.length) keys.ahead = value;
+    if (chart) chart.ahead = value;
+    return chart;
   };
   const onKey = event => {
     if (!event.isTrusted) return;  // a held key handed on, or a script's
     const waiting = keys.held.length > 0;  // a key behind a held one waits too, in order
-    const ready = moveAhead(event);
-    if (ready.length || waiting) hold(event, ready);
+    const chart = moveAhead(event);
+    if (chart || waiting) hold(event, chart);
   };
   // Keyup too, so that a key held behind another reaches Streamlit in the order it came.
   addEventListener("keydown", onKey, true);
